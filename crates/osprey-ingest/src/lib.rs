@@ -1,0 +1,1 @@
+//! Pure decoders of ingest protocols (Elasticsearch _bulk, ...): bytes in, model out

@@ -1,0 +1,1 @@
+//! Osprey's listeners and HTTP APIs: Elasticsearch-compatible API, health, metrics
