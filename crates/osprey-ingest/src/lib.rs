@@ -1,1 +1,8 @@
-//! Pure decoders of ingest protocols (Elasticsearch _bulk, ...): bytes in, model out
+//! Pure decoders of the ingest protocols Osprey speaks: bytes in, model out. Nothing here does
+//! I/O or knows about storage, so every decoder can be property-tested and fuzzed on its own.
+
+#![warn(missing_docs)]
+
+pub mod bulk;
+
+pub use bulk::{BulkItem, BulkItemError, BulkOp, UpdateBody, decode_bulk, parse_object};

@@ -18,12 +18,17 @@ pub struct DocIdGenerator {
 impl DocIdGenerator {
     /// A generator whose ids differ from those of any other generator with another `node` seed.
     pub fn new(node_seed: u64) -> DocIdGenerator {
-        DocIdGenerator { node: node_seed, sequence: AtomicU64::new(0) }
+        DocIdGenerator {
+            node: node_seed,
+            sequence: AtomicU64::new(0),
+        }
     }
 
     /// The next id: 6 bytes of milliseconds, 3 bytes of node seed, 6 bytes of sequence.
     pub fn next_id(&self) -> String {
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 15];
         bytes[..6].copy_from_slice(&(millis as u64).to_be_bytes()[2..]);

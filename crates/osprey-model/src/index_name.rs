@@ -53,13 +53,22 @@ impl IndexName {
         }
         if name.len() > 255 {
             let shown: String = name.chars().take(64).collect();
-            return Err(IndexNameError::TooLong { name: format!("{shown}…"), len: name.len() });
+            return Err(IndexNameError::TooLong {
+                name: format!("{shown}…"),
+                len: name.len(),
+            });
         }
         if name == "." || name == ".." {
             return Err(IndexNameError::DotName(name.to_string()));
         }
-        if let Some(character) = name.chars().find(|c| FORBIDDEN.contains(c) || c.is_control()) {
-            return Err(IndexNameError::ForbiddenCharacter { name: name.to_string(), character });
+        if let Some(character) = name
+            .chars()
+            .find(|c| FORBIDDEN.contains(c) || c.is_control())
+        {
+            return Err(IndexNameError::ForbiddenCharacter {
+                name: name.to_string(),
+                character,
+            });
         }
         if name.starts_with(['_', '-', '+']) {
             return Err(IndexNameError::BadStart(name.to_string()));
@@ -94,7 +103,14 @@ mod tests {
 
     #[test]
     fn accepts_daily_names() {
-        for name in ["logstash-2026.11.25", "logs", ".kibana", "a_b", "ünïcode", "x+y"] {
+        for name in [
+            "logstash-2026.11.25",
+            "logs",
+            ".kibana",
+            "a_b",
+            "ünïcode",
+            "x+y",
+        ] {
             assert_eq!(IndexName::new(name).unwrap().as_str(), name);
         }
     }
@@ -120,6 +136,11 @@ mod tests {
             assert!(error.contains(expected), "{name:?}: {error}");
         }
         let long = "a".repeat(256);
-        assert!(IndexName::new(&long).unwrap_err().to_string().contains("too long"));
+        assert!(
+            IndexName::new(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("too long")
+        );
     }
 }

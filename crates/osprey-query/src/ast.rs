@@ -20,11 +20,23 @@ pub enum QueryAst {
     /// An exact indexed term (no analysis), as Elasticsearch's `term`.
     Term { field: FieldName, value: Value },
     /// Any of several exact terms.
-    Terms { field: FieldName, values: Vec<Value> },
+    Terms {
+        field: FieldName,
+        values: Vec<Value>,
+    },
     /// Analysed text: every token must (`and`) or may (`or`) match.
-    Match { field: FieldName, text: String, operator: Operator, fuzziness: Option<u8> },
+    Match {
+        field: FieldName,
+        text: String,
+        operator: Operator,
+        fuzziness: Option<u8>,
+    },
     /// Analysed text whose tokens must appear in order, up to `slop` positions apart.
-    MatchPhrase { field: FieldName, text: String, slop: u32 },
+    MatchPhrase {
+        field: FieldName,
+        text: String,
+        slop: u32,
+    },
     /// Like `MatchPhrase`, the last token being a prefix.
     MatchPhrasePrefix { field: FieldName, text: String },
     /// Values between two bounds; either bound may be open.
@@ -32,13 +44,27 @@ pub enum QueryAst {
     /// Documents where the field has a value.
     Exists { field: FieldName },
     /// Terms starting with a prefix.
-    Prefix { field: FieldName, prefix: String, case_insensitive: bool },
+    Prefix {
+        field: FieldName,
+        prefix: String,
+        case_insensitive: bool,
+    },
     /// A wildcard pattern: `?` one character, `*` any run.
-    Wildcard { field: FieldName, pattern: String, case_insensitive: bool },
+    Wildcard {
+        field: FieldName,
+        pattern: String,
+        case_insensitive: bool,
+    },
     /// A regular expression over whole terms (Lucene dialect).
     Regexp { field: FieldName, pattern: String },
     /// Terms within an edit distance (Damerau-Levenshtein when `transpositions`).
-    Fuzzy { field: FieldName, value: String, distance: u8, prefix_length: u32, transpositions: bool },
+    Fuzzy {
+        field: FieldName,
+        value: String,
+        distance: u8,
+        prefix_length: u32,
+        transpositions: bool,
+    },
     /// Documents with one of these `_id`s.
     Ids { values: Vec<String> },
     /// A scored child with its score multiplied.

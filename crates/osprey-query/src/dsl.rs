@@ -18,7 +18,10 @@ pub struct DslError {
 }
 
 fn err(path: &str, message: impl Into<String>) -> DslError {
-    DslError { path: path.to_string(), message: message.into() }
+    DslError {
+        path: path.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Parses the value of a `query` key.
@@ -27,11 +30,16 @@ pub fn parse_dsl(query: &Json) -> Result<QueryAst, DslError> {
 }
 
 fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
-    let object = query.as_object().ok_or_else(|| err(path, "query must be a JSON object"))?;
+    let object = query
+        .as_object()
+        .ok_or_else(|| err(path, "query must be a JSON object"))?;
     if object.len() != 1 {
         return Err(err(
             path,
-            format!("a query object must have exactly one key (the query type), found {}", object.len()),
+            format!(
+                "a query object must have exactly one key (the query type), found {}",
+                object.len()
+            ),
         ));
     }
     let (kind, body) = object.iter().next().expect("one key");
@@ -44,10 +52,18 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
         "term" => {
             let (field, params) = single_field(body, here)?;
             let value = param_or_self(params, "value", here)?;
-            Ok(boosted(QueryAst::Term { field, value: scalar(value, here)? }, params))
+            Ok(boosted(
+                QueryAst::Term {
+                    field,
+                    value: scalar(value, here)?,
+                },
+                params,
+            ))
         }
         "terms" => {
-            let object = body.as_object().ok_or_else(|| err(here, "expected an object"))?;
+            let object = body
+                .as_object()
+                .ok_or_else(|| err(here, "expected an object"))?;
             let (field, values) = object
                 .iter()
                 .find(|(k, _)| k.as_str() != "boost")
@@ -58,14 +74,28 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
                 .iter()
                 .map(|v| scalar(v, here))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(boosted(QueryAst::Terms { field: field.clone(), values }, body))
+            Ok(boosted(
+                QueryAst::Terms {
+                    field: field.clone(),
+                    values,
+                },
+                body,
+            ))
         }
         "match" => {
             let (field, params) = single_field(body, here)?;
             let text = scalar(param_or_self(params, "query", here)?, here)?.to_text();
             let operator = operator(params.get("operator"), here)?;
             let fuzziness = fuzziness(params.get("fuzziness"), &text);
-            Ok(boosted(QueryAst::Match { field, text, operator, fuzziness }, params))
+            Ok(boosted(
+                QueryAst::Match {
+                    field,
+                    text,
+                    operator,
+                    fuzziness,
+                },
+                params,
+            ))
         }
         "match_phrase" => {
             let (field, params) = single_field(body, here)?;
@@ -82,7 +112,9 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
         "query_string" | "simple_query_string" => parse_query_string_clause(body, here),
         "range" => {
             let (field, params) = single_field(body, here)?;
-            let params = params.as_object().ok_or_else(|| err(here, "expected an object of bounds"))?;
+            let params = params
+                .as_object()
+                .ok_or_else(|| err(here, "expected an object of bounds"))?;
             let mut lower = Bound::Unbounded;
             let mut upper = Bound::Unbounded;
             for (key, value) in params {
@@ -105,22 +137,40 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
             if params.get("include_upper") == Some(&Json::Bool(false)) {
                 upper = exclusive(upper);
             }
-            let format = params.get("format").and_then(Json::as_str).map(String::from);
-            let time_zone = params.get("time_zone").and_then(Json::as_str).map(String::from);
-            Ok(QueryAst::Range(RangeQuery { field, lower, upper, format, time_zone }))
+            let format = params
+                .get("format")
+                .and_then(Json::as_str)
+                .map(String::from);
+            let time_zone = params
+                .get("time_zone")
+                .and_then(Json::as_str)
+                .map(String::from);
+            Ok(QueryAst::Range(RangeQuery {
+                field,
+                lower,
+                upper,
+                format,
+                time_zone,
+            }))
         }
         "exists" => {
             let field = body
                 .get("field")
                 .and_then(Json::as_str)
                 .ok_or_else(|| err(here, "requires a [field] string"))?;
-            Ok(QueryAst::Exists { field: field.to_string() })
+            Ok(QueryAst::Exists {
+                field: field.to_string(),
+            })
         }
         "prefix" => {
             let (field, params) = single_field(body, here)?;
             let prefix = scalar(param_or_self(params, "value", here)?, here)?.to_text();
             let case_insensitive = flag(params, "case_insensitive");
-            Ok(QueryAst::Prefix { field, prefix, case_insensitive })
+            Ok(QueryAst::Prefix {
+                field,
+                prefix,
+                case_insensitive,
+            })
         }
         "wildcard" => {
             let (field, params) = single_field(body, here)?;
@@ -129,7 +179,11 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
                 None => scalar(param_or_self(params, "value", here)?, here)?.to_text(),
             };
             let case_insensitive = flag(params, "case_insensitive");
-            Ok(QueryAst::Wildcard { field, pattern, case_insensitive })
+            Ok(QueryAst::Wildcard {
+                field,
+                pattern,
+                case_insensitive,
+            })
         }
         "regexp" => {
             let (field, params) = single_field(body, here)?;
@@ -139,10 +193,23 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
         "fuzzy" => {
             let (field, params) = single_field(body, here)?;
             let value = scalar(param_or_self(params, "value", here)?, here)?.to_text();
-            let distance = fuzziness(params.get("fuzziness"), &value).unwrap_or_else(|| auto_fuzziness(&value));
-            let prefix_length = params.get("prefix_length").and_then(Json::as_u64).unwrap_or(0) as u32;
-            let transpositions = params.get("transpositions").and_then(Json::as_bool).unwrap_or(true);
-            Ok(QueryAst::Fuzzy { field, value, distance, prefix_length, transpositions })
+            let distance = fuzziness(params.get("fuzziness"), &value)
+                .unwrap_or_else(|| auto_fuzziness(&value));
+            let prefix_length = params
+                .get("prefix_length")
+                .and_then(Json::as_u64)
+                .unwrap_or(0) as u32;
+            let transpositions = params
+                .get("transpositions")
+                .and_then(Json::as_bool)
+                .unwrap_or(true);
+            Ok(QueryAst::Fuzzy {
+                field,
+                value,
+                distance,
+                prefix_length,
+                transpositions,
+            })
         }
         "ids" => {
             let values = body
@@ -150,15 +217,24 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
                 .and_then(Json::as_array)
                 .ok_or_else(|| err(here, "requires a [values] array"))?
                 .iter()
-                .map(|v| v.as_str().map(String::from).ok_or_else(|| err(here, "ids must be strings")))
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| err(here, "ids must be strings"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(QueryAst::Ids { values })
         }
         "constant_score" => {
-            let filter = body.get("filter").ok_or_else(|| err(here, "requires a [filter]"))?;
+            let filter = body
+                .get("filter")
+                .ok_or_else(|| err(here, "requires a [filter]"))?;
             let inner = parse_at(filter, &format!("{here}.filter"))?;
             let boost = body.get("boost").and_then(Json::as_f64).unwrap_or(1.0) as f32;
-            Ok(QueryAst::ConstantScore { query: Box::new(inner), boost })
+            Ok(QueryAst::ConstantScore {
+                query: Box::new(inner),
+                boost,
+            })
         }
         other => Err(err(path, format!("unknown query [{other}]"))),
     }
@@ -177,18 +253,25 @@ fn flag(params: &Json, key: &str) -> bool {
 
 fn boosted(query: QueryAst, params: &Json) -> QueryAst {
     match params.get("boost").and_then(Json::as_f64) {
-        Some(boost) if (boost - 1.0).abs() > f64::EPSILON => {
-            QueryAst::Boost { query: Box::new(query), boost: boost as f32 }
-        }
+        Some(boost) if (boost - 1.0).abs() > f64::EPSILON => QueryAst::Boost {
+            query: Box::new(query),
+            boost: boost as f32,
+        },
         _ => query,
     }
 }
 
 /// `{"field": value}` or `{"field": {"value": ...}}`: returns the field and its parameters.
 fn single_field<'a>(body: &'a Json, path: &str) -> Result<(String, &'a Json), DslError> {
-    let object = body.as_object().ok_or_else(|| err(path, "expected an object with a field name"))?;
-    let mut fields = object.iter().filter(|(k, _)| !matches!(k.as_str(), "boost" | "_name"));
-    let (field, params) = fields.next().ok_or_else(|| err(path, "expected a field name"))?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| err(path, "expected an object with a field name"))?;
+    let mut fields = object
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "boost" | "_name"));
+    let (field, params) = fields
+        .next()
+        .ok_or_else(|| err(path, "expected a field name"))?;
     if fields.next().is_some() {
         return Err(err(path, "query does not support multiple fields"));
     }
@@ -198,7 +281,9 @@ fn single_field<'a>(body: &'a Json, path: &str) -> Result<(String, &'a Json), Ds
 /// Short form `{"f": "x"}` or long form `{"f": {"query": "x"}}`.
 fn param_or_self<'a>(params: &'a Json, key: &str, path: &str) -> Result<&'a Json, DslError> {
     match params {
-        Json::Object(map) => map.get(key).ok_or_else(|| err(path, format!("requires [{key}]"))),
+        Json::Object(map) => map
+            .get(key)
+            .ok_or_else(|| err(path, format!("requires [{key}]"))),
         other => Ok(other),
     }
 }
@@ -217,10 +302,17 @@ fn scalar(value: &Json, path: &str) -> Result<Value, DslError> {
 }
 
 fn operator(value: Option<&Json>, path: &str) -> Result<Operator, DslError> {
-    match value.and_then(Json::as_str).map(str::to_ascii_lowercase).as_deref() {
+    match value
+        .and_then(Json::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("or") => Ok(Operator::Or),
         Some("and") => Ok(Operator::And),
-        Some(other) => Err(err(path, format!("operator must be AND or OR, got [{other}]"))),
+        Some(other) => Err(err(
+            path,
+            format!("operator must be AND or OR, got [{other}]"),
+        )),
     }
 }
 
@@ -236,7 +328,9 @@ fn auto_fuzziness(text: &str) -> u8 {
 fn fuzziness(value: Option<&Json>, text: &str) -> Option<u8> {
     match value? {
         Json::Number(n) => n.as_u64().map(|d| d.min(2) as u8),
-        Json::String(s) if s.eq_ignore_ascii_case("auto") || s.starts_with("AUTO") => Some(auto_fuzziness(text)),
+        Json::String(s) if s.eq_ignore_ascii_case("auto") || s.starts_with("AUTO") => {
+            Some(auto_fuzziness(text))
+        }
         Json::String(s) => s.parse::<u8>().ok().map(|d| d.min(2)),
         _ => None,
     }
@@ -255,11 +349,20 @@ fn clauses(value: Option<&Json>, path: &str) -> Result<Vec<QueryAst>, DslError> 
 }
 
 fn parse_bool(body: &Json, path: &str) -> Result<QueryAst, DslError> {
-    let object: &Map<String, Json> = body.as_object().ok_or_else(|| err(path, "expected an object"))?;
+    let object: &Map<String, Json> = body
+        .as_object()
+        .ok_or_else(|| err(path, "expected an object"))?;
     for key in object.keys() {
         if !matches!(
             key.as_str(),
-            "must" | "should" | "must_not" | "filter" | "minimum_should_match" | "boost" | "_name" | "adjust_pure_negative"
+            "must"
+                | "should"
+                | "must_not"
+                | "filter"
+                | "minimum_should_match"
+                | "boost"
+                | "_name"
+                | "adjust_pure_negative"
         ) {
             return Err(err(path, format!("unknown bool clause [{key}]")));
         }
@@ -273,10 +376,14 @@ fn parse_bool(body: &Json, path: &str) -> Result<QueryAst, DslError> {
             None => None,
             Some(Json::Number(n)) => n.as_u64().map(|n| n as u32),
             Some(Json::String(s)) => {
-                let should = object.get("should").map_or(0, |s| s.as_array().map_or(1, Vec::len));
-                Some(minimum_should_match_from_text(s, should).ok_or_else(|| {
-                    err(path, format!("cannot parse minimum_should_match [{s}]"))
-                })?)
+                let should = object
+                    .get("should")
+                    .map_or(0, |s| s.as_array().map_or(1, Vec::len));
+                Some(
+                    minimum_should_match_from_text(s, should).ok_or_else(|| {
+                        err(path, format!("cannot parse minimum_should_match [{s}]"))
+                    })?,
+                )
             }
             Some(_) => return Err(err(path, "minimum_should_match must be a number or string")),
         },
@@ -307,20 +414,43 @@ fn parse_multi_match(body: &Json, path: &str) -> Result<QueryAst, DslError> {
         .ok_or_else(|| err(path, "requires [query]"))?
         .to_text();
     let fields: Vec<String> = match body.get("fields") {
-        Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).map(strip_field_boost).collect(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(Json::as_str)
+            .map(strip_field_boost)
+            .collect(),
         _ => vec!["*".to_string()],
     };
     let operator = operator(body.get("operator"), path)?;
-    let kind = body.get("type").and_then(Json::as_str).unwrap_or("best_fields");
+    let kind = body
+        .get("type")
+        .and_then(Json::as_str)
+        .unwrap_or("best_fields");
     let per_field = |field: String| -> QueryAst {
         match kind {
-            "phrase" => QueryAst::MatchPhrase { field, text: text.clone(), slop: 0 },
-            "phrase_prefix" | "bool_prefix" => QueryAst::MatchPhrasePrefix { field, text: text.clone() },
-            _ => QueryAst::Match { field, text: text.clone(), operator, fuzziness: None },
+            "phrase" => QueryAst::MatchPhrase {
+                field,
+                text: text.clone(),
+                slop: 0,
+            },
+            "phrase_prefix" | "bool_prefix" => QueryAst::MatchPhrasePrefix {
+                field,
+                text: text.clone(),
+            },
+            _ => QueryAst::Match {
+                field,
+                text: text.clone(),
+                operator,
+                fuzziness: None,
+            },
         }
     };
     let should: Vec<QueryAst> = fields.into_iter().map(per_field).collect();
-    Ok(QueryAst::Bool(BoolQuery { should, minimum_should_match: Some(1), ..BoolQuery::default() }))
+    Ok(QueryAst::Bool(BoolQuery {
+        should,
+        minimum_should_match: Some(1),
+        ..BoolQuery::default()
+    }))
 }
 
 fn strip_field_boost(field: &str) -> String {
@@ -337,7 +467,11 @@ fn parse_query_string_clause(body: &Json, path: &str) -> Result<QueryAst, DslErr
         options.default_fields = vec![field.to_string()];
     }
     if let Some(Json::Array(fields)) = body.get("fields") {
-        options.default_fields = fields.iter().filter_map(Json::as_str).map(strip_field_boost).collect();
+        options.default_fields = fields
+            .iter()
+            .filter_map(Json::as_str)
+            .map(strip_field_boost)
+            .collect();
     }
     if let Some(op) = body.get("default_operator") {
         options.default_operator = operator(Some(op), path)?;
@@ -361,15 +495,24 @@ mod tests {
             "must_not": [{"term": {"stream.keyword": "stdout"}}]
         }}))
         .expect("valid");
-        let QueryAst::Bool(b) = q else { panic!("not bool") };
+        let QueryAst::Bool(b) = q else {
+            panic!("not bool")
+        };
         assert_eq!(b.must.len(), 1);
         assert_eq!(b.filter.len(), 1);
-        assert_eq!(b.must_not, vec![QueryAst::Term { field: "stream.keyword".into(), value: Value::Str("stdout".into()) }]);
+        assert_eq!(
+            b.must_not,
+            vec![QueryAst::Term {
+                field: "stream.keyword".into(),
+                value: Value::Str("stdout".into())
+            }]
+        );
     }
 
     #[test]
     fn errors_name_the_path() {
-        let e = parse_dsl(&json!({"bool": {"must": [{"match_all": {}}, {"nope": {}}]}})).expect_err("unknown");
+        let e = parse_dsl(&json!({"bool": {"must": [{"match_all": {}}, {"nope": {}}]}}))
+            .expect_err("unknown");
         assert_eq!(e.to_string(), "[query.bool.must[1]] unknown query [nope]");
         let e = parse_dsl(&json!({"range": {"x": {"gte": [1]}}})).expect_err("array bound");
         assert!(e.to_string().contains("query.range.gte"), "{e}");

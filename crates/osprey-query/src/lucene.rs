@@ -42,11 +42,19 @@ pub struct QueryStringError {
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     /// A bare term, escapes resolved; `has_wildcard` when an unescaped `*` or `?` occurs.
-    Term { text: String, has_wildcard: bool },
+    Term {
+        text: String,
+        has_wildcard: bool,
+    },
     Quoted(String),
     Regex(String),
     /// `[` or `{` followed by the range body, up to the closing bracket.
-    Range { lower: String, upper: String, lower_inclusive: bool, upper_inclusive: bool },
+    Range {
+        lower: String,
+        upper: String,
+        lower_inclusive: bool,
+        upper_inclusive: bool,
+    },
     And,
     Or,
     Not,
@@ -68,12 +76,31 @@ struct Spanned {
 }
 
 fn error(column: usize, message: impl Into<String>) -> QueryStringError {
-    QueryStringError { column, message: message.into() }
+    QueryStringError {
+        column,
+        message: message.into(),
+    }
 }
 
 fn is_term_char(c: char) -> bool {
     !c.is_whitespace()
-        && !matches!(c, '+' | '-' | '!' | '(' | ')' | ':' | '^' | '[' | ']' | '"' | '{' | '}' | '~' | '\\' | '/')
+        && !matches!(
+            c,
+            '+' | '-'
+                | '!'
+                | '('
+                | ')'
+                | ':'
+                | '^'
+                | '['
+                | ']'
+                | '"'
+                | '{'
+                | '}'
+                | '~'
+                | '\\'
+                | '/'
+        )
 }
 
 fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
@@ -130,7 +157,9 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                 let mut j = i + 1;
                 loop {
                     match chars.get(j) {
-                        None => return Err(error(column, "unterminated regular expression starting")),
+                        None => {
+                            return Err(error(column, "unterminated regular expression starting"));
+                        }
                         Some('\\') if chars.get(j + 1) == Some(&'/') => {
                             text.push('/');
                             j += 2;
@@ -190,7 +219,9 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                 while j < chars.len() {
                     let c = chars[j];
                     if c == '\\' {
-                        let next = chars.get(j + 1).ok_or_else(|| error(j + 1, "a '\\' at the end of the query escapes nothing"))?;
+                        let next = chars.get(j + 1).ok_or_else(|| {
+                            error(j + 1, "a '\\' at the end of the query escapes nothing")
+                        })?;
                         text.push(*next);
                         j += 2;
                         continue;
@@ -199,7 +230,9 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                         // `&` and `|` are term characters unless doubled.
                         break;
                     }
-                    if (c == '&' && chars.get(j + 1) == Some(&'&')) || (c == '|' && chars.get(j + 1) == Some(&'|')) {
+                    if (c == '&' && chars.get(j + 1) == Some(&'&'))
+                        || (c == '|' && chars.get(j + 1) == Some(&'|'))
+                    {
                         break;
                     }
                     if c == '*' || c == '?' {
@@ -275,12 +308,20 @@ struct Parser<'a> {
 }
 
 /// Parses a Lucene query string.
-pub fn parse_query_string(input: &str, options: &QueryStringOptions) -> Result<QueryAst, QueryStringError> {
+pub fn parse_query_string(
+    input: &str,
+    options: &QueryStringOptions,
+) -> Result<QueryAst, QueryStringError> {
     let tokens = lex(input)?;
     if tokens.is_empty() {
         return Ok(QueryAst::MatchAll);
     }
-    let mut parser = Parser { tokens, position: 0, options, input_len: input.chars().count() };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        options,
+        input_len: input.chars().count(),
+    };
     let query = parser.query(None)?;
     if let Some(extra) = parser.tokens.get(parser.position) {
         return Err(error(extra.column, "unexpected ')'"));
@@ -294,7 +335,9 @@ impl Parser<'_> {
     }
 
     fn column(&self) -> usize {
-        self.tokens.get(self.position).map_or(self.input_len + 1, |s| s.column)
+        self.tokens
+            .get(self.position)
+            .map_or(self.input_len + 1, |s| s.column)
     }
 
     fn next(&mut self) -> Option<Token> {
@@ -391,9 +434,10 @@ impl Parser<'_> {
     fn clause(&mut self, field: Option<&str>) -> Result<QueryAst, QueryStringError> {
         // `field:` prefix?
         let mut field_name: Option<String> = None;
-        if let (Some(Token::Term { text, .. }), Some(Token::Colon)) =
-            (self.peek().cloned(), self.tokens.get(self.position + 1).map(|s| &s.token))
-        {
+        if let (Some(Token::Term { text, .. }), Some(Token::Colon)) = (
+            self.peek().cloned(),
+            self.tokens.get(self.position + 1).map(|s| &s.token),
+        ) {
             field_name = Some(text);
             self.position += 2;
         }
@@ -417,14 +461,19 @@ impl Parser<'_> {
     fn optional_boost(&mut self, query: QueryAst) -> QueryAst {
         if let Some(Token::Caret(boost)) = self.peek().cloned() {
             self.next();
-            return QueryAst::Boost { query: Box::new(query), boost };
+            return QueryAst::Boost {
+                query: Box::new(query),
+                boost,
+            };
         }
         query
     }
 
     fn term(&mut self, field: Option<&str>) -> Result<QueryAst, QueryStringError> {
         let column = self.column();
-        let token = self.next().ok_or_else(|| error(column, "expected a term"))?;
+        let token = self
+            .next()
+            .ok_or_else(|| error(column, "expected a term"))?;
         let query = match token {
             Token::Term { text, has_wildcard } => {
                 let mut fuzzy: Option<Option<f32>> = None;
@@ -440,12 +489,26 @@ impl Parser<'_> {
                     self.next();
                     slop = n.unwrap_or(0.0) as u32;
                 }
-                self.for_fields(field, |f| Ok(QueryAst::MatchPhrase { field: f.to_string(), text: text.clone(), slop }))?
+                self.for_fields(field, |f| {
+                    Ok(QueryAst::MatchPhrase {
+                        field: f.to_string(),
+                        text: text.clone(),
+                        slop,
+                    })
+                })?
             }
-            Token::Regex(pattern) => {
-                self.for_fields(field, |f| Ok(QueryAst::Regexp { field: f.to_string(), pattern: pattern.clone() }))?
-            }
-            Token::Range { lower, upper, lower_inclusive, upper_inclusive } => {
+            Token::Regex(pattern) => self.for_fields(field, |f| {
+                Ok(QueryAst::Regexp {
+                    field: f.to_string(),
+                    pattern: pattern.clone(),
+                })
+            })?,
+            Token::Range {
+                lower,
+                upper,
+                lower_inclusive,
+                upper_inclusive,
+            } => {
                 let bound = |text: &str, inclusive: bool| {
                     if text == "*" {
                         Bound::Unbounded
@@ -455,7 +518,10 @@ impl Parser<'_> {
                         Bound::Excluded(Value::Str(text.to_string()))
                     }
                 };
-                let (lower, upper) = (bound(&lower, lower_inclusive), bound(&upper, upper_inclusive));
+                let (lower, upper) = (
+                    bound(&lower, lower_inclusive),
+                    bound(&upper, upper_inclusive),
+                );
                 self.for_fields(field, |f| {
                     Ok(QueryAst::Range(RangeQuery {
                         field: f.to_string(),
@@ -472,8 +538,12 @@ impl Parser<'_> {
             Token::RParen => return Err(error(column, "unexpected ')'")),
             Token::Colon => return Err(error(column, "expected a field name before ':'")),
             Token::Tilde(_) => return Err(error(column, "'~' must follow a term or phrase")),
-            Token::Caret(_) => return Err(error(column, "'^' must follow a term, phrase or group")),
-            Token::Plus | Token::Minus => return Err(error(column, "expected a term after '+' or '-'")),
+            Token::Caret(_) => {
+                return Err(error(column, "'^' must follow a term, phrase or group"));
+            }
+            Token::Plus | Token::Minus => {
+                return Err(error(column, "expected a term after '+' or '-'"));
+            }
             Token::LParen => unreachable!("handled by clause"),
         };
         Ok(self.optional_boost(query))
@@ -486,7 +556,9 @@ impl Parser<'_> {
     ) -> Result<QueryAst, QueryStringError> {
         match field {
             Some(f) => build(f),
-            None if self.options.default_fields.len() == 1 => build(&self.options.default_fields[0]),
+            None if self.options.default_fields.len() == 1 => {
+                build(&self.options.default_fields[0])
+            }
             None => {
                 let should = self
                     .options
@@ -494,40 +566,88 @@ impl Parser<'_> {
                     .iter()
                     .map(|f| build(f))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(QueryAst::Bool(BoolQuery { should, minimum_should_match: Some(1), ..BoolQuery::default() }))
+                Ok(QueryAst::Bool(BoolQuery {
+                    should,
+                    minimum_should_match: Some(1),
+                    ..BoolQuery::default()
+                }))
             }
         }
     }
 }
 
-fn term_query(field: &str, text: &str, has_wildcard: bool, fuzzy: Option<Option<f32>>) -> Result<QueryAst, QueryStringError> {
+fn term_query(
+    field: &str,
+    text: &str,
+    has_wildcard: bool,
+    fuzzy: Option<Option<f32>>,
+) -> Result<QueryAst, QueryStringError> {
     let field = field.to_string();
     if field == "_exists_" {
-        return Ok(QueryAst::Exists { field: text.to_string() });
+        return Ok(QueryAst::Exists {
+            field: text.to_string(),
+        });
     }
     if let Some(distance) = fuzzy {
         let distance = distance.map_or(2, |d| (d as u8).min(2));
-        return Ok(QueryAst::Fuzzy { field, value: text.to_string(), distance, prefix_length: 0, transpositions: true });
+        return Ok(QueryAst::Fuzzy {
+            field,
+            value: text.to_string(),
+            distance,
+            prefix_length: 0,
+            transpositions: true,
+        });
     }
     if has_wildcard {
         if text == "*" {
-            return Ok(if field == "*" { QueryAst::MatchAll } else { QueryAst::Exists { field } });
+            return Ok(if field == "*" {
+                QueryAst::MatchAll
+            } else {
+                QueryAst::Exists { field }
+            });
         }
         let body = &text[..text.len() - 1];
         if text.ends_with('*') && !body.contains(['*', '?']) {
-            return Ok(QueryAst::Prefix { field, prefix: body.to_string(), case_insensitive: false });
+            return Ok(QueryAst::Prefix {
+                field,
+                prefix: body.to_string(),
+                case_insensitive: false,
+            });
         }
-        return Ok(QueryAst::Wildcard { field, pattern: text.to_string(), case_insensitive: false });
+        return Ok(QueryAst::Wildcard {
+            field,
+            pattern: text.to_string(),
+            case_insensitive: false,
+        });
     }
     for (prefix, lower) in [(">=", true), ("<=", false), (">", true), ("<", false)] {
         if let Some(value) = text.strip_prefix(prefix) {
             let value = Value::Str(value.to_string());
-            let bound = if prefix.len() == 2 { Bound::Included(value) } else { Bound::Excluded(value) };
-            let (lower_bound, upper_bound) = if lower { (bound, Bound::Unbounded) } else { (Bound::Unbounded, bound) };
-            return Ok(QueryAst::Range(RangeQuery { field, lower: lower_bound, upper: upper_bound, format: None, time_zone: None }));
+            let bound = if prefix.len() == 2 {
+                Bound::Included(value)
+            } else {
+                Bound::Excluded(value)
+            };
+            let (lower_bound, upper_bound) = if lower {
+                (bound, Bound::Unbounded)
+            } else {
+                (Bound::Unbounded, bound)
+            };
+            return Ok(QueryAst::Range(RangeQuery {
+                field,
+                lower: lower_bound,
+                upper: upper_bound,
+                format: None,
+                time_zone: None,
+            }));
         }
     }
-    Ok(QueryAst::Match { field, text: text.to_string(), operator: Operator::Or, fuzziness: None })
+    Ok(QueryAst::Match {
+        field,
+        text: text.to_string(),
+        operator: Operator::Or,
+        fuzziness: None,
+    })
 }
 
 fn boolean(clauses: Vec<(Occur, QueryAst)>) -> QueryAst {
@@ -553,17 +673,31 @@ mod tests {
     use super::*;
 
     fn parse(q: &str) -> QueryAst {
-        let options = QueryStringOptions { default_fields: vec!["message".into()], ..Default::default() };
+        let options = QueryStringOptions {
+            default_fields: vec!["message".into()],
+            ..Default::default()
+        };
         parse_query_string(q, &options).unwrap_or_else(|e| panic!("{q}: {e}"))
     }
 
     fn m(field: &str, text: &str) -> QueryAst {
-        QueryAst::Match { field: field.into(), text: text.into(), operator: Operator::Or, fuzziness: None }
+        QueryAst::Match {
+            field: field.into(),
+            text: text.into(),
+            operator: Operator::Or,
+            fuzziness: None,
+        }
     }
 
     fn bool_of(must: Vec<QueryAst>, should: Vec<QueryAst>, must_not: Vec<QueryAst>) -> QueryAst {
         let msm = if must.is_empty() { 1 } else { 0 };
-        QueryAst::Bool(BoolQuery { must, should, must_not, filter: vec![], minimum_should_match: Some(msm) })
+        QueryAst::Bool(BoolQuery {
+            must,
+            should,
+            must_not,
+            filter: vec![],
+            minimum_should_match: Some(msm),
+        })
     }
 
     #[test]
@@ -575,42 +709,89 @@ mod tests {
     #[test]
     fn lucene_mixed_and_or_precedence() {
         // Lucene: `a AND b OR c` → +a +b c
-        assert_eq!(parse("a AND b OR c"), bool_of(vec![m("message", "a"), m("message", "b")], vec![m("message", "c")], vec![]));
+        assert_eq!(
+            parse("a AND b OR c"),
+            bool_of(
+                vec![m("message", "a"), m("message", "b")],
+                vec![m("message", "c")],
+                vec![]
+            )
+        );
         // `a OR b AND c` → a +b +c
-        assert_eq!(parse("a OR b AND c"), bool_of(vec![m("message", "b"), m("message", "c")], vec![m("message", "a")], vec![]));
+        assert_eq!(
+            parse("a OR b AND c"),
+            bool_of(
+                vec![m("message", "b"), m("message", "c")],
+                vec![m("message", "a")],
+                vec![]
+            )
+        );
     }
 
     #[test]
     fn negation_and_pure_negative() {
         assert_eq!(
             parse("kubernetes.labels.app:flask AND NOT stream:stdout"),
-            bool_of(vec![m("kubernetes.labels.app", "flask")], vec![], vec![m("stream", "stdout")])
+            bool_of(
+                vec![m("kubernetes.labels.app", "flask")],
+                vec![],
+                vec![m("stream", "stdout")]
+            )
         );
-        assert_eq!(parse("-x"), bool_of(vec![QueryAst::MatchAll], vec![], vec![m("message", "x")]));
+        assert_eq!(
+            parse("-x"),
+            bool_of(vec![QueryAst::MatchAll], vec![], vec![m("message", "x")])
+        );
     }
 
     #[test]
     fn phrases_ranges_regex_fuzzy() {
         assert_eq!(
             parse("\"connection refused\"~2"),
-            QueryAst::MatchPhrase { field: "message".into(), text: "connection refused".into(), slop: 2 }
+            QueryAst::MatchPhrase {
+                field: "message".into(),
+                text: "connection refused".into(),
+                slop: 2
+            }
         );
-        let QueryAst::Range(r) = parse("status:[500 TO *}") else { panic!("range") };
+        let QueryAst::Range(r) = parse("status:[500 TO *}") else {
+            panic!("range")
+        };
         assert_eq!(r.lower, Bound::Included(Value::Str("500".into())));
         assert_eq!(r.upper, Bound::Unbounded);
-        let QueryAst::Range(r) = parse("status:>=500") else { panic!("shorthand") };
+        let QueryAst::Range(r) = parse("status:>=500") else {
+            panic!("shorthand")
+        };
         assert_eq!(r.lower, Bound::Included(Value::Str("500".into())));
-        assert_eq!(parse("log:/tim(e|ed)?out/"), QueryAst::Regexp { field: "log".into(), pattern: "tim(e|ed)?out".into() });
-        assert!(matches!(parse("eror~1"), QueryAst::Fuzzy { distance: 1, .. }));
-        assert!(matches!(parse("eror~"), QueryAst::Fuzzy { distance: 2, .. }));
-        assert!(matches!(parse("_exists_:trace_id"), QueryAst::Exists { .. }));
+        assert_eq!(
+            parse("log:/tim(e|ed)?out/"),
+            QueryAst::Regexp {
+                field: "log".into(),
+                pattern: "tim(e|ed)?out".into()
+            }
+        );
+        assert!(matches!(
+            parse("eror~1"),
+            QueryAst::Fuzzy { distance: 1, .. }
+        ));
+        assert!(matches!(
+            parse("eror~"),
+            QueryAst::Fuzzy { distance: 2, .. }
+        ));
+        assert!(matches!(
+            parse("_exists_:trace_id"),
+            QueryAst::Exists { .. }
+        ));
         assert!(matches!(parse("conn*"), QueryAst::Prefix { .. }));
         assert!(matches!(parse("c?nn*x"), QueryAst::Wildcard { .. }));
     }
 
     #[test]
     fn field_groups_and_escapes() {
-        assert_eq!(parse("app:(a OR b)"), bool_of(vec![], vec![m("app", "a"), m("app", "b")], vec![]));
+        assert_eq!(
+            parse("app:(a OR b)"),
+            bool_of(vec![], vec![m("app", "a"), m("app", "b")], vec![])
+        );
         assert_eq!(parse(r"path:\/api\/v1"), m("path", "/api/v1"));
     }
 

@@ -1,1 +1,28 @@
-//! Osprey's storage engine: WAL, time-partitioned tantivy segments, dynamic mapping, search and aggregations
+//! Osprey's storage engine: a write-ahead log with group commit, time-partitioned tantivy
+//! indexes (one per Elasticsearch index and UTC day), Elasticsearch-style dynamic mapping,
+//! retention, searches and aggregations.
+//!
+//! Invariants:
+//! - A write is acknowledged only after its WAL frame is fsynced.
+//! - Every partition commit records the last LSN it contains; replay skips what a partition
+//!   already has, so replaying the WAL any number of times gives the same state.
+//! - The catalogue (indexes, mappings, partitions) is saved before partitions commit, so it
+//!   always describes at least what the partitions hold.
+
+#![warn(missing_docs)]
+
+mod aggs;
+pub mod analysis;
+mod compile;
+mod engine;
+mod error;
+pub mod mapping;
+pub mod metastore;
+pub mod partition;
+mod search;
+pub mod storage;
+pub mod wal;
+
+pub use engine::{ItemOutcome, LiveIndex, Op, Store, StoreConfig, StoreStats, WriteItem};
+pub use error::{Result, StoreError};
+pub use search::{Hit, SearchRequest, SearchResponse, SortSpec, TrackTotalHits, wildcard_match};

@@ -1,0 +1,350 @@
+//! The Elasticsearch `_bulk` NDJSON body: action lines, each followed by a source line
+//! (except `delete`). Decoding is per item: one bad line fails only its own item.
+
+use serde_json::{Map, Value};
+
+/// What a bulk item asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkOp {
+    /// Add or replace.
+    Index,
+    /// Add; fail if the id exists.
+    Create,
+    /// Remove by id.
+    Delete,
+    /// Merge a partial document into an existing one.
+    Update,
+}
+
+impl BulkOp {
+    /// The action name, as used in responses.
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkOp::Index => "index",
+            BulkOp::Create => "create",
+            BulkOp::Delete => "delete",
+            BulkOp::Update => "update",
+        }
+    }
+}
+
+/// The body of an `update` action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateBody {
+    /// Fields to merge into the stored document.
+    pub doc: Option<Map<String, Value>>,
+    /// Create the document from `doc` when it does not exist.
+    pub doc_as_upsert: bool,
+    /// The document to create when it does not exist.
+    pub upsert: Option<Map<String, Value>>,
+}
+
+/// One decoded bulk item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkItem {
+    /// The operation.
+    pub op: BulkOp,
+    /// Target index from the action line, if given (else the URL's).
+    pub index: Option<String>,
+    /// Document id, if given.
+    pub id: Option<String>,
+    /// The source line exactly as sent, for `index` and `create`.
+    pub source: Option<Vec<u8>>,
+    /// The parsed source object.
+    pub document: Option<Map<String, Value>>,
+    /// For `update`.
+    pub update: Option<UpdateBody>,
+}
+
+/// An item that could not be decoded; the rest of the request goes on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct BulkItemError {
+    /// The operation, when the action line was readable.
+    pub op: Option<BulkOp>,
+    /// Target index, when known.
+    pub index: Option<String>,
+    /// Id, when known.
+    pub id: Option<String>,
+    /// 1-based line number in the request body.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Decodes a whole `_bulk` body. Empty lines are skipped, as Elasticsearch does.
+pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, trim_line(line)))
+        .filter(|(_, line)| !line.is_empty())
+        .peekable();
+    let mut items = Vec::new();
+    while let Some((line_number, action_line)) = lines.next() {
+        let action = match parse_action(action_line) {
+            Ok(action) => action,
+            Err(reason) => {
+                // The next line is this item's source unless it reads as an action itself.
+                if lines
+                    .peek()
+                    .is_some_and(|(_, next)| parse_action(next).is_err())
+                {
+                    lines.next();
+                }
+                items.push(Err(BulkItemError {
+                    op: None,
+                    index: None,
+                    id: None,
+                    line: line_number,
+                    reason,
+                }));
+                continue;
+            }
+        };
+        let (op, index, id) = action;
+        let fail = |line: usize, reason: String| BulkItemError {
+            op: Some(op),
+            index: index.clone(),
+            id: id.clone(),
+            line,
+            reason,
+        };
+        if op == BulkOp::Delete {
+            if id.is_none() {
+                items.push(Err(fail(line_number, "delete requires an [_id]".into())));
+            } else {
+                items.push(Ok(BulkItem {
+                    op,
+                    index,
+                    id,
+                    source: None,
+                    document: None,
+                    update: None,
+                }));
+            }
+            continue;
+        }
+        let Some((source_line_number, source_line)) = lines.next() else {
+            items.push(Err(fail(
+                line_number,
+                format!("the {} action has no source line after it", op.name()),
+            )));
+            continue;
+        };
+        let object = match parse_object(source_line) {
+            Ok(object) => object,
+            Err(reason) => {
+                items.push(Err(fail(source_line_number, reason)));
+                continue;
+            }
+        };
+        if op == BulkOp::Update {
+            if id.is_none() {
+                items.push(Err(fail(line_number, "update requires an [_id]".into())));
+                continue;
+            }
+            match update_body(object) {
+                Ok(update) => items.push(Ok(BulkItem {
+                    op,
+                    index,
+                    id,
+                    source: None,
+                    document: None,
+                    update: Some(update),
+                })),
+                Err(reason) => items.push(Err(fail(source_line_number, reason))),
+            }
+            continue;
+        }
+        items.push(Ok(BulkItem {
+            op,
+            index,
+            id,
+            source: Some(source_line.to_vec()),
+            document: Some(object),
+            update: None,
+        }));
+    }
+    items
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &line[start..end.max(start)]
+}
+
+/// Parses a JSON object, naming the position of a syntax error.
+pub fn parse_object(line: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(other) => Err(format!(
+            "expected a JSON object but found {}",
+            json_kind(&other)
+        )),
+        Err(e) => Err(format!("malformed JSON: {e}")),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+type Action = (BulkOp, Option<String>, Option<String>);
+
+fn parse_action(line: &[u8]) -> Result<Action, String> {
+    let object = parse_object(line).map_err(|e| format!("action line: {e}"))?;
+    if object.len() != 1 {
+        return Err(format!(
+            "an action line must have exactly one key (index, create, delete, update), found {}",
+            object.len()
+        ));
+    }
+    let (name, meta) = object.into_iter().next().expect("one key");
+    let op = match name.as_str() {
+        "index" => BulkOp::Index,
+        "create" => BulkOp::Create,
+        "delete" => BulkOp::Delete,
+        "update" => BulkOp::Update,
+        other => {
+            return Err(format!(
+                "unknown bulk action [{other}]; expected index, create, delete or update"
+            ));
+        }
+    };
+    let Value::Object(meta) = meta else {
+        return Err(format!(
+            "the [{name}] action must be an object, found {}",
+            json_kind(&meta)
+        ));
+    };
+    let string_field = |key: &str| -> Result<Option<String>, String> {
+        match meta.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) if key == "_id" => Ok(Some(n.to_string())),
+            Some(other) => Err(format!(
+                "[{key}] must be a string, found {}",
+                json_kind(other)
+            )),
+        }
+    };
+    let index = string_field("_index")?;
+    let id = string_field("_id")?;
+    if let Some(id) = &id {
+        if id.is_empty() {
+            return Err("[_id] must not be empty".into());
+        }
+        if id.len() > 512 {
+            return Err(format!(
+                "[_id] is too long ({} bytes); the limit is 512",
+                id.len()
+            ));
+        }
+    }
+    Ok((op, index, id))
+}
+
+fn update_body(mut object: Map<String, Value>) -> Result<UpdateBody, String> {
+    if object.contains_key("script") {
+        return Err("scripted updates are not supported; send a partial [doc]".into());
+    }
+    let take_object = |object: &mut Map<String, Value>,
+                       key: &str|
+     -> Result<Option<Map<String, Value>>, String> {
+        match object.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o)),
+            Some(other) => Err(format!(
+                "[{key}] must be an object, found {}",
+                json_kind(&other)
+            )),
+        }
+    };
+    let doc = take_object(&mut object, "doc")?;
+    let upsert = take_object(&mut object, "upsert")?;
+    let doc_as_upsert = object
+        .get("doc_as_upsert")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if doc.is_none() && upsert.is_none() {
+        return Err("an update needs a [doc] or an [upsert]".into());
+    }
+    Ok(UpdateBody {
+        doc,
+        doc_as_upsert,
+        upsert,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_action_and_keeps_source_bytes() {
+        let body = b"{\"index\":{\"_index\":\"logs\",\"_type\":\"_doc\"}}\n{\"b\":1,  \"a\":2}\n\
+{\"create\":{\"_id\":\"x\"}}\n{\"m\":\"hi\"}\n{\"delete\":{\"_id\":\"y\"}}\n\
+{\"update\":{\"_id\":\"x\"}}\n{\"doc\":{\"m\":\"there\"}}\n";
+        let items: Vec<_> = decode_bulk(body)
+            .into_iter()
+            .map(|i| i.expect("valid"))
+            .collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(
+            items[0].source.as_deref(),
+            Some(&b"{\"b\":1,  \"a\":2}"[..])
+        );
+        assert_eq!(items[0].index.as_deref(), Some("logs"));
+        assert_eq!(items[1].op, BulkOp::Create);
+        assert_eq!(items[2].op, BulkOp::Delete);
+        assert!(items[3].update.as_ref().expect("update").doc.is_some());
+    }
+
+    #[test]
+    fn one_bad_line_fails_only_its_item() {
+        let body = b"{\"index\":{}}\n{\"a\":1}\n{\"index\":{}}\n{broken\n{\"index\":{}}\n[1,2]\n{\"index\":{}}\n{\"c\":3}\n";
+        let items = decode_bulk(body);
+        assert_eq!(items.len(), 4);
+        assert!(items[0].is_ok() && items[3].is_ok());
+        let e = items[1].as_ref().expect_err("broken");
+        assert_eq!(e.line, 4);
+        assert!(e.reason.contains("malformed JSON"), "{e}");
+        assert!(
+            items[2]
+                .as_ref()
+                .expect_err("array")
+                .reason
+                .contains("found an array")
+        );
+    }
+
+    #[test]
+    fn bad_action_line_skips_its_source() {
+        let body = b"{\"indx\":{}}\n{\"a\":1}\n{\"index\":{}}\n{\"b\":2}\n";
+        let items = decode_bulk(body);
+        assert_eq!(items.len(), 2);
+        assert!(
+            items[0]
+                .as_ref()
+                .expect_err("unknown")
+                .reason
+                .contains("unknown bulk action [indx]")
+        );
+        assert!(items[1].is_ok());
+    }
+}

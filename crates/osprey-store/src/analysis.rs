@@ -1,0 +1,143 @@
+//! The Lucene `StandardAnalyzer` in Rust: UAX#29 word boundaries, lower-cased, tokens of at most
+//! 255 characters (longer runs are split, as Lucene does). Used both to index text fields and to
+//! analyse query text, so both sides always agree.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Name under which the analyzer is registered in every partition's tokenizer manager.
+pub const STANDARD_ANALYZER: &str = "osprey_standard";
+
+/// Lucene's `StandardAnalyzer.DEFAULT_MAX_TOKEN_LENGTH`.
+const MAX_TOKEN_CHARS: usize = 255;
+
+/// The analyzer as a tantivy tokenizer.
+#[derive(Clone, Default)]
+pub struct StandardAnalyzer;
+
+/// Tokens of `text`, lower-cased, in order.
+pub fn analyze(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for_each_token(text, |_, _, token| tokens.push(token));
+    tokens
+}
+
+/// Calls `emit(start_byte, end_byte, lower_cased_token)` for each token.
+fn for_each_token(text: &str, mut emit: impl FnMut(usize, usize, String)) {
+    for (start, word) in text.split_word_bound_indices() {
+        if !word.chars().any(is_token_char) {
+            continue;
+        }
+        // Lucene splits over-long tokens into chunks of the maximum length.
+        let mut chunk_start = start;
+        let mut chunk = String::new();
+        let mut chars_in_chunk = 0;
+        for (offset, c) in word.char_indices() {
+            if chars_in_chunk == MAX_TOKEN_CHARS {
+                emit(chunk_start, start + offset, std::mem::take(&mut chunk));
+                chunk_start = start + offset;
+                chars_in_chunk = 0;
+            }
+            chunk.extend(c.to_lowercase());
+            chars_in_chunk += 1;
+        }
+        emit(chunk_start, start + word.len(), chunk);
+    }
+}
+
+/// Characters that make a UAX#29 segment a token: letters, digits, ideographs, and emoji
+/// (Lucene 8's StandardTokenizer emits emoji sequences as tokens).
+fn is_token_char(c: char) -> bool {
+    c.is_alphanumeric() || is_emoji(c)
+}
+
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+/// Token stream over pre-computed tokens.
+pub struct StandardTokenStream {
+    tokens: Vec<Token>,
+    index: usize,
+}
+
+impl Tokenizer for StandardAnalyzer {
+    type TokenStream<'a> = StandardTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> StandardTokenStream {
+        let mut tokens = Vec::new();
+        for_each_token(text, |offset_from, offset_to, text| {
+            let position = tokens.len();
+            tokens.push(Token {
+                offset_from,
+                offset_to,
+                position,
+                text,
+                position_length: 1,
+            });
+        });
+        StandardTokenStream {
+            tokens,
+            index: usize::MAX,
+        }
+    }
+}
+
+impl TokenStream for StandardTokenStream {
+    fn advance(&mut self) -> bool {
+        self.index = self.index.wrapping_add(1);
+        self.index < self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.index]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_hosts_identifiers_and_ips_whole() {
+        assert_eq!(
+            analyze("GET www.example.com user_id=42 from 10.0.3.17, done."),
+            [
+                "get",
+                "www.example.com",
+                "user_id",
+                "42",
+                "from",
+                "10.0.3.17",
+                "done"
+            ]
+        );
+    }
+
+    #[test]
+    fn splits_cjk_ideographs_and_keeps_emoji() {
+        assert_eq!(analyze("错误 发生"), ["错", "误", "发", "生"]);
+        assert_eq!(analyze("deploy 🚀 ok"), ["deploy", "🚀", "ok"]);
+    }
+
+    #[test]
+    fn splits_over_long_tokens() {
+        let long = "a".repeat(300);
+        let tokens = analyze(&long);
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0].len(), 255);
+        assert_eq!(tokens[1].len(), 45);
+    }
+
+    #[test]
+    fn hyphens_and_apostrophes() {
+        assert_eq!(
+            analyze("Connection-Refused don't"),
+            ["connection", "refused", "don't"]
+        );
+    }
+}

@@ -1,0 +1,601 @@
+//! Query AST → tantivy queries, per index, following that index's mapping: text fields are
+//! analysed, `.keyword` and exact fields match whole values, numbers and dates by value.
+
+use std::ops::Bound as StdBound;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use osprey_query::date_math::{Rounding, eval_date_math, parse_time_zone};
+use osprey_query::{BoolQuery, Bound, Operator, QueryAst, RangeQuery, Value};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
+    PhrasePrefixQuery, PhraseQuery, Query, RangeQuery as TantivyRange, RegexQuery, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, Term};
+
+use crate::analysis::analyze;
+use crate::error::{Result, StoreError};
+use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
+use crate::partition::Fields;
+use crate::search::wildcard_match;
+
+/// What a field name designates in storage.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    Id,
+    Index,
+    Timestamp,
+    Text(String),
+    Keyword(String),
+    Long(String),
+    Float(String),
+    Boolean(String),
+    Date(String),
+}
+
+/// Everything compilation needs.
+pub(crate) struct CompileContext<'a> {
+    pub(crate) fields: &'a Fields,
+    pub(crate) mapping: &'a IndexMapping,
+    pub(crate) index_name: &'a str,
+    pub(crate) now: Timestamp,
+}
+
+fn target_of(path: &str, field_type: FieldType) -> Option<Target> {
+    Some(match field_type {
+        FieldType::Text { .. } => Target::Text(path.to_string()),
+        FieldType::Keyword => Target::Keyword(path.to_string()),
+        FieldType::Long => Target::Long(path.to_string()),
+        FieldType::Float => Target::Float(path.to_string()),
+        FieldType::Boolean => Target::Boolean(path.to_string()),
+        FieldType::Date if path == TIMESTAMP_FIELD => Target::Timestamp,
+        FieldType::Date => Target::Date(path.to_string()),
+        FieldType::Object => return None,
+    })
+}
+
+/// Resolves a field name (possibly a `*` pattern) to storage targets.
+pub(crate) fn resolve_field(name: &str, mapping: &IndexMapping) -> Vec<Target> {
+    match name {
+        "_id" => return vec![Target::Id],
+        "_index" => return vec![Target::Index],
+        _ => {}
+    }
+    if name.contains('*') {
+        return mapping
+            .fields
+            .iter()
+            .filter(|(path, _)| wildcard_match(name, path))
+            .filter_map(|(path, t)| target_of(path, *t))
+            .collect();
+    }
+    if let Some(t) = mapping.get(name) {
+        return target_of(name, t).into_iter().collect();
+    }
+    if let Some(base) = name.strip_suffix(".keyword") {
+        if let Some(FieldType::Text { keyword: true }) = mapping.get(base) {
+            return vec![Target::Keyword(base.to_string())];
+        }
+    }
+    Vec::new()
+}
+
+impl CompileContext<'_> {
+    fn text_term(&self, path: &str, token: &str) -> Term {
+        let mut term = Term::from_field_json_path(self.fields.text, path, true);
+        term.append_type_and_str(token);
+        term
+    }
+
+    fn exact_path(&self, path: &str) -> Term {
+        Term::from_field_json_path(self.fields.exact, path, true)
+    }
+
+    fn keyword_term(&self, path: &str, value: &str) -> Term {
+        let mut term = self.exact_path(path);
+        term.append_type_and_str(value);
+        term
+    }
+
+    /// Compiles a query.
+    pub(crate) fn compile(&self, query: &QueryAst) -> Result<Box<dyn Query>> {
+        Ok(match query {
+            QueryAst::MatchAll => Box::new(AllQuery),
+            QueryAst::MatchNone => Box::new(EmptyQuery),
+            QueryAst::Bool(b) => self.compile_bool(b)?,
+            QueryAst::Term { field, value } => self.per_field(field, |t| self.term(t, value))?,
+            QueryAst::Terms { field, values } => self.per_field(field, |t| {
+                let clauses = values
+                    .iter()
+                    .map(|v| Ok((Occur::Should, self.term(t, v)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+            })?,
+            QueryAst::Match {
+                field,
+                text,
+                operator,
+                fuzziness,
+            } => self.per_field(field, |t| self.match_text(t, text, *operator, *fuzziness))?,
+            QueryAst::MatchPhrase { field, text, slop } => {
+                self.per_field(field, |t| self.phrase(t, text, *slop, false))?
+            }
+            QueryAst::MatchPhrasePrefix { field, text } => {
+                self.per_field(field, |t| self.phrase(t, text, 0, true))?
+            }
+            QueryAst::Range(range) => self.per_field(&range.field, |t| self.range(t, range))?,
+            QueryAst::Exists { field } => {
+                let names: Vec<String> = if field.contains('*') {
+                    self.mapping
+                        .fields
+                        .keys()
+                        .filter(|p| wildcard_match(field, p))
+                        .cloned()
+                        .collect()
+                } else {
+                    vec![field.strip_suffix(".keyword").unwrap_or(field).to_string()]
+                };
+                if field == "_id" || field == "_index" {
+                    return Ok(Box::new(AllQuery));
+                }
+                let clauses = names
+                    .iter()
+                    .map(|n| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(self.fields.names, n),
+                            IndexRecordOption::Basic,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect();
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(clauses)),
+                    1.0,
+                ))
+            }
+            QueryAst::Prefix {
+                field,
+                prefix,
+                case_insensitive,
+            } => self.per_field(field, |t| {
+                self.pattern(t, &format!("{}.*", regex_escape(prefix)), *case_insensitive)
+            })?,
+            QueryAst::Wildcard {
+                field,
+                pattern,
+                case_insensitive,
+            } => self.per_field(field, |t| {
+                self.pattern(t, &wildcard_to_regex(pattern), *case_insensitive)
+            })?,
+            QueryAst::Regexp { field, pattern } => {
+                self.per_field(field, |t| self.pattern(t, pattern, false))?
+            }
+            QueryAst::Fuzzy {
+                field,
+                value,
+                distance,
+                prefix_length: _,
+                transpositions,
+            } => self.per_field(field, |t| {
+                Ok(match t {
+                    Target::Text(path) => Box::new(FuzzyTermQuery::new(
+                        self.text_term(path, &value.to_lowercase()),
+                        *distance,
+                        *transpositions,
+                    )) as Box<dyn Query>,
+                    Target::Keyword(path) => Box::new(FuzzyTermQuery::new(
+                        self.keyword_term(path, value),
+                        *distance,
+                        *transpositions,
+                    )),
+                    other => self.term(other, &Value::Str(value.clone()))?,
+                })
+            })?,
+            QueryAst::Ids { values } => {
+                let clauses = values
+                    .iter()
+                    .map(|id| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(self.fields.id, id),
+                            IndexRecordOption::Basic,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect();
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(clauses)),
+                    1.0,
+                ))
+            }
+            QueryAst::Boost { query, boost } => {
+                Box::new(BoostQuery::new(self.compile(query)?, *boost))
+            }
+            QueryAst::ConstantScore { query, boost } => {
+                Box::new(ConstScoreQuery::new(self.compile(query)?, *boost))
+            }
+        })
+    }
+
+    fn compile_bool(&self, b: &BoolQuery) -> Result<Box<dyn Query>> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for q in &b.must {
+            clauses.push((Occur::Must, self.compile(q)?));
+        }
+        for q in &b.filter {
+            clauses.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(self.compile(q)?, 0.0)),
+            ));
+        }
+        for q in &b.must_not {
+            clauses.push((Occur::MustNot, self.compile(q)?));
+        }
+        let required = !b.must.is_empty() || !b.filter.is_empty();
+        let minimum = b
+            .minimum_should_match
+            .map_or(usize::from(!required), |m| m as usize);
+        if !b.should.is_empty() && minimum > 0 {
+            let should: Vec<(Occur, Box<dyn Query>)> = b
+                .should
+                .iter()
+                .map(|q| Ok((Occur::Should, self.compile(q)?)))
+                .collect::<Result<_>>()?;
+            if minimum > should.len() {
+                return Ok(Box::new(EmptyQuery));
+            }
+            let group: Box<dyn Query> = if should.len() == 1 {
+                should.into_iter().next().expect("one").1
+            } else {
+                Box::new(BooleanQuery::with_minimum_required_clauses(should, minimum))
+            };
+            clauses.push((Occur::Must, group));
+        } else {
+            for q in &b.should {
+                clauses.push((Occur::Should, self.compile(q)?));
+            }
+        }
+        if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+            // Elasticsearch: a bool of only must_not clauses matches everything else.
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Applies `build` to each target of a field (several for patterns), OR-ing them.
+    fn per_field(
+        &self,
+        field: &str,
+        build: impl Fn(&Target) -> Result<Box<dyn Query>>,
+    ) -> Result<Box<dyn Query>> {
+        let targets = resolve_field(field, self.mapping);
+        let lenient = targets.len() > 1;
+        let mut queries = Vec::with_capacity(targets.len());
+        for target in &targets {
+            match build(target) {
+                Ok(q) => queries.push((Occur::Should, q)),
+                // Across many fields, values that do not fit a field's type are skipped, as
+                // Elasticsearch's `lenient` does for `*` fields.
+                Err(StoreError::BadRequest(_)) if lenient => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(match queries.len() {
+            0 => Box::new(EmptyQuery),
+            1 => queries.pop().expect("one").1,
+            _ => Box::new(BooleanQuery::new(queries)),
+        })
+    }
+
+    fn term(&self, target: &Target, value: &Value) -> Result<Box<dyn Query>> {
+        let text = value.to_text();
+        Ok(match target {
+            Target::Id => Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.id, &text),
+                IndexRecordOption::Basic,
+            )),
+            Target::Index => {
+                if wildcard_match(&text, self.index_name) {
+                    Box::new(AllQuery)
+                } else {
+                    Box::new(EmptyQuery)
+                }
+            }
+            // A term query on a text field matches one indexed token exactly, unanalysed.
+            Target::Text(path) => Box::new(TermQuery::new(
+                self.text_term(path, &text),
+                IndexRecordOption::WithFreqs,
+            )),
+            Target::Keyword(path) => Box::new(TermQuery::new(
+                self.keyword_term(path, &text),
+                IndexRecordOption::Basic,
+            )),
+            _ => {
+                let exact = Bound::Included(value.clone());
+                let range = RangeQuery {
+                    field: String::new(),
+                    lower: exact.clone(),
+                    upper: exact,
+                    format: None,
+                    time_zone: None,
+                };
+                Box::new(ConstScoreQuery::new(self.range(target, &range)?, 1.0))
+            }
+        })
+    }
+
+    fn match_text(
+        &self,
+        target: &Target,
+        text: &str,
+        operator: Operator,
+        fuzziness: Option<u8>,
+    ) -> Result<Box<dyn Query>> {
+        let Target::Text(path) = target else {
+            return self.term(target, &Value::Str(text.to_string()));
+        };
+        let tokens = analyze(text);
+        let occur = if operator == Operator::And {
+            Occur::Must
+        } else {
+            Occur::Should
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = tokens
+            .iter()
+            .map(|token| {
+                let term = self.text_term(path, token);
+                let q: Box<dyn Query> = match fuzziness {
+                    Some(d) if d > 0 => Box::new(FuzzyTermQuery::new(term, d, true)),
+                    _ => Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                };
+                (occur, q)
+            })
+            .collect();
+        Ok(match clauses.len() {
+            0 => Box::new(EmptyQuery),
+            1 => clauses.pop().expect("one").1,
+            _ => Box::new(BooleanQuery::new(clauses)),
+        })
+    }
+
+    fn phrase(
+        &self,
+        target: &Target,
+        text: &str,
+        slop: u32,
+        prefix: bool,
+    ) -> Result<Box<dyn Query>> {
+        let Target::Text(path) = target else {
+            if prefix {
+                return self.pattern(target, &format!("{}.*", regex_escape(text)), false);
+            }
+            return self.term(target, &Value::Str(text.to_string()));
+        };
+        let terms: Vec<(usize, Term)> = analyze(text)
+            .iter()
+            .enumerate()
+            .map(|(i, token)| (i, self.text_term(path, token)))
+            .collect();
+        Ok(match terms.len() {
+            0 => Box::new(EmptyQuery),
+            1 if !prefix => Box::new(TermQuery::new(
+                terms[0].1.clone(),
+                IndexRecordOption::WithFreqs,
+            )),
+            1 => {
+                let token = analyze(text).pop().unwrap_or_default();
+                self.pattern(target, &format!("{}.*", regex_escape(&token)), false)?
+            }
+            _ if prefix => Box::new(PhrasePrefixQuery::new_with_offset(terms)),
+            _ => Box::new(PhraseQuery::new_with_offset_and_slop(terms, slop)),
+        })
+    }
+
+    /// A regular expression over whole terms of one field path.
+    fn pattern(
+        &self,
+        target: &Target,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<Box<dyn Query>> {
+        let (field, prefix_term, pattern) = match target {
+            Target::Text(path) => {
+                // Text is indexed lower-cased, so patterns are normalised the same way.
+                (
+                    self.fields.text,
+                    self.text_term(path, ""),
+                    pattern.to_lowercase(),
+                )
+            }
+            Target::Keyword(path) => {
+                let pattern = if case_insensitive {
+                    format!("(?i){pattern}")
+                } else {
+                    pattern.to_string()
+                };
+                (self.fields.exact, self.keyword_term(path, ""), pattern)
+            }
+            Target::Id => (
+                self.fields.id,
+                Term::from_field_text(self.fields.id, ""),
+                pattern.to_string(),
+            ),
+            _ => {
+                return Err(StoreError::BadRequest(
+                    "pattern queries apply to text and keyword fields only".into(),
+                ));
+            }
+        };
+        // The JSON path and type byte precede the value in the term dictionary.
+        let path_bytes = prefix_term.serialized_value_bytes();
+        let mut full = String::new();
+        for c in String::from_utf8_lossy(path_bytes).chars() {
+            if c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii() {
+                full.push(c);
+            } else {
+                full.push_str(&format!("\\x{:02x}", c as u32));
+            }
+        }
+        full.push_str(&format!("(?:{pattern})"));
+        let query = RegexQuery::from_pattern(&full, field).map_err(|e| {
+            StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {e}"))
+        })?;
+        Ok(Box::new(ConstScoreQuery::new(Box::new(query), 1.0)))
+    }
+
+    fn range(&self, target: &Target, range: &RangeQuery) -> Result<Box<dyn Query>> {
+        let zone = match &range.time_zone {
+            Some(name) => {
+                parse_time_zone(name).map_err(|e| StoreError::BadRequest(e.to_string()))?
+            }
+            None => TimeZone::UTC,
+        };
+        let lower = self.bound(target, &range.lower, &zone, true)?;
+        let upper = self.bound(target, &range.upper, &zone, false)?;
+        if matches!((&lower, &upper), (StdBound::Unbounded, StdBound::Unbounded)) {
+            return Ok(match target {
+                Target::Timestamp => self.compile(&QueryAst::Exists {
+                    field: TIMESTAMP_FIELD.into(),
+                })?,
+                Target::Text(path)
+                | Target::Keyword(path)
+                | Target::Long(path)
+                | Target::Float(path)
+                | Target::Boolean(path)
+                | Target::Date(path) => self.compile(&QueryAst::Exists {
+                    field: path.clone(),
+                })?,
+                Target::Id | Target::Index => Box::new(AllQuery),
+            });
+        }
+        Ok(Box::new(ConstScoreQuery::new(
+            Box::new(TantivyRange::new(lower, upper)),
+            1.0,
+        )))
+    }
+
+    fn bound(
+        &self,
+        target: &Target,
+        bound: &Bound,
+        zone: &TimeZone,
+        is_lower: bool,
+    ) -> Result<StdBound<Term>> {
+        let (value, inclusive) = match bound {
+            Bound::Unbounded => return Ok(StdBound::Unbounded),
+            Bound::Included(v) => (v, true),
+            Bound::Excluded(v) => (v, false),
+        };
+        // Elasticsearch rounds `gte`/`lt` down and `gt`/`lte` up, so `/d` covers whole days.
+        let rounding = if is_lower == inclusive {
+            Rounding::Down
+        } else {
+            Rounding::Up
+        };
+        let bad = |what: &str| {
+            StoreError::BadRequest(format!("failed to parse [{}] as {what}", value.to_text()))
+        };
+        let term = match target {
+            Target::Timestamp | Target::Date(_) => {
+                let millis = match value {
+                    Value::Int(i) => *i,
+                    Value::Float(f) => *f as i64,
+                    other => eval_date_math(&other.to_text(), self.now, zone, rounding)
+                        .map_err(|e| StoreError::BadRequest(e.to_string()))?,
+                };
+                let date = DateTime::from_timestamp_millis(millis);
+                match target {
+                    Target::Timestamp => Term::from_field_date(self.fields.timestamp, date),
+                    Target::Date(path) => {
+                        let mut term = self.exact_path(path);
+                        term.append_type_and_fast_value(date);
+                        term
+                    }
+                    _ => unreachable!("date targets"),
+                }
+            }
+            Target::Long(path) => {
+                let mut term = self.exact_path(path);
+                match value {
+                    Value::Int(i) => term.append_type_and_fast_value(*i),
+                    Value::Float(f) => term.append_type_and_fast_value(*f),
+                    other => {
+                        let text = other.to_text();
+                        match text.parse::<i64>() {
+                            Ok(i) => term.append_type_and_fast_value(i),
+                            Err(_) => term.append_type_and_fast_value(
+                                text.parse::<f64>().map_err(|_| bad("a number"))?,
+                            ),
+                        }
+                    }
+                }
+                term
+            }
+            Target::Float(path) => {
+                let mut term = self.exact_path(path);
+                let f = match value {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(f) => *f,
+                    other => other
+                        .to_text()
+                        .parse::<f64>()
+                        .map_err(|_| bad("a number"))?,
+                };
+                term.append_type_and_fast_value(f);
+                term
+            }
+            Target::Boolean(path) => {
+                let b = match value {
+                    Value::Bool(b) => *b,
+                    other => match other.to_text().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad("a boolean")),
+                    },
+                };
+                let mut term = self.exact_path(path);
+                term.append_type_and_fast_value(b);
+                term
+            }
+            Target::Text(path) | Target::Keyword(path) => self.keyword_term(path, &value.to_text()),
+            Target::Id => Term::from_field_text(self.fields.id, &value.to_text()),
+            Target::Index => return Err(bad("a range on _index is not supported")),
+        };
+        Ok(if inclusive {
+            StdBound::Included(term)
+        } else {
+            StdBound::Excluded(term)
+        })
+    }
+}
+
+/// Escapes regex metacharacters.
+pub(crate) fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Lucene wildcard (`*` any run, `?` one character, `\` escapes) to a regex.
+pub(crate) fn wildcard_to_regex(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    out.push_str(&regex_escape(&next.to_string()));
+                }
+            }
+            other => out.push_str(&regex_escape(&other.to_string())),
+        }
+    }
+    out
+}

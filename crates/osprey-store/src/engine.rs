@@ -1,0 +1,1306 @@
+//! The engine: one indexer thread owns the WAL and the partition writers; searches read
+//! partition readers concurrently.
+//!
+//! Write path (group commit): requests queue on a channel; the indexer takes every queued
+//! request, resolves them (ids, existence, updates), appends them to the WAL as one frame with
+//! one fsync, applies them to the partition writers and only then answers. Every
+//! `refresh_interval` it commits dirty partitions, each commit carrying the last applied LSN as
+//! its payload, reloads readers and truncates the WAL. Replay after a crash re-applies each
+//! logged operation to the partitions whose committed LSN is below it, so it is idempotent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use osprey_model::DocIdGenerator;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value, json};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Value as _};
+use tantivy::{IndexWriter, TantivyDocument, Term};
+
+use crate::error::{Result, StoreError};
+use crate::mapping::{IndexMapping, TIMESTAMP_FIELD, parse_date_millis};
+use crate::metastore::{Catalog, FileMetastore, IndexMeta, Metastore};
+use crate::partition::{Fields, PartitionReader, build_document, fields, open_index};
+use crate::storage::{LocalStorage, PartitionKey, SegmentStorage};
+use crate::wal::{Lsn, Wal, WalOp};
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Root of all data.
+    pub data_dir: std::path::PathBuf,
+    /// How often new documents become searchable.
+    pub refresh_interval: Duration,
+    /// Partitions whose whole day is older than this are dropped.
+    pub retention_max_age: Option<Duration>,
+    /// Oldest partitions are dropped while the total exceeds this many bytes.
+    pub retention_max_bytes: Option<u64>,
+    /// Indexing memory per active partition writer.
+    pub writer_memory_bytes: usize,
+    /// Indexing threads per active partition writer.
+    pub writer_threads: usize,
+    /// A writer unused this long is closed, returning its memory.
+    pub idle_writer_timeout: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<std::path::PathBuf>) -> StoreConfig {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            refresh_interval: Duration::from_millis(500),
+            retention_max_age: None,
+            retention_max_bytes: None,
+            writer_memory_bytes: 64 << 20,
+            writer_threads: 1,
+            idle_writer_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One write, as decoded from `_bulk` or a document API call.
+#[derive(Debug, Clone)]
+pub struct WriteItem {
+    /// What to do.
+    pub op: Op,
+    /// Target index (validated).
+    pub index: String,
+    /// Explicit id.
+    pub id: Option<String>,
+    /// Source bytes as sent (index/create).
+    pub source: Option<Vec<u8>>,
+    /// Parsed source (index/create).
+    pub document: Option<Map<String, Value>>,
+    /// Partial document (update).
+    pub update_doc: Option<Map<String, Value>>,
+    /// Create from `update_doc` when missing (update).
+    pub doc_as_upsert: bool,
+    /// Document to create when missing (update).
+    pub upsert: Option<Map<String, Value>>,
+}
+
+/// What a write does (the bulk actions, without depending on the decoder crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Add or replace.
+    Index,
+    /// Add; conflict if the id exists.
+    Create,
+    /// Remove.
+    Delete,
+    /// Merge into an existing document.
+    Update,
+}
+
+/// The outcome of one write, shaped like a `_bulk` response item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemOutcome {
+    /// Index.
+    pub index: String,
+    /// Document id.
+    pub id: String,
+    /// HTTP status of the item.
+    pub status: u16,
+    /// `created`, `updated`, `deleted`, `not_found`, `noop`.
+    pub result: &'static str,
+    /// LSN of the logged operation.
+    pub seq_no: u64,
+    /// Error type and reason.
+    pub error: Option<(String, String)>,
+}
+
+enum Command {
+    Write {
+        items: Vec<WriteItem>,
+        reply: mpsc::Sender<Result<Vec<ItemOutcome>>>,
+    },
+    CreateIndex {
+        name: String,
+        body: Value,
+        reply: mpsc::Sender<Result<()>>,
+    },
+    DeleteIndex {
+        names: Vec<String>,
+        reply: mpsc::Sender<Result<()>>,
+    },
+    PutObject {
+        kind: String,
+        name: String,
+        value: Option<Value>,
+        reply: mpsc::Sender<Result<()>>,
+    },
+    Refresh {
+        reply: mpsc::Sender<Result<()>>,
+    },
+    Shutdown,
+}
+
+/// An index as searches see it.
+pub struct LiveIndex {
+    /// Name.
+    pub name: String,
+    /// LSN that created this incarnation.
+    pub created_lsn: Lsn,
+    /// Field types.
+    pub mapping: RwLock<IndexMapping>,
+    /// Settings as given at creation.
+    pub settings: Value,
+    /// Partitions by day.
+    pub partitions: RwLock<BTreeMap<i64, Arc<PartitionReader>>>,
+}
+
+#[derive(Clone)]
+enum Pending {
+    Doc { source: Arc<Vec<u8>> },
+    Deleted,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct StoreStats {
+    /// Documents written (acknowledged).
+    pub docs_written: AtomicU64,
+    /// Write batches (WAL frames).
+    pub wal_frames: AtomicU64,
+    /// Commits of partitions.
+    pub commits: AtomicU64,
+    /// Writes refused because the disk was full.
+    pub disk_full_rejections: AtomicU64,
+    /// Partitions dropped by retention.
+    pub partitions_dropped: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: StoreConfig,
+    storage: Arc<dyn SegmentStorage>,
+    metastore: Arc<dyn Metastore>,
+    pub(crate) indexes: RwLock<BTreeMap<String, Arc<LiveIndex>>>,
+    pub(crate) objects: RwLock<BTreeMap<String, BTreeMap<String, Value>>>,
+    pending: Mutex<HashMap<(String, String), Pending>>,
+    pub(crate) fields: Fields,
+    pub(crate) stats: StoreStats,
+}
+
+/// The storage engine.
+pub struct Store {
+    pub(crate) shared: Arc<Shared>,
+    commands: Mutex<mpsc::Sender<Command>>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn day_of(millis: i64) -> i64 {
+    millis.div_euclid(MILLIS_PER_DAY)
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn timestamp_of(document: &Map<String, Value>) -> Option<i64> {
+    match document.get(TIMESTAMP_FIELD)? {
+        Value::String(s) => parse_date_millis(s),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn disk_error(e: std::io::Error) -> StoreError {
+    if StoreError::is_disk_full_io(&e) {
+        StoreError::DiskFull(e.to_string())
+    } else {
+        StoreError::Io(e)
+    }
+}
+
+fn engine_error(e: tantivy::TantivyError) -> StoreError {
+    if let tantivy::TantivyError::IoError(io) = &e {
+        if StoreError::is_disk_full_io(io) {
+            return StoreError::DiskFull(io.to_string());
+        }
+    }
+    let text = e.to_string();
+    if text.contains("No space left") || text.contains("os error 28") {
+        return StoreError::DiskFull(text);
+    }
+    StoreError::Engine(e)
+}
+
+impl Store {
+    /// Opens the store in `config.data_dir`, replaying the WAL, and starts the indexer thread.
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let storage: Arc<dyn SegmentStorage> =
+            Arc::new(LocalStorage::new(config.data_dir.join("indexes")));
+        let metastore: Arc<dyn Metastore> =
+            Arc::new(FileMetastore::new(config.data_dir.join("catalog.json")));
+        let catalog = metastore.load()?;
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            storage,
+            metastore,
+            indexes: RwLock::new(BTreeMap::new()),
+            objects: RwLock::new(catalog.objects.clone()),
+            pending: Mutex::new(HashMap::new()),
+            fields: fields(),
+            stats: StoreStats::default(),
+        });
+        // Files of indexes the catalogue does not know are leftovers of an interrupted delete.
+        for (name, incarnation) in shared.storage.list_indexes()? {
+            if catalog.indexes.get(&name).map(|m| m.created_lsn) != Some(incarnation) {
+                tracing::info!(index = %name, incarnation, "removing files of a deleted index");
+                shared.storage.delete_index(&name, incarnation)?;
+            }
+        }
+        let (mut indexer, replay) = Indexer::new(shared.clone(), &catalog)?;
+        indexer.replay(replay)?;
+        indexer.commit()?;
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("osprey-indexer".into())
+            .spawn(move || indexer.run(receiver))?;
+        Ok(Store {
+            shared,
+            commands: Mutex::new(sender),
+            indexer: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn send<T>(&self, make: impl FnOnce(mpsc::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .lock()
+            .send(make(reply))
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.recv().map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Writes items; answers when they are durable.
+    pub fn write(&self, items: Vec<WriteItem>) -> Result<Vec<ItemOutcome>> {
+        self.send(|reply| Command::Write { items, reply })
+    }
+
+    /// Creates an index from an Elasticsearch `PUT index` body.
+    pub fn create_index(&self, name: &str, body: Value) -> Result<()> {
+        if let Some(mappings) = body.get("mappings") {
+            IndexMapping::from_es_mappings(mappings)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        }
+        self.send(|reply| Command::CreateIndex {
+            name: name.to_string(),
+            body,
+            reply,
+        })
+    }
+
+    /// Deletes indexes.
+    pub fn delete_indexes(&self, names: Vec<String>) -> Result<()> {
+        self.send(|reply| Command::DeleteIndex { names, reply })
+    }
+
+    /// Stores (or with `None` removes) an opaque object such as an index template.
+    pub fn put_object(&self, kind: &str, name: &str, value: Option<Value>) -> Result<()> {
+        self.send(|reply| Command::PutObject {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            value,
+            reply,
+        })
+    }
+
+    /// An opaque object.
+    pub fn get_objects(&self, kind: &str) -> BTreeMap<String, Value> {
+        self.shared
+            .objects
+            .read()
+            .get(kind)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Makes everything acknowledged so far searchable now.
+    pub fn refresh(&self) -> Result<()> {
+        self.send(|reply| Command::Refresh { reply })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.shared.stats
+    }
+
+    /// Live index by name.
+    pub fn index(&self, name: &str) -> Option<Arc<LiveIndex>> {
+        self.shared.indexes.read().get(name).cloned()
+    }
+
+    /// Every live index, by name.
+    pub fn indexes(&self) -> Vec<Arc<LiveIndex>> {
+        self.shared.indexes.read().values().cloned().collect()
+    }
+
+    /// Bytes on disk of an index.
+    pub fn index_size_bytes(&self, index: &LiveIndex) -> u64 {
+        index
+            .partitions
+            .read()
+            .values()
+            .map(|p| self.shared.storage.size_bytes(&p.key))
+            .sum()
+    }
+
+    /// Realtime get: the source of a document, including acknowledged but unrefreshed ones.
+    pub fn get_source(&self, index: &str, id: &str) -> Result<Option<Vec<u8>>> {
+        let live = self
+            .index(index)
+            .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        if let Some(pending) = self
+            .shared
+            .pending
+            .lock()
+            .get(&(index.to_string(), id.to_string()))
+        {
+            return Ok(match pending {
+                Pending::Doc { source } => Some(source.as_ref().clone()),
+                Pending::Deleted => None,
+            });
+        }
+        find_committed(&self.shared.fields, &live, id)
+    }
+
+    /// Stops the indexer after committing everything.
+    pub fn shutdown(&self) {
+        let _ = self.commands.lock().send(Command::Shutdown);
+        if let Some(thread) = self.indexer.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Finds a live document's source in committed partitions.
+fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<Vec<u8>>> {
+    let term = Term::from_field_text(fields.id, id);
+    let query = TermQuery::new(term, IndexRecordOption::Basic);
+    for partition in live.partitions.read().values().rev() {
+        let searcher = partition.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        if let Some((_, address)) = top.first() {
+            let doc: TantivyDocument = searcher.doc(*address)?;
+            let source = doc
+                .get_first(fields.source)
+                .and_then(|v| v.as_bytes())
+                .map(<[u8]>::to_vec);
+            return Ok(source);
+        }
+    }
+    Ok(None)
+}
+
+fn contains_committed(fields: &Fields, partition: &PartitionReader, id: &str) -> Result<bool> {
+    let query = TermQuery::new(
+        Term::from_field_text(fields.id, id),
+        IndexRecordOption::Basic,
+    );
+    Ok(partition.reader.searcher().search(&query, &Count)? > 0)
+}
+
+struct ActiveWriter {
+    writer: IndexWriter,
+    last_used: Instant,
+    dirty: bool,
+}
+
+struct Indexer {
+    shared: Arc<Shared>,
+    wal: Wal,
+    writers: HashMap<PartitionKey, ActiveWriter>,
+    /// LSN each partition has committed (from its commit payload).
+    committed: HashMap<PartitionKey, Lsn>,
+    catalog_dirty: bool,
+    ids: DocIdGenerator,
+    last_retention: Instant,
+    needs_recovery: bool,
+}
+
+/// What the batch being resolved has already decided about ids, before it is logged.
+type BatchOverlay = HashMap<(String, String), Pending>;
+
+impl Indexer {
+    fn new(shared: Arc<Shared>, catalog: &Catalog) -> Result<(Indexer, Vec<(Lsn, WalOp)>)> {
+        let mut committed = HashMap::new();
+        for (name, meta) in &catalog.indexes {
+            let live = Arc::new(LiveIndex {
+                name: name.clone(),
+                created_lsn: meta.created_lsn,
+                mapping: RwLock::new(meta.mapping.clone()),
+                settings: meta.settings.clone(),
+                partitions: RwLock::new(BTreeMap::new()),
+            });
+            for &day in &meta.partitions {
+                let key = PartitionKey {
+                    index: name.clone(),
+                    incarnation: meta.created_lsn,
+                    day,
+                };
+                let (reader, lsn) = open_partition(shared.storage.as_ref(), key.clone())?;
+                committed.insert(key, lsn);
+                live.partitions.write().insert(day, Arc::new(reader));
+            }
+            shared.indexes.write().insert(name.clone(), live);
+        }
+        let (wal, replay) = Wal::open(
+            &shared.config.data_dir.join("wal"),
+            catalog.committed_lsn + 1,
+        )?;
+        let indexer = Indexer {
+            shared,
+            wal,
+            writers: HashMap::new(),
+            committed,
+            catalog_dirty: false,
+            ids: DocIdGenerator::new(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+                    ^ u64::from(std::process::id()),
+            ),
+            last_retention: Instant::now(),
+            needs_recovery: false,
+        };
+        Ok((indexer, replay))
+    }
+
+    fn run(mut self, commands: mpsc::Receiver<Command>) {
+        let interval = self.shared.config.refresh_interval;
+        let mut next_commit = Instant::now() + interval;
+        loop {
+            let timeout = next_commit.saturating_duration_since(Instant::now());
+            let first = match commands.recv_timeout(timeout) {
+                Ok(command) => Some(command),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Some(Command::Shutdown),
+            };
+            if let Some(first) = first {
+                // Group commit: everything queued now shares one WAL frame and one fsync.
+                let mut writes = Vec::new();
+                let mut others = Vec::new();
+                for command in
+                    std::iter::once(first).chain(std::iter::from_fn(|| commands.try_recv().ok()))
+                {
+                    match command {
+                        Command::Write { items, reply } => writes.push((items, reply)),
+                        other => others.push(other),
+                    }
+                    if writes.len() >= 64 {
+                        break;
+                    }
+                }
+                if !writes.is_empty() {
+                    self.write_batch(writes);
+                }
+                for command in others {
+                    match command {
+                        Command::Shutdown => {
+                            if let Err(e) = self.commit() {
+                                tracing::error!(error = %e, "final commit failed; the WAL keeps the data");
+                            }
+                            self.close_all_writers();
+                            return;
+                        }
+                        Command::Refresh { reply } => {
+                            let _ = reply.send(self.commit());
+                        }
+                        Command::CreateIndex { name, body, reply } => {
+                            let _ = reply.send(self.create_index(&name, body));
+                        }
+                        Command::DeleteIndex { names, reply } => {
+                            let _ = reply.send(self.delete_indexes(names));
+                        }
+                        Command::PutObject {
+                            kind,
+                            name,
+                            value,
+                            reply,
+                        } => {
+                            let _ = reply.send(self.put_object(kind, name, value));
+                        }
+                        Command::Write { .. } => unreachable!("writes were separated"),
+                    }
+                }
+            }
+            if Instant::now() >= next_commit {
+                if let Err(e) = self.commit() {
+                    tracing::warn!(error = %e, "periodic commit failed; will retry");
+                }
+                self.close_idle_writers();
+                self.apply_retention();
+                next_commit = Instant::now() + interval;
+            }
+        }
+    }
+
+    fn log(&mut self, ops: &[WalOp]) -> Result<Lsn> {
+        let first = self.wal.append(ops).map_err(disk_error)?;
+        self.shared.stats.wal_frames.fetch_add(1, Ordering::Relaxed);
+        Ok(first)
+    }
+
+    fn write_batch(
+        &mut self,
+        requests: Vec<(Vec<WriteItem>, mpsc::Sender<Result<Vec<ItemOutcome>>>)>,
+    ) {
+        let mut ops: Vec<WalOp> = Vec::new();
+        let mut outcomes: Vec<Vec<ItemOutcome>> = Vec::new();
+        // Index of the op each outcome waits for, to fill in its seq_no.
+        let mut op_of: Vec<Vec<Option<usize>>> = Vec::new();
+        let mut documents: Vec<Option<Map<String, Value>>> = Vec::new();
+        let mut overlay: BatchOverlay = HashMap::new();
+        let mut created: Vec<String> = Vec::new();
+        for (items, _) in &requests {
+            let mut request_outcomes = Vec::with_capacity(items.len());
+            let mut request_ops = Vec::with_capacity(items.len());
+            for item in items {
+                if self.shared.indexes.read().get(&item.index).is_none()
+                    && !created.contains(&item.index)
+                {
+                    let body = self.template_body(&item.index);
+                    ops.push(WalOp::CreateIndex {
+                        index: item.index.clone(),
+                        body: body.to_string().into_bytes(),
+                    });
+                    documents.push(None);
+                    created.push(item.index.clone());
+                }
+                match self.resolve(item, &mut overlay) {
+                    Ok((outcome, op, document)) => {
+                        if let Some(op) = op {
+                            request_ops.push(Some(ops.len()));
+                            ops.push(op);
+                            documents.push(document);
+                        } else {
+                            request_ops.push(None);
+                        }
+                        request_outcomes.push(outcome);
+                    }
+                    Err(outcome) => {
+                        request_ops.push(None);
+                        request_outcomes.push(outcome);
+                    }
+                }
+            }
+            outcomes.push(request_outcomes);
+            op_of.push(request_ops);
+        }
+        let first_lsn = if ops.is_empty() {
+            Ok(self.wal.next_lsn())
+        } else {
+            self.log(&ops)
+        };
+        let first_lsn = match first_lsn {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                if matches!(e, StoreError::DiskFull(_)) {
+                    self.shared
+                        .stats
+                        .disk_full_rejections
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let message = e.to_string();
+                let class = e.class();
+                for (_, reply) in requests {
+                    let _ = reply.send(Err(match class {
+                        osprey_model::ErrorClass::TooManyRequests => {
+                            StoreError::DiskFull(message.clone())
+                        }
+                        _ => StoreError::Io(std::io::Error::other(message.clone())),
+                    }));
+                }
+                return;
+            }
+        };
+        let mut written = 0;
+        for (i, (op, document)) in ops.iter().zip(documents).enumerate() {
+            if matches!(op, WalOp::Index { .. }) {
+                written += 1;
+            }
+            if let Err(e) = self.apply(first_lsn + i as u64, op, document) {
+                tracing::error!(error = %e, "applying a logged operation failed; it is safe in the WAL and will be replayed");
+                self.needs_recovery = true;
+            }
+        }
+        self.shared
+            .stats
+            .docs_written
+            .fetch_add(written, Ordering::Relaxed);
+        self.shared.pending.lock().extend(overlay);
+        for (((_, reply), mut request_outcomes), request_ops) in
+            requests.into_iter().zip(outcomes).zip(op_of)
+        {
+            for (outcome, op) in request_outcomes.iter_mut().zip(request_ops) {
+                if let Some(op) = op {
+                    outcome.seq_no = first_lsn + op as u64;
+                }
+            }
+            let _ = reply.send(Ok(request_outcomes));
+        }
+        if self.needs_recovery {
+            self.recover();
+        }
+    }
+
+    /// The body an auto-created index gets: the mappings of matching index templates.
+    fn template_body(&self, index: &str) -> Value {
+        let objects = self.shared.objects.read();
+        let mut templates: Vec<(i64, &Value)> = Vec::new();
+        for kind in ["index_template", "template"] {
+            for template in objects.get(kind).into_iter().flat_map(BTreeMap::values) {
+                let patterns: Vec<&str> = match template.get("index_patterns") {
+                    Some(Value::String(p)) => vec![p.as_str()],
+                    Some(Value::Array(ps)) => ps.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                if patterns
+                    .iter()
+                    .any(|p| crate::search::wildcard_match(p, index))
+                {
+                    templates.push((
+                        template
+                            .get("priority")
+                            .or_else(|| template.get("order"))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                        template,
+                    ));
+                }
+            }
+        }
+        templates.sort_by_key(|(priority, _)| *priority);
+        let mut mappings = IndexMapping::default();
+        for (_, template) in templates.iter().rev() {
+            let spec = template.get("template").unwrap_or(template);
+            if let Some(properties) = spec.pointer("/mappings/properties") {
+                // Invalid templates were rejected when stored; ignore errors defensively.
+                let _ = mappings.merge_properties("", properties);
+            }
+        }
+        json!({ "mapping": mappings })
+    }
+
+    /// The current source of a document, seeing this batch's and unrefreshed writes.
+    fn current_source(
+        &self,
+        index: &str,
+        id: &str,
+        overlay: &BatchOverlay,
+    ) -> Result<Option<Arc<Vec<u8>>>> {
+        let key = (index.to_string(), id.to_string());
+        let pending = overlay
+            .get(&key)
+            .cloned()
+            .or_else(|| self.shared.pending.lock().get(&key).cloned());
+        if let Some(pending) = pending {
+            return Ok(match pending {
+                Pending::Doc { source } => Some(source),
+                Pending::Deleted => None,
+            });
+        }
+        let Some(live) = self.shared.indexes.read().get(index).cloned() else {
+            return Ok(None);
+        };
+        Ok(find_committed(&self.shared.fields, &live, id)?.map(Arc::new))
+    }
+
+    /// Decides what one item does, without side effects beyond `overlay`.
+    #[allow(clippy::type_complexity)]
+    fn resolve(
+        &mut self,
+        item: &WriteItem,
+        overlay: &mut BatchOverlay,
+    ) -> std::result::Result<(ItemOutcome, Option<WalOp>, Option<Map<String, Value>>), ItemOutcome>
+    {
+        let generated = item.id.is_none();
+        let id = item.id.clone().unwrap_or_else(|| self.ids.next_id());
+        let outcome = |status: u16, result: &'static str| ItemOutcome {
+            index: item.index.clone(),
+            id: id.clone(),
+            status,
+            result,
+            seq_no: 0,
+            error: None,
+        };
+        let failure = |status: u16, kind: &str, reason: String| ItemOutcome {
+            error: Some((kind.to_string(), reason)),
+            ..outcome(status, "")
+        };
+        let internal = |e: StoreError| failure(500, "exception", e.to_string());
+        let key = (item.index.clone(), id.clone());
+        match item.op {
+            Op::Index | Op::Create => {
+                let (Some(source), Some(document)) = (&item.source, &item.document) else {
+                    return Err(failure(
+                        400,
+                        "illegal_argument_exception",
+                        "a document source is required".into(),
+                    ));
+                };
+                let existing = if generated {
+                    None
+                } else {
+                    self.current_source(&item.index, &id, overlay)
+                        .map_err(internal)?
+                };
+                if item.op == Op::Create && existing.is_some() {
+                    return Err(failure(
+                        409,
+                        "version_conflict_engine_exception",
+                        format!("[{id}]: version conflict, document already exists"),
+                    ));
+                }
+                let result = if existing.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                };
+                let status = if existing.is_some() { 200 } else { 201 };
+                let op = self.index_op(&item.index, &id, !generated, source.clone(), document);
+                overlay.insert(
+                    key,
+                    Pending::Doc {
+                        source: Arc::new(source.clone()),
+                    },
+                );
+                Ok((outcome(status, result), Some(op), Some(document.clone())))
+            }
+            Op::Delete => {
+                let existing = self
+                    .current_source(&item.index, &id, overlay)
+                    .map_err(internal)?;
+                if existing.is_none() {
+                    return Ok((outcome(404, "not_found"), None, None));
+                }
+                overlay.insert(key, Pending::Deleted);
+                Ok((
+                    outcome(200, "deleted"),
+                    Some(WalOp::Delete {
+                        index: item.index.clone(),
+                        id,
+                    }),
+                    None,
+                ))
+            }
+            Op::Update => {
+                let existing = self
+                    .current_source(&item.index, &id, overlay)
+                    .map_err(internal)?;
+                let (document, result, status) = match existing {
+                    Some(source) => {
+                        let mut current = match serde_json::from_slice::<Value>(&source) {
+                            Ok(Value::Object(map)) => map,
+                            _ => Map::new(),
+                        };
+                        let before = current.clone();
+                        if let Some(doc) = &item.update_doc {
+                            merge_into(&mut current, doc);
+                        }
+                        if current == before {
+                            return Ok((outcome(200, "noop"), None, None));
+                        }
+                        (current, "updated", 200)
+                    }
+                    None => match (&item.upsert, item.doc_as_upsert, &item.update_doc) {
+                        (Some(upsert), _, _) => (upsert.clone(), "created", 201),
+                        (None, true, Some(doc)) => (doc.clone(), "created", 201),
+                        _ => {
+                            return Err(failure(
+                                404,
+                                "document_missing_exception",
+                                format!("[{id}]: document missing"),
+                            ));
+                        }
+                    },
+                };
+                let source = serde_json::to_vec(&document)
+                    .map_err(|e| internal(StoreError::BadRequest(e.to_string())))?;
+                let op = self.index_op(&item.index, &id, true, source.clone(), &document);
+                overlay.insert(
+                    key,
+                    Pending::Doc {
+                        source: Arc::new(source),
+                    },
+                );
+                Ok((outcome(status, result), Some(op), Some(document)))
+            }
+        }
+    }
+
+    fn index_op(
+        &self,
+        index: &str,
+        id: &str,
+        replace: bool,
+        source: Vec<u8>,
+        document: &Map<String, Value>,
+    ) -> WalOp {
+        let timestamp = timestamp_of(document);
+        let partition_day = day_of(timestamp.unwrap_or_else(now_millis));
+        WalOp::Index {
+            index: index.to_string(),
+            id: id.to_string(),
+            timestamp,
+            partition_day,
+            replace,
+            source,
+        }
+    }
+
+    fn replay(&mut self, ops: Vec<(Lsn, WalOp)>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let count = ops.len();
+        for (lsn, op) in ops {
+            self.apply(lsn, &op, None)?;
+        }
+        tracing::info!(
+            operations = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "replayed the write-ahead log"
+        );
+        Ok(())
+    }
+
+    fn retention_cutoff_day(&self) -> Option<i64> {
+        let age = self.shared.config.retention_max_age?;
+        Some(day_of(now_millis() - age.as_millis() as i64))
+    }
+
+    /// Applies one logged operation. Idempotent: partitions that already committed `lsn` skip it.
+    fn apply(&mut self, lsn: Lsn, op: &WalOp, document: Option<Map<String, Value>>) -> Result<()> {
+        match op {
+            WalOp::CreateIndex { index, body } => {
+                if self.shared.indexes.read().contains_key(index) {
+                    return Ok(());
+                }
+                let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                let mut mapping: IndexMapping = body
+                    .get("mapping")
+                    .and_then(|m| serde_json::from_value(m.clone()).ok())
+                    .unwrap_or_default();
+                if let Some(mappings) = body.get("mappings") {
+                    if let Ok(explicit) = IndexMapping::from_es_mappings(mappings) {
+                        mapping.fields.extend(explicit.fields);
+                    }
+                }
+                let live = Arc::new(LiveIndex {
+                    name: index.clone(),
+                    created_lsn: lsn,
+                    mapping: RwLock::new(mapping),
+                    settings: body.get("settings").cloned().unwrap_or_else(|| json!({})),
+                    partitions: RwLock::new(BTreeMap::new()),
+                });
+                self.shared.indexes.write().insert(index.clone(), live);
+                self.catalog_dirty = true;
+                // The catalogue must know an index before any of its partitions commit.
+                self.save_catalog()
+            }
+            WalOp::DeleteIndex { index } => {
+                let Some(live) = self.shared.indexes.read().get(index).cloned() else {
+                    return Ok(());
+                };
+                if live.created_lsn >= lsn {
+                    return Ok(());
+                }
+                self.writers.retain(|key, _| key.index != *index);
+                self.committed.retain(|key, _| key.index != *index);
+                self.shared.indexes.write().remove(index);
+                self.shared.pending.lock().retain(|(i, _), _| i != index);
+                self.catalog_dirty = true;
+                self.save_catalog()?;
+                self.shared.storage.delete_index(index, live.created_lsn)?;
+                Ok(())
+            }
+            WalOp::Index {
+                index,
+                id,
+                timestamp,
+                partition_day,
+                replace,
+                source,
+            } => {
+                let Some(live) = self.shared.indexes.read().get(index).cloned() else {
+                    return Ok(());
+                };
+                if lsn < live.created_lsn {
+                    return Ok(());
+                }
+                let document = match document {
+                    Some(d) => d,
+                    None => match serde_json::from_slice::<Value>(source) {
+                        Ok(Value::Object(map)) => map,
+                        _ => Map::new(),
+                    },
+                };
+                // Mapping is learnt even when the partition already has the document, so the
+                // catalogue never lags behind what partitions hold.
+                let (mut mapped, changed) = live.mapping.write().map_document(&document);
+                if changed {
+                    self.catalog_dirty = true;
+                }
+                if self
+                    .retention_cutoff_day()
+                    .is_some_and(|cutoff| *partition_day < cutoff)
+                {
+                    return Ok(());
+                }
+                if *replace {
+                    self.delete_everywhere(&live, id, lsn)?;
+                }
+                let key = PartitionKey {
+                    index: index.clone(),
+                    incarnation: live.created_lsn,
+                    day: *partition_day,
+                };
+                if self.committed_lsn(&key) >= lsn {
+                    return Ok(());
+                }
+                mapped.timestamp = *timestamp;
+                let doc = build_document(&self.shared.fields, id, source, mapped);
+                let writer = self.writer(&live, &key)?;
+                writer.writer.add_document(doc).map_err(engine_error)?;
+                Ok(())
+            }
+            WalOp::Delete { index, id } => {
+                let Some(live) = self.shared.indexes.read().get(index).cloned() else {
+                    return Ok(());
+                };
+                if lsn < live.created_lsn {
+                    return Ok(());
+                }
+                self.delete_everywhere(&live, id, lsn)
+            }
+        }
+    }
+
+    fn committed_lsn(&self, key: &PartitionKey) -> Lsn {
+        self.committed.get(key).copied().unwrap_or(0)
+    }
+
+    /// Deletes an id from every partition that holds it (committed or in its open writer).
+    fn delete_everywhere(&mut self, live: &Arc<LiveIndex>, id: &str, lsn: Lsn) -> Result<()> {
+        let partitions: Vec<Arc<PartitionReader>> =
+            live.partitions.read().values().cloned().collect();
+        for partition in partitions {
+            if self.committed_lsn(&partition.key) >= lsn {
+                continue;
+            }
+            let has_writer = self.writers.contains_key(&partition.key);
+            if has_writer || contains_committed(&self.shared.fields, &partition, id)? {
+                let key = partition.key.clone();
+                let term = Term::from_field_text(self.shared.fields.id, id);
+                self.writer(live, &key)?.writer.delete_term(term);
+            }
+        }
+        Ok(())
+    }
+
+    fn writer(&mut self, live: &Arc<LiveIndex>, key: &PartitionKey) -> Result<&mut ActiveWriter> {
+        if !self.writers.contains_key(key) {
+            let existing = live.partitions.read().get(&key.day).cloned();
+            let partition = match existing {
+                Some(p) => p,
+                None => {
+                    let (reader, lsn) = open_partition(self.shared.storage.as_ref(), key.clone())?;
+                    self.committed.insert(key.clone(), lsn);
+                    let reader = Arc::new(reader);
+                    live.partitions.write().insert(key.day, reader.clone());
+                    self.catalog_dirty = true;
+                    reader
+                }
+            };
+            let config = &self.shared.config;
+            let writer = partition
+                .index
+                .writer_with_num_threads(
+                    config.writer_threads.max(1),
+                    config.writer_memory_bytes.max(15 << 20) * config.writer_threads.max(1),
+                )
+                .map_err(engine_error)?;
+            self.writers.insert(
+                key.clone(),
+                ActiveWriter {
+                    writer,
+                    last_used: Instant::now(),
+                    dirty: false,
+                },
+            );
+        }
+        let writer = self.writers.get_mut(key).expect("inserted above");
+        writer.last_used = Instant::now();
+        writer.dirty = true;
+        Ok(writer)
+    }
+
+    fn save_catalog(&mut self) -> Result<()> {
+        if !self.catalog_dirty {
+            return Ok(());
+        }
+        let mut catalog = Catalog {
+            committed_lsn: self
+                .wal
+                .next_lsn()
+                .saturating_sub(1)
+                .min(self.committed.values().copied().max().unwrap_or(0)),
+            indexes: BTreeMap::new(),
+            objects: self.shared.objects.read().clone(),
+        };
+        for (name, live) in self.shared.indexes.read().iter() {
+            catalog.indexes.insert(
+                name.clone(),
+                IndexMeta {
+                    created_lsn: live.created_lsn,
+                    mapping: live.mapping.read().clone(),
+                    settings: live.settings.clone(),
+                    partitions: live.partitions.read().keys().copied().collect(),
+                },
+            );
+        }
+        self.shared.metastore.save(&catalog).map_err(disk_error)?;
+        self.catalog_dirty = false;
+        Ok(())
+    }
+
+    /// Commits every dirty partition, makes it searchable and truncates the WAL.
+    fn commit(&mut self) -> Result<()> {
+        if self.needs_recovery {
+            self.recover();
+        }
+        self.save_catalog()?;
+        let lsn = self.wal.next_lsn().saturating_sub(1);
+        let mut committed_any = false;
+        let mut failure = None;
+        for (key, active) in self.writers.iter_mut().filter(|(_, w)| w.dirty) {
+            let result = active.writer.prepare_commit().and_then(|mut prepared| {
+                prepared.set_payload(&lsn.to_string());
+                prepared.commit()
+            });
+            match result {
+                Ok(_) => {
+                    active.dirty = false;
+                    self.committed.insert(key.clone(), lsn);
+                    self.shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    committed_any = true;
+                }
+                Err(e) => {
+                    failure = Some(engine_error(e));
+                    break;
+                }
+            }
+        }
+        if committed_any {
+            for live in self.shared.indexes.read().values() {
+                for partition in live.partitions.read().values() {
+                    partition.reader.reload()?;
+                }
+            }
+        }
+        if let Some(error) = failure {
+            // A writer that failed to commit is unusable; rebuild from the WAL.
+            self.needs_recovery = true;
+            return Err(error);
+        }
+        self.shared.pending.lock().clear();
+        self.wal.truncate_all().map_err(disk_error)?;
+        Ok(())
+    }
+
+    /// Drops every writer and re-applies the WAL: used after a failed commit (e.g. disk full).
+    fn recover(&mut self) {
+        self.needs_recovery = false;
+        self.writers.clear();
+        let result = (|| -> Result<()> {
+            for live in self.shared.indexes.read().values() {
+                for partition in live.partitions.read().values() {
+                    let lsn = committed_payload(&partition.index)?;
+                    self.committed.insert(partition.key.clone(), lsn);
+                }
+            }
+            let (wal, ops) = Wal::open(
+                &self.shared.config.data_dir.join("wal"),
+                self.wal.next_lsn(),
+            )?;
+            self.wal = wal;
+            for (lsn, op) in ops {
+                self.apply(lsn, &op, None)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "recovery from the WAL failed; will retry");
+            self.needs_recovery = true;
+        }
+    }
+
+    fn close_idle_writers(&mut self) {
+        let timeout = self.shared.config.idle_writer_timeout;
+        let idle: Vec<PartitionKey> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| !w.dirty && w.last_used.elapsed() >= timeout)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            if let Some(active) = self.writers.remove(&key) {
+                if let Err(e) = active.writer.wait_merging_threads() {
+                    tracing::warn!(error = %e, index = %key.index, day = key.day, "closing an idle writer failed");
+                }
+            }
+        }
+    }
+
+    fn close_all_writers(&mut self) {
+        for (_, active) in self.writers.drain() {
+            let _ = active.writer.wait_merging_threads();
+        }
+    }
+
+    fn create_index(&mut self, name: &str, mut body: Value) -> Result<()> {
+        if self.shared.indexes.read().contains_key(name) {
+            return Err(StoreError::IndexExists(name.to_string()));
+        }
+        let template = self.template_body(name);
+        if let (Some(object), Some(mapping)) = (body.as_object_mut(), template.get("mapping")) {
+            object.insert("mapping".into(), mapping.clone());
+        }
+        let op = WalOp::CreateIndex {
+            index: name.to_string(),
+            body: body.to_string().into_bytes(),
+        };
+        let lsn = self.log(std::slice::from_ref(&op))?;
+        self.apply(lsn, &op, None)
+    }
+
+    fn delete_indexes(&mut self, names: Vec<String>) -> Result<()> {
+        for name in names {
+            let op = WalOp::DeleteIndex { index: name };
+            let lsn = self.log(std::slice::from_ref(&op))?;
+            self.apply(lsn, &op, None)?;
+        }
+        Ok(())
+    }
+
+    fn put_object(&mut self, kind: String, name: String, value: Option<Value>) -> Result<()> {
+        {
+            let mut objects = self.shared.objects.write();
+            let of_kind = objects.entry(kind).or_default();
+            match value {
+                Some(value) => {
+                    of_kind.insert(name, value);
+                }
+                None => {
+                    of_kind.remove(&name);
+                }
+            }
+        }
+        self.catalog_dirty = true;
+        self.save_catalog()
+    }
+
+    /// Drops whole partitions older than the maximum age, then the oldest ones while the total
+    /// size exceeds the maximum.
+    fn apply_retention(&mut self) {
+        let config = &self.shared.config;
+        if config.retention_max_age.is_none() && config.retention_max_bytes.is_none() {
+            return;
+        }
+        if self.last_retention.elapsed() < Duration::from_secs(10) {
+            return;
+        }
+        self.last_retention = Instant::now();
+        let mut partitions: Vec<(i64, Arc<LiveIndex>, Arc<PartitionReader>)> = Vec::new();
+        for live in self.shared.indexes.read().values() {
+            for (day, partition) in live.partitions.read().iter() {
+                partitions.push((*day, live.clone(), partition.clone()));
+            }
+        }
+        partitions.sort_by_key(|(day, _, _)| *day);
+        let cutoff = self.retention_cutoff_day();
+        let mut total: u64 = partitions
+            .iter()
+            .map(|(_, _, p)| self.shared.storage.size_bytes(&p.key))
+            .sum();
+        let max_bytes = self.shared.config.retention_max_bytes;
+        for (day, live, partition) in partitions {
+            let too_old = cutoff.is_some_and(|c| day < c);
+            let too_big = max_bytes.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                continue;
+            }
+            // The newest partition of an index still being written is never dropped for size.
+            if !too_old && self.writers.get(&partition.key).is_some_and(|w| w.dirty) {
+                continue;
+            }
+            let size = self.shared.storage.size_bytes(&partition.key);
+            self.writers.remove(&partition.key);
+            self.committed.remove(&partition.key);
+            live.partitions.write().remove(&day);
+            self.catalog_dirty = true;
+            if let Err(e) = self.save_catalog() {
+                tracing::warn!(error = %e, "could not record a dropped partition");
+                return;
+            }
+            if let Err(e) = self.shared.storage.delete(&partition.key) {
+                tracing::warn!(error = %e, "could not delete a dropped partition's files");
+            }
+            total = total.saturating_sub(size);
+            self.shared
+                .stats
+                .partitions_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(index = %live.name, day, bytes = size, too_old, "retention dropped a partition");
+        }
+    }
+}
+
+fn committed_payload(index: &tantivy::Index) -> Result<Lsn> {
+    Ok(index
+        .load_metas()?
+        .payload
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0))
+}
+
+fn open_partition(
+    storage: &dyn SegmentStorage,
+    key: PartitionKey,
+) -> Result<(PartitionReader, Lsn)> {
+    let directory = storage.open(&key).map_err(disk_error)?;
+    let index = open_index(directory).map_err(engine_error)?;
+    let lsn = committed_payload(&index)?;
+    Ok((PartitionReader::new(key, index)?, lsn))
+}
+
+/// Elasticsearch's partial-update merge: objects merge recursively, everything else replaces.
+fn merge_into(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (key, value) in patch {
+        match (target.get_mut(key), value) {
+            (Some(Value::Object(existing)), Value::Object(patch)) => merge_into(existing, patch),
+            _ => {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! Field types per index, learnt the way Elasticsearch's dynamic mapping learns them, and the
+//! conversion of a JSON document into the values each storage field receives.
+//!
+//! A value whose type conflicts with the mapping never loses its document: it stays in
+//! `_source`, is searchable as text where it can be, and its path is recorded in `_ignored`.
+
+use std::collections::BTreeMap;
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// The time field every index partitions on.
+pub const TIMESTAMP_FIELD: &str = "@timestamp";
+
+/// Strings longer than this are not indexed in the `.keyword` sub-field (ES's `ignore_above`).
+pub const KEYWORD_IGNORE_ABOVE: usize = 256;
+
+/// The type of one field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// Analysed text; `keyword` when it has the exact `.keyword` sub-field.
+    Text {
+        /// Has a `.keyword` sub-field.
+        keyword: bool,
+    },
+    /// Exact string.
+    Keyword,
+    /// Integer.
+    Long,
+    /// Floating point.
+    Float,
+    /// true/false.
+    Boolean,
+    /// Date, stored as epoch milliseconds.
+    Date,
+    /// An object whose fields are mapped under its dotted path.
+    Object,
+}
+
+impl FieldType {
+    /// The Elasticsearch type name.
+    pub fn es_name(self) -> &'static str {
+        match self {
+            FieldType::Text { .. } => "text",
+            FieldType::Keyword => "keyword",
+            FieldType::Long => "long",
+            FieldType::Float => "float",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::Object => "object",
+        }
+    }
+
+    fn from_es_name(name: &str) -> Option<FieldType> {
+        Some(match name {
+            "text" | "match_only_text" => FieldType::Text { keyword: false },
+            "keyword" | "constant_keyword" | "wildcard" | "ip" | "version" => FieldType::Keyword,
+            "long" | "integer" | "short" | "byte" | "unsigned_long" => FieldType::Long,
+            "float" | "double" | "half_float" | "scaled_float" => FieldType::Float,
+            "boolean" => FieldType::Boolean,
+            "date" | "date_nanos" => FieldType::Date,
+            "object" | "nested" | "flattened" => FieldType::Object,
+            _ => return None,
+        })
+    }
+}
+
+/// The mapping of one index: dotted path → type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexMapping {
+    /// Every known field.
+    pub fields: BTreeMap<String, FieldType>,
+}
+
+/// A typed value for the exact-value (`k`) storage field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExactValue {
+    /// Keyword string.
+    Str(String),
+    /// Integer.
+    I64(i64),
+    /// Float.
+    F64(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Date in epoch milliseconds.
+    Date(i64),
+}
+
+/// A document split into what each storage field receives.
+#[derive(Debug, Default, PartialEq)]
+pub struct MappedDocument {
+    /// Analysed text values by path.
+    pub text: Vec<(String, String)>,
+    /// Exact values by path (keyword strings are under the text field's own path).
+    pub exact: Vec<(String, ExactValue)>,
+    /// Every path with a value, and every parent object path (for `exists`).
+    pub names: Vec<String>,
+    /// Paths whose value conflicted with the mapping.
+    pub ignored: Vec<String>,
+    /// The `@timestamp` value, when present and valid.
+    pub timestamp: Option<i64>,
+}
+
+/// An explicit mapping that cannot be understood.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("mapping of [{path}]: {reason}")]
+pub struct MappingError {
+    /// Field path.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl IndexMapping {
+    /// Reads `{"properties": {...}}` as Elasticsearch accepts it in `PUT index` and templates.
+    pub fn from_es_mappings(mappings: &Value) -> Result<IndexMapping, MappingError> {
+        let mut mapping = IndexMapping::default();
+        if let Some(properties) = mappings.get("properties") {
+            mapping.merge_properties("", properties)?;
+        }
+        Ok(mapping)
+    }
+
+    /// Adds explicit properties; existing fields keep their type.
+    pub fn merge_properties(
+        &mut self,
+        prefix: &str,
+        properties: &Value,
+    ) -> Result<(), MappingError> {
+        let properties = properties.as_object().ok_or_else(|| MappingError {
+            path: prefix.trim_end_matches('.').to_string(),
+            reason: "[properties] must be an object".into(),
+        })?;
+        for (name, spec) in properties {
+            let path = format!("{prefix}{name}");
+            let type_name = spec.get("type").and_then(Value::as_str);
+            let field_type = match type_name {
+                None if spec.get("properties").is_some() => FieldType::Object,
+                None => FieldType::Object,
+                Some(t) => FieldType::from_es_name(t).ok_or_else(|| MappingError {
+                    path: path.clone(),
+                    reason: format!("unsupported field type [{t}]"),
+                })?,
+            };
+            let field_type = match field_type {
+                FieldType::Text { .. } => FieldType::Text {
+                    keyword: spec.pointer("/fields/keyword/type").and_then(Value::as_str)
+                        == Some("keyword"),
+                },
+                other => other,
+            };
+            self.fields.entry(path.clone()).or_insert(field_type);
+            if let Some(children) = spec.get("properties") {
+                self.merge_properties(&format!("{path}."), children)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The type of `path`, if mapped.
+    pub fn get(&self, path: &str) -> Option<FieldType> {
+        self.fields.get(path).copied()
+    }
+
+    /// Maps a document, learning new fields. Returns whether the mapping changed.
+    pub fn map_document(&mut self, document: &Map<String, Value>) -> (MappedDocument, bool) {
+        let mut mapped = MappedDocument::default();
+        let mut changed = false;
+        self.map_object("", document, &mut mapped, &mut changed);
+        mapped.names.sort();
+        mapped.names.dedup();
+        (mapped, changed)
+    }
+
+    fn map_object(
+        &mut self,
+        prefix: &str,
+        object: &Map<String, Value>,
+        out: &mut MappedDocument,
+        changed: &mut bool,
+    ) {
+        for (key, value) in object {
+            if key.is_empty() {
+                continue;
+            }
+            let path = format!("{prefix}{key}");
+            self.map_value(&path, value, out, changed);
+        }
+    }
+
+    fn map_value(
+        &mut self,
+        path: &str,
+        value: &Value,
+        out: &mut MappedDocument,
+        changed: &mut bool,
+    ) {
+        match value {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    self.map_value(path, item, out, changed);
+                }
+            }
+            Value::Object(object) => {
+                match self.fields.get(path) {
+                    Some(FieldType::Object) => {}
+                    Some(_) => out.ignored.push(path.to_string()),
+                    None => {
+                        self.fields.insert(path.to_string(), FieldType::Object);
+                        *changed = true;
+                    }
+                }
+                push_names(path, out);
+                self.map_object(&format!("{path}."), object, out, changed);
+            }
+            scalar => {
+                let field_type = match self.fields.get(path) {
+                    Some(t) => *t,
+                    None => {
+                        let t = detect_type(path, scalar);
+                        self.fields.insert(path.to_string(), t);
+                        *changed = true;
+                        t
+                    }
+                };
+                if !convert_scalar(path, scalar, field_type, out) {
+                    out.ignored.push(path.to_string());
+                    // The value is still findable as text, as a conflicting string would be.
+                    if let Some(text) = scalar_text(scalar) {
+                        out.text.push((path.to_string(), text));
+                    }
+                }
+                push_names(path, out);
+            }
+        }
+    }
+
+    /// The Elasticsearch `_mapping` body: nested `properties`.
+    pub fn to_es_json(&self) -> Value {
+        let mut root = Map::new();
+        for (path, field_type) in &self.fields {
+            let mut node = &mut root;
+            let mut parts = path.split('.').peekable();
+            while let Some(part) = parts.next() {
+                let entry = node.entry(part.to_string()).or_insert_with(|| json!({}));
+                if parts.peek().is_none() {
+                    let spec = entry.as_object_mut().expect("mapping node is an object");
+                    match field_type {
+                        FieldType::Object => {
+                            spec.entry("properties").or_insert_with(|| json!({}));
+                        }
+                        FieldType::Text { keyword: true } => {
+                            spec.insert("type".into(), json!("text"));
+                            spec.insert(
+                                "fields".into(),
+                                json!({"keyword": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}}),
+                            );
+                        }
+                        other => {
+                            spec.insert("type".into(), json!(other.es_name()));
+                        }
+                    }
+                    break;
+                }
+                let spec = entry.as_object_mut().expect("mapping node is an object");
+                node = spec
+                    .entry("properties")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("properties is an object");
+            }
+        }
+        json!({ "properties": root })
+    }
+}
+
+fn push_names(path: &str, out: &mut MappedDocument) {
+    out.names.push(path.to_string());
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Elasticsearch's dynamic type for a first-seen value.
+fn detect_type(path: &str, value: &Value) -> FieldType {
+    match value {
+        Value::Bool(_) => FieldType::Boolean,
+        Value::Number(n) if n.is_i64() || n.is_u64() => FieldType::Long,
+        Value::Number(_) => FieldType::Float,
+        Value::String(s) if path == TIMESTAMP_FIELD || looks_like_date(s) => {
+            if parse_date_millis(s).is_some() {
+                FieldType::Date
+            } else {
+                FieldType::Text { keyword: true }
+            }
+        }
+        _ => FieldType::Text { keyword: true },
+    }
+}
+
+/// ES date detection only considers strings shaped like `yyyy-MM-dd...` or `yyyy/MM/dd...`.
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && (b[4] == b'-' || b[4] == b'/')
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b[4]
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
+/// Parses a date value: ISO 8601, or `yyyy/MM/dd HH:mm:ss`, as UTC when no offset is given.
+pub fn parse_date_millis(text: &str) -> Option<i64> {
+    let normalized;
+    let text = if text.len() >= 10 && text.as_bytes()[4] == b'/' {
+        normalized = text.replacen('/', "-", 2);
+        normalized.as_str()
+    } else {
+        text
+    };
+    osprey_query::date_math::parse_date(text, &TimeZone::UTC)
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// Converts a scalar into the storage values of its mapped type; false on a type conflict.
+fn convert_scalar(
+    path: &str,
+    value: &Value,
+    field_type: FieldType,
+    out: &mut MappedDocument,
+) -> bool {
+    let exact = |out: &mut MappedDocument, v: ExactValue| out.exact.push((path.to_string(), v));
+    match (field_type, value) {
+        (FieldType::Text { keyword }, _) => {
+            let Some(text) = scalar_text(value) else {
+                return false;
+            };
+            if keyword && text.chars().count() <= KEYWORD_IGNORE_ABOVE {
+                exact(out, ExactValue::Str(text.clone()));
+            }
+            out.text.push((path.to_string(), text));
+            true
+        }
+        (FieldType::Keyword, _) => {
+            let Some(text) = scalar_text(value) else {
+                return false;
+            };
+            exact(out, ExactValue::Str(text));
+            true
+        }
+        (FieldType::Long, Value::Number(n)) => {
+            let v = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.trunc() as i64)
+            });
+            v.map(|v| exact(out, ExactValue::I64(v))).is_some()
+        }
+        (FieldType::Long, Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                exact(out, ExactValue::I64(f.trunc() as i64));
+                true
+            }
+            _ => false,
+        },
+        (FieldType::Float, Value::Number(n)) => {
+            n.as_f64().map(|f| exact(out, ExactValue::F64(f))).is_some()
+        }
+        (FieldType::Float, Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                exact(out, ExactValue::F64(f));
+                true
+            }
+            _ => false,
+        },
+        (FieldType::Boolean, Value::Bool(b)) => {
+            exact(out, ExactValue::Bool(*b));
+            true
+        }
+        (FieldType::Boolean, Value::String(s)) if s == "true" || s == "false" => {
+            exact(out, ExactValue::Bool(s == "true"));
+            true
+        }
+        (FieldType::Date, Value::Number(n)) => match n.as_i64() {
+            Some(millis) => {
+                if path == TIMESTAMP_FIELD {
+                    out.timestamp = Some(millis);
+                } else {
+                    exact(out, ExactValue::Date(millis));
+                }
+                true
+            }
+            None => false,
+        },
+        (FieldType::Date, Value::String(s)) => match parse_date_millis(s) {
+            Some(millis) => {
+                if path == TIMESTAMP_FIELD {
+                    out.timestamp = Some(millis);
+                } else {
+                    exact(out, ExactValue::Date(millis));
+                }
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(v: Value) -> Map<String, Value> {
+        v.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn learns_types_like_elasticsearch() {
+        let mut m = IndexMapping::default();
+        let (d, changed) = m.map_document(&doc(json!({
+            "@timestamp": "2026-11-25T10:00:00.123Z",
+            "status": 200, "took": 1.5, "ok": true, "msg": "Hello World",
+            "kubernetes": {"labels": {"app": "flask"}}, "when": "2026-11-24"
+        })));
+        assert!(changed);
+        assert_eq!(d.timestamp, Some(1_795_600_800_123));
+        assert_eq!(m.get("status"), Some(FieldType::Long));
+        assert_eq!(m.get("took"), Some(FieldType::Float));
+        assert_eq!(m.get("ok"), Some(FieldType::Boolean));
+        assert_eq!(m.get("msg"), Some(FieldType::Text { keyword: true }));
+        assert_eq!(m.get("kubernetes"), Some(FieldType::Object));
+        assert_eq!(
+            m.get("kubernetes.labels.app"),
+            Some(FieldType::Text { keyword: true })
+        );
+        assert_eq!(m.get("when"), Some(FieldType::Date));
+        assert!(d.names.contains(&"kubernetes.labels".to_string()));
+        let es = m.to_es_json();
+        assert_eq!(
+            es.pointer(
+                "/properties/kubernetes/properties/labels/properties/app/fields/keyword/type"
+            ),
+            Some(&json!("keyword"))
+        );
+    }
+
+    #[test]
+    fn conflicts_keep_the_document() {
+        let mut m = IndexMapping::default();
+        m.map_document(&doc(json!({"status": 200, "a": {"b": 1}})));
+        let (d, _) = m.map_document(&doc(json!({"status": "n/a", "a": "flat"})));
+        assert_eq!(d.ignored, vec!["status".to_string(), "a".to_string()]);
+        assert!(d.text.contains(&("status".to_string(), "n/a".to_string())));
+        let (d, _) = m.map_document(&doc(json!({"status": "404"})));
+        assert_eq!(d.exact, vec![("status".to_string(), ExactValue::I64(404))]);
+    }
+
+    #[test]
+    fn long_strings_skip_the_keyword() {
+        let mut m = IndexMapping::default();
+        let (d, _) = m.map_document(&doc(json!({"m": "x".repeat(300)})));
+        assert!(d.exact.is_empty());
+        assert_eq!(d.text.len(), 1);
+    }
+}

@@ -1,0 +1,207 @@
+//! One partition: a tantivy index holding one UTC day of one Elasticsearch index.
+//!
+//! Schema: `_id` (exact, stored), `_source` (the bytes as sent, in the zstd-compressed doc
+//! store), `_ts` (the `@timestamp`, millisecond date, fast), `t` (JSON: every text value through
+//! the standard analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and
+//! dates, exact and columnar), `_names` (paths present, for `exists`), `_ignored`.
+
+use tantivy::directory::Directory;
+use tantivy::schema::{
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
+    OwnedValue, STORED, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, TantivyDocument};
+
+use crate::analysis::{STANDARD_ANALYZER, StandardAnalyzer};
+use crate::mapping::{ExactValue, MappedDocument};
+use crate::storage::PartitionKey;
+
+/// Field handles of the partition schema.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// `_id`
+    pub id: Field,
+    /// `_source`
+    pub source: Field,
+    /// `_ts`
+    pub timestamp: Field,
+    /// `t`
+    pub text: Field,
+    /// `k`
+    pub exact: Field,
+    /// `_names`
+    pub names: Field,
+    /// `_ignored`
+    pub ignored: Field,
+}
+
+/// Names of the schema fields, as used in fast-field paths (`k.status`).
+pub mod field_names {
+    /// `_id`
+    pub const ID: &str = "_id";
+    /// `_source`
+    pub const SOURCE: &str = "_source";
+    /// `_ts`
+    pub const TIMESTAMP: &str = "_ts";
+    /// analysed text JSON field
+    pub const TEXT: &str = "t";
+    /// exact values JSON field
+    pub const EXACT: &str = "k";
+    /// field presence
+    pub const NAMES: &str = "_names";
+    /// conflicting paths
+    pub const IGNORED: &str = "_ignored";
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let raw_basic = TextFieldIndexing::default()
+        .set_tokenizer("raw")
+        .set_index_option(IndexRecordOption::Basic);
+    let id = builder.add_text_field(
+        field_names::ID,
+        TextOptions::default()
+            .set_indexing_options(raw_basic.clone())
+            .set_stored(),
+    );
+    let source = builder.add_bytes_field(field_names::SOURCE, BytesOptions::default() | STORED);
+    let timestamp = builder.add_date_field(
+        field_names::TIMESTAMP,
+        DateOptions::default()
+            .set_indexed()
+            .set_fast()
+            .set_precision(DateTimePrecision::Milliseconds),
+    );
+    let text = builder.add_json_field(
+        field_names::TEXT,
+        JsonObjectOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(STANDARD_ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            )
+            .set_expand_dots_enabled(),
+    );
+    let exact = builder.add_json_field(
+        field_names::EXACT,
+        JsonObjectOptions::default()
+            .set_indexing_options(raw_basic.clone())
+            .set_fast("raw")
+            .set_expand_dots_enabled(),
+    );
+    let names = builder.add_text_field(
+        field_names::NAMES,
+        TextOptions::default().set_indexing_options(raw_basic.clone()),
+    );
+    let ignored = builder.add_text_field(
+        field_names::IGNORED,
+        TextOptions::default().set_indexing_options(raw_basic),
+    );
+    (
+        builder.build(),
+        Fields {
+            id,
+            source,
+            timestamp,
+            text,
+            exact,
+            names,
+            ignored,
+        },
+    )
+}
+
+/// The schema's field handles (the same in every partition).
+pub fn fields() -> Fields {
+    schema().1
+}
+
+/// Opens or creates a partition's index in `directory`.
+pub fn open_index(directory: Box<dyn Directory>) -> tantivy::Result<Index> {
+    let (schema, _) = schema();
+    let index = if Index::exists(directory.as_ref())? {
+        Index::open(directory)?
+    } else {
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(3),
+            }),
+            docstore_blocksize: 64 * 1024,
+            ..IndexSettings::default()
+        };
+        Index::create(directory, schema, settings)?
+    };
+    index
+        .tokenizers()
+        .register(STANDARD_ANALYZER, StandardAnalyzer);
+    Ok(index)
+}
+
+/// A partition as searches see it.
+pub struct PartitionReader {
+    /// Which partition.
+    pub key: PartitionKey,
+    /// The tantivy index.
+    pub index: Index,
+    /// Its reader, reloaded after each commit.
+    pub reader: IndexReader,
+}
+
+impl PartitionReader {
+    /// Opens a reader that reloads only when told to (after our own commits).
+    pub fn new(key: PartitionKey, index: Index) -> tantivy::Result<PartitionReader> {
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(PartitionReader { key, index, reader })
+    }
+}
+
+/// Builds the tantivy document of a mapped JSON document.
+pub fn build_document(
+    fields: &Fields,
+    id: &str,
+    source: &[u8],
+    mapped: MappedDocument,
+) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.id, id);
+    doc.add_bytes(fields.source, source);
+    if let Some(millis) = mapped.timestamp {
+        doc.add_date(fields.timestamp, DateTime::from_timestamp_millis(millis));
+    }
+    if !mapped.text.is_empty() {
+        let text = mapped
+            .text
+            .into_iter()
+            .map(|(path, value)| (path, OwnedValue::Str(value)))
+            .collect();
+        doc.add_field_value(fields.text, &OwnedValue::Object(text));
+    }
+    if !mapped.exact.is_empty() {
+        let exact = mapped
+            .exact
+            .into_iter()
+            .map(|(path, value)| {
+                let value = match value {
+                    ExactValue::Str(s) => OwnedValue::Str(s),
+                    ExactValue::I64(v) => OwnedValue::I64(v),
+                    ExactValue::F64(v) => OwnedValue::F64(v),
+                    ExactValue::Bool(v) => OwnedValue::Bool(v),
+                    ExactValue::Date(v) => OwnedValue::Date(DateTime::from_timestamp_millis(v)),
+                };
+                (path, value)
+            })
+            .collect();
+        doc.add_field_value(fields.exact, &OwnedValue::Object(exact));
+    }
+    for name in mapped.names {
+        doc.add_text(fields.names, name);
+    }
+    for path in mapped.ignored {
+        doc.add_text(fields.ignored, path);
+    }
+    doc
+}

@@ -1,0 +1,603 @@
+//! Searches over many indexes and partitions: index-name expressions, sorted top hits with
+//! `search_after`, totals, and aggregations merged across partitions.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use osprey_query::QueryAst;
+use serde_json::Value;
+use tantivy::collector::{Collector, Count, SegmentCollector};
+use tantivy::columnar::StrColumn;
+use tantivy::query::Query;
+use tantivy::schema::Value as _;
+use tantivy::{
+    DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument,
+};
+
+use crate::compile::{CompileContext, Target, resolve_field};
+use crate::engine::{LiveIndex, Store};
+use crate::error::{Result, StoreError};
+use crate::mapping::IndexMapping;
+use crate::partition::field_names;
+
+/// Whether `text` matches a pattern where `*` is any run of characters.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Sort order of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortSpec {
+    /// Field name, `_score` or `_doc`.
+    pub field: String,
+    /// Descending order.
+    pub descending: bool,
+}
+
+/// Whether and how far to count hits exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrackTotalHits {
+    /// Count exactly.
+    Exact,
+    /// Count exactly up to this many, then say "at least".
+    UpTo(u64),
+    /// Do not report a total.
+    Off,
+}
+
+/// A search over one or more indexes.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The query.
+    pub query: QueryAst,
+    /// Hits to skip.
+    pub from: usize,
+    /// Hits to return.
+    pub size: usize,
+    /// Sort keys; empty means by score.
+    pub sort: Vec<SortSpec>,
+    /// Sort values of the last hit of the previous page.
+    pub search_after: Option<Vec<Value>>,
+    /// Elasticsearch aggregations.
+    pub aggregations: Option<Value>,
+    /// Total hit counting.
+    pub track_total_hits: TrackTotalHits,
+    /// "now" for date math.
+    pub now: Timestamp,
+}
+
+/// One hit.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Index name.
+    pub index: String,
+    /// Document id.
+    pub id: String,
+    /// Relevance score (when sorting by score).
+    pub score: Option<f32>,
+    /// Source bytes exactly as ingested.
+    pub source: Vec<u8>,
+    /// Sort values (when sorting by fields).
+    pub sort: Vec<Value>,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone)]
+pub struct SearchResponse {
+    /// Total hits, and whether it is exact (`eq`) or a lower bound (`gte`).
+    pub total: Option<(u64, bool)>,
+    /// Highest score.
+    pub max_score: Option<f32>,
+    /// The page of hits.
+    pub hits: Vec<Hit>,
+    /// Aggregation results (ES JSON).
+    pub aggregations: Option<Value>,
+    /// Number of partitions searched (reported as shards).
+    pub shards: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortValue {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Missing,
+}
+
+impl SortValue {
+    fn to_json(&self) -> Value {
+        match self {
+            SortValue::Int(i) => Value::from(*i),
+            SortValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
+            SortValue::Str(s) => Value::from(s.clone()),
+            SortValue::Missing => Value::Null,
+        }
+    }
+
+    fn compare(&self, other: &SortValue, descending: bool) -> Ordering {
+        let ordering = match (self, other) {
+            // Missing values sort last in both directions, as in Elasticsearch.
+            (SortValue::Missing, SortValue::Missing) => return Ordering::Equal,
+            (SortValue::Missing, _) => return Ordering::Greater,
+            (_, SortValue::Missing) => return Ordering::Less,
+            (SortValue::Int(a), SortValue::Int(b)) => a.cmp(b),
+            (SortValue::Str(a), SortValue::Str(b)) => a.cmp(b),
+            (a, b) => a
+                .as_f64()
+                .partial_cmp(&b.as_f64())
+                .unwrap_or(Ordering::Equal),
+        };
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    }
+
+    fn as_f64(&self) -> f64 {
+        match self {
+            SortValue::Int(i) => *i as f64,
+            SortValue::Float(f) => *f,
+            _ => f64::NAN,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum SortKey {
+    Score,
+    Doc,
+    Timestamp,
+    Number(String),
+    Date(String),
+    Keyword(String),
+    /// An unmapped field: every value missing.
+    Unmapped,
+}
+
+enum KeyReader {
+    Score,
+    Doc,
+    Date(Option<tantivy::columnar::Column<DateTime>>),
+    I64(Option<tantivy::columnar::Column<i64>>),
+    F64(Option<tantivy::columnar::Column<f64>>),
+    Str(Option<StrColumn>),
+    Missing,
+}
+
+/// Top-N by arbitrary sort keys, honouring `search_after`.
+#[derive(Clone)]
+struct SortedTopCollector {
+    keys: Arc<Vec<(SortKey, bool)>>,
+    limit: usize,
+    after: Option<Arc<Vec<SortValue>>>,
+}
+
+type Ranked = (Vec<SortValue>, DocAddress);
+
+fn compare_ranked(keys: &[(SortKey, bool)], a: &Ranked, b: &Ranked) -> Ordering {
+    for (i, (_, descending)) in keys.iter().enumerate() {
+        let o = a.0[i].compare(&b.0[i], *descending);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.1.cmp(&b.1)
+}
+
+fn compare_values(keys: &[(SortKey, bool)], a: &[SortValue], b: &[SortValue]) -> Ordering {
+    for (i, (_, descending)) in keys.iter().enumerate() {
+        let o = a[i].compare(&b[i], *descending);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+struct SortedTopSegment {
+    keys: Arc<Vec<(SortKey, bool)>>,
+    readers: Vec<KeyReader>,
+    segment: SegmentOrdinal,
+    limit: usize,
+    after: Option<Arc<Vec<SortValue>>>,
+    top: Vec<Ranked>,
+}
+
+impl Collector for SortedTopCollector {
+    type Fruit = Vec<Ranked>;
+    type Child = SortedTopSegment;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SortedTopSegment> {
+        let fast = reader.fast_fields();
+        let readers = self
+            .keys
+            .iter()
+            .map(|(key, _)| {
+                Ok(match key {
+                    SortKey::Score => KeyReader::Score,
+                    SortKey::Doc => KeyReader::Doc,
+                    SortKey::Timestamp => {
+                        KeyReader::Date(fast.column_opt::<DateTime>(field_names::TIMESTAMP)?)
+                    }
+                    SortKey::Date(path) => {
+                        KeyReader::Date(fast.column_opt::<DateTime>(&exact_path(path))?)
+                    }
+                    SortKey::Number(path) => {
+                        let name = exact_path(path);
+                        match fast.column_opt::<i64>(&name)? {
+                            Some(c) => KeyReader::I64(Some(c)),
+                            None => KeyReader::F64(fast.column_opt::<f64>(&name)?),
+                        }
+                    }
+                    SortKey::Keyword(path) => KeyReader::Str(fast.str(&exact_path(path))?),
+                    SortKey::Unmapped => KeyReader::Missing,
+                })
+            })
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        Ok(SortedTopSegment {
+            keys: self.keys.clone(),
+            readers,
+            segment,
+            limit: self.limit,
+            after: self.after.clone(),
+            top: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.keys.iter().any(|(k, _)| matches!(k, SortKey::Score))
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<Ranked>>) -> tantivy::Result<Vec<Ranked>> {
+        let mut all: Vec<Ranked> = fruits.into_iter().flatten().collect();
+        all.sort_by(|a, b| compare_ranked(&self.keys, a, b));
+        all.truncate(self.limit);
+        Ok(all)
+    }
+}
+
+fn exact_path(path: &str) -> String {
+    format!("{}.{path}", field_names::EXACT)
+}
+
+impl SegmentCollector for SortedTopSegment {
+    type Fruit = Vec<Ranked>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if self.limit == 0 {
+            return;
+        }
+        let values: Vec<SortValue> = self
+            .readers
+            .iter()
+            .map(|reader| match reader {
+                KeyReader::Score => SortValue::Float(f64::from(score)),
+                KeyReader::Doc => SortValue::Int((i64::from(self.segment) << 32) | i64::from(doc)),
+                KeyReader::Date(Some(c)) => c.first(doc).map_or(SortValue::Missing, |d| {
+                    SortValue::Int(d.into_timestamp_millis())
+                }),
+                KeyReader::I64(Some(c)) => c.first(doc).map_or(SortValue::Missing, SortValue::Int),
+                KeyReader::F64(Some(c)) => {
+                    c.first(doc).map_or(SortValue::Missing, SortValue::Float)
+                }
+                KeyReader::Str(Some(c)) => match c.ords().first(doc) {
+                    Some(ord) => {
+                        let mut text = String::new();
+                        match c.ord_to_str(ord, &mut text) {
+                            Ok(true) => SortValue::Str(text),
+                            _ => SortValue::Missing,
+                        }
+                    }
+                    None => SortValue::Missing,
+                },
+                _ => SortValue::Missing,
+            })
+            .collect();
+        if let Some(after) = &self.after {
+            if compare_values(&self.keys, &values, after) != Ordering::Greater {
+                return;
+            }
+        }
+        self.top.push((values, DocAddress::new(self.segment, doc)));
+        if self.top.len() >= self.limit.saturating_mul(2).max(64) {
+            self.top.sort_by(|a, b| compare_ranked(&self.keys, a, b));
+            self.top.truncate(self.limit);
+        }
+    }
+
+    fn harvest(mut self) -> Vec<Ranked> {
+        self.top.sort_by(|a, b| compare_ranked(&self.keys, a, b));
+        self.top.truncate(self.limit);
+        self.top
+    }
+}
+
+fn sort_key(spec: &SortSpec, mapping: &IndexMapping) -> SortKey {
+    match spec.field.as_str() {
+        "_score" => return SortKey::Score,
+        "_doc" | "_shard_doc" => return SortKey::Doc,
+        _ => {}
+    }
+    match resolve_field(&spec.field, mapping).first() {
+        Some(Target::Timestamp) => SortKey::Timestamp,
+        Some(Target::Long(p) | Target::Float(p) | Target::Boolean(p)) => SortKey::Number(p.clone()),
+        Some(Target::Date(p)) => SortKey::Date(p.clone()),
+        Some(Target::Keyword(p) | Target::Text(p)) => SortKey::Keyword(p.clone()),
+        _ => SortKey::Unmapped,
+    }
+}
+
+fn after_value(value: &Value) -> SortValue {
+    match value {
+        Value::Number(n) => n.as_i64().map_or_else(
+            || SortValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            SortValue::Int,
+        ),
+        Value::String(s) => SortValue::Str(s.clone()),
+        Value::Bool(b) => SortValue::Int(i64::from(*b)),
+        _ => SortValue::Missing,
+    }
+}
+
+impl Store {
+    /// Resolves an index expression: comma list, `*` patterns, `-excluded`, `_all`.
+    pub fn resolve_indices(
+        &self,
+        expression: &str,
+        ignore_unavailable: bool,
+    ) -> Result<Vec<Arc<LiveIndex>>> {
+        let indexes = self.shared.indexes.read();
+        let mut chosen: Vec<String> = Vec::new();
+        for part in expression
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            if let Some(excluded) = part.strip_prefix('-') {
+                chosen.retain(|name| !wildcard_match(excluded, name));
+                continue;
+            }
+            if part == "_all" || part.contains('*') {
+                let pattern = if part == "_all" { "*" } else { part };
+                for name in indexes.keys().filter(|n| wildcard_match(pattern, n)) {
+                    if !chosen.contains(name) {
+                        chosen.push(name.clone());
+                    }
+                }
+            } else if indexes.contains_key(part) {
+                if !chosen.iter().any(|c| c == part) {
+                    chosen.push(part.to_string());
+                }
+            } else if !ignore_unavailable {
+                return Err(StoreError::IndexNotFound(part.to_string()));
+            }
+        }
+        Ok(chosen
+            .iter()
+            .filter_map(|n| indexes.get(n).cloned())
+            .collect())
+    }
+
+    /// The union of the mappings of several indexes (first type wins).
+    pub fn merged_mapping(indexes: &[Arc<LiveIndex>]) -> IndexMapping {
+        let mut merged = IndexMapping::default();
+        for index in indexes {
+            for (path, field_type) in &index.mapping.read().fields {
+                merged.fields.entry(path.clone()).or_insert(*field_type);
+            }
+        }
+        merged
+    }
+
+    /// Counts matching documents.
+    pub fn count(
+        &self,
+        indexes: &[Arc<LiveIndex>],
+        query: &QueryAst,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let mut total = 0;
+        for index in indexes {
+            let mapping = index.mapping.read().clone();
+            let context = CompileContext {
+                fields: &self.shared.fields,
+                mapping: &mapping,
+                index_name: &index.name,
+                now,
+            };
+            let compiled = context.compile(query)?;
+            for partition in index.partitions.read().values() {
+                total += partition
+                    .reader
+                    .searcher()
+                    .search(compiled.as_ref(), &Count)? as u64;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Runs a search.
+    pub fn search(
+        &self,
+        indexes: &[Arc<LiveIndex>],
+        request: &SearchRequest,
+    ) -> Result<SearchResponse> {
+        let merged = Self::merged_mapping(indexes);
+        let mut keys: Vec<(SortKey, bool)> = request
+            .sort
+            .iter()
+            .map(|s| (sort_key(s, &merged), s.descending))
+            .collect();
+        if keys.is_empty() {
+            keys.push((SortKey::Score, true));
+        }
+        let sort_by_score_only = request.sort.is_empty();
+        let keys = Arc::new(keys);
+        let after = match &request.search_after {
+            Some(values) => {
+                if values.len() != keys.len() {
+                    return Err(StoreError::BadRequest(format!(
+                        "search_after has {} values but sort has {} keys",
+                        values.len(),
+                        keys.len()
+                    )));
+                }
+                Some(Arc::new(values.iter().map(after_value).collect::<Vec<_>>()))
+            }
+            None => None,
+        };
+        let limit = request.from.saturating_add(request.size);
+        let collector = SortedTopCollector {
+            keys: keys.clone(),
+            limit,
+            after,
+        };
+        let mut searchers: Vec<(Arc<LiveIndex>, Searcher)> = Vec::new();
+        let mut ranked: Vec<(Vec<SortValue>, usize, DocAddress)> = Vec::new();
+        let mut total = 0u64;
+        let mut aggregation_parts = Vec::new();
+        let aggregation_plan = match &request.aggregations {
+            Some(aggs) => {
+                let days = indexes
+                    .iter()
+                    .flat_map(|i| i.partitions.read().keys().copied().collect::<Vec<_>>());
+                let (min, max) =
+                    days.fold((i64::MAX, i64::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)));
+                let span = (min <= max).then(|| (min * 86_400_000, (max + 1) * 86_400_000 - 1));
+                Some(crate::aggs::plan(aggs, &merged, request.now, span)?)
+            }
+            None => None,
+        };
+        for index in indexes {
+            let mapping = index.mapping.read().clone();
+            let context = CompileContext {
+                fields: &self.shared.fields,
+                mapping: &mapping,
+                index_name: &index.name,
+                now: request.now,
+            };
+            let compiled: Box<dyn Query> = context.compile(&request.query)?;
+            for partition in index.partitions.read().values() {
+                let searcher = partition.reader.searcher();
+                if searcher.num_docs() == 0 {
+                    continue;
+                }
+                let ordinal = searchers.len();
+                let (count, top) =
+                    searcher.search(compiled.as_ref(), &(Count, collector.clone()))?;
+                total += count as u64;
+                ranked.extend(
+                    top.into_iter()
+                        .map(|(values, address)| (values, ordinal, address)),
+                );
+                if let Some(plan) = &aggregation_plan {
+                    aggregation_parts.push(plan.collect(&searcher, compiled.as_ref())?);
+                }
+                searchers.push((index.clone(), searcher));
+            }
+        }
+        ranked.sort_by(|a, b| {
+            compare_values(&keys, &a.0, &b.0)
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        let page: Vec<_> = ranked
+            .into_iter()
+            .skip(request.from)
+            .take(request.size)
+            .collect();
+        let fields = &self.shared.fields;
+        let mut hits = Vec::with_capacity(page.len());
+        let mut max_score: Option<f32> = None;
+        for (values, ordinal, address) in page {
+            let (index, searcher) = &searchers[ordinal];
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let id = doc
+                .get_first(fields.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let source = doc
+                .get_first(fields.source)
+                .and_then(|v| v.as_bytes())
+                .unwrap_or(b"{}")
+                .to_vec();
+            let score = keys
+                .iter()
+                .position(|(k, _)| matches!(k, SortKey::Score))
+                .map(|i| values[i].as_f64() as f32);
+            if let Some(s) = score {
+                max_score = Some(max_score.map_or(s, |m: f32| m.max(s)));
+            }
+            let sort = if sort_by_score_only {
+                Vec::new()
+            } else {
+                values.iter().map(SortValue::to_json).collect()
+            };
+            hits.push(Hit {
+                index: index.name.clone(),
+                id,
+                score,
+                source,
+                sort,
+            });
+        }
+        let aggregations = match aggregation_plan {
+            Some(plan) => Some(plan.finish(aggregation_parts)?),
+            None => None,
+        };
+        let total = match request.track_total_hits {
+            TrackTotalHits::Exact => Some((total, true)),
+            TrackTotalHits::UpTo(limit) if total > limit => Some((limit, false)),
+            TrackTotalHits::UpTo(_) => Some((total, true)),
+            TrackTotalHits::Off => None,
+        };
+        Ok(SearchResponse {
+            total,
+            max_score,
+            hits,
+            aggregations,
+            shards: searchers.len().max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("logstash-*", "logstash-2026.11.25"));
+        assert!(wildcard_match("*", "x"));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b", "ac"));
+        assert!(wildcard_match("exact", "exact"));
+    }
+}

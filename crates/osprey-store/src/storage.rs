@@ -1,0 +1,123 @@
+//! Where partition segments live. Segments are immutable files written through tantivy's
+//! `Directory`; this trait hands out one directory per partition so that a later backend can put
+//! them on object storage (`object_store`'s model: put whole immutable files, list, delete).
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use tantivy::directory::MmapDirectory;
+
+/// Identifies one partition: an index incarnation and a UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    /// Index name.
+    pub index: String,
+    /// The index's `created_lsn`, so a re-created index never sees a deleted one's files.
+    pub incarnation: u64,
+    /// Days since the Unix epoch.
+    pub day: i64,
+}
+
+/// Storage of partition segments.
+pub trait SegmentStorage: Send + Sync {
+    /// Opens (creating if needed) the directory of a partition.
+    fn open(&self, key: &PartitionKey) -> io::Result<Box<dyn tantivy::Directory>>;
+    /// Removes a partition's files.
+    fn delete(&self, key: &PartitionKey) -> io::Result<()>;
+    /// Removes everything of an index incarnation.
+    fn delete_index(&self, index: &str, incarnation: u64) -> io::Result<()>;
+    /// Bytes used by a partition.
+    fn size_bytes(&self, key: &PartitionKey) -> u64;
+    /// Every stored (index, incarnation), to clean up what the catalogue no longer knows.
+    fn list_indexes(&self) -> io::Result<Vec<(String, u64)>>;
+}
+
+/// Partitions as directories on the local disk, memory-mapped for reading.
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    /// Stores under `root`.
+    pub fn new(root: PathBuf) -> LocalStorage {
+        LocalStorage { root }
+    }
+
+    fn index_dir(&self, index: &str, incarnation: u64) -> PathBuf {
+        self.root.join(index).join(incarnation.to_string())
+    }
+
+    fn partition_dir(&self, key: &PartitionKey) -> PathBuf {
+        self.index_dir(&key.index, key.incarnation)
+            .join(key.day.to_string())
+    }
+}
+
+fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl SegmentStorage for LocalStorage {
+    fn open(&self, key: &PartitionKey) -> io::Result<Box<dyn tantivy::Directory>> {
+        let dir = self.partition_dir(key);
+        fs::create_dir_all(&dir)?;
+        let directory = MmapDirectory::open(&dir).map_err(io::Error::other)?;
+        Ok(Box::new(directory))
+    }
+
+    fn delete(&self, key: &PartitionKey) -> io::Result<()> {
+        ignore_missing(fs::remove_dir_all(self.partition_dir(key)))
+    }
+
+    fn delete_index(&self, index: &str, incarnation: u64) -> io::Result<()> {
+        ignore_missing(fs::remove_dir_all(self.index_dir(index, incarnation)))?;
+        let parent = self.root.join(index);
+        if fs::read_dir(&parent)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+        {
+            ignore_missing(fs::remove_dir(parent))?;
+        }
+        Ok(())
+    }
+
+    fn size_bytes(&self, key: &PartitionKey) -> u64 {
+        fs::read_dir(self.partition_dir(key))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    fn list_indexes(&self) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for index in entries.filter_map(Result::ok) {
+            let Ok(name) = index.file_name().into_string() else {
+                continue;
+            };
+            for incarnation in fs::read_dir(index.path())?.filter_map(Result::ok) {
+                if let Some(n) = incarnation
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                {
+                    out.push((name.clone(), n));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,208 @@
+//! The store end to end, in process: write, refresh, search, aggregate, reopen.
+
+use jiff::Timestamp;
+use osprey_query::{QueryAst, QueryStringOptions, parse_query_string};
+use osprey_store::{Op, SearchRequest, SortSpec, Store, StoreConfig, TrackTotalHits, WriteItem};
+use serde_json::{Value, json};
+
+fn item(index: &str, id: Option<&str>, doc: Value) -> WriteItem {
+    let source = serde_json::to_vec(&doc).expect("json");
+    WriteItem {
+        op: Op::Index,
+        index: index.into(),
+        id: id.map(String::from),
+        source: Some(source),
+        document: doc.as_object().cloned(),
+        update_doc: None,
+        doc_as_upsert: false,
+        upsert: None,
+    }
+}
+
+fn query(store: &Store, index: &str, q: &str) -> u64 {
+    let indexes = store.resolve_indices(index, true).expect("indices");
+    let options = QueryStringOptions {
+        default_fields: vec!["message".into()],
+        ..Default::default()
+    };
+    let ast = parse_query_string(q, &options).expect("query");
+    store
+        .count(&indexes, &ast, Timestamp::now())
+        .expect("count")
+}
+
+fn docs() -> Vec<Value> {
+    (0..50)
+        .map(|i| {
+            json!({
+                "@timestamp": format!("2026-11-{:02}T10:00:{:02}.000Z", 20 + i % 5, i),
+                "message": if i % 2 == 0 { format!("GET /api/users/{i} from 10.0.3.17 connection refused") } else { format!("user_id={i} logged in at www.example.com") },
+                "status": 200 + (i % 4) * 100,
+                "duration_ms": i as f64 / 4.0,
+                "kubernetes": {"labels": {"app": if i % 3 == 0 { "flask" } else { "redis" }}},
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn writes_search_and_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    let items: Vec<_> = docs()
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| item("logs-a", Some(&format!("d{i}")), d))
+        .collect();
+    let outcomes = store.write(items).expect("write");
+    assert!(outcomes.iter().all(|o| o.status == 201), "{outcomes:?}");
+    // Realtime get before refresh.
+    assert!(store.get_source("logs-a", "d3").expect("get").is_some());
+    store.refresh().expect("refresh");
+
+    assert_eq!(query(&store, "logs-*", "*:*"), 50);
+    assert_eq!(query(&store, "logs-a", "refused"), 25);
+    assert_eq!(query(&store, "logs-a", "\"connection refused\""), 25);
+    assert_eq!(query(&store, "logs-a", "10.0.3.17"), 25);
+    assert_eq!(query(&store, "logs-a", "www.example.com"), 25);
+    assert_eq!(query(&store, "logs-a", "kubernetes.labels.app:flask"), 17);
+    assert_eq!(
+        query(&store, "logs-a", "kubernetes.labels.app.keyword:flask"),
+        17
+    );
+    assert_eq!(query(&store, "logs-a", "status:[300 TO 400]"), 25);
+    assert_eq!(query(&store, "logs-a", "status:>=500"), 12);
+    assert_eq!(query(&store, "logs-a", "duration_ms:<1"), 4);
+    assert_eq!(
+        query(
+            &store,
+            "logs-a",
+            "@timestamp:[2026-11-21 TO 2026-11-21||/d]"
+        ),
+        10
+    );
+    assert_eq!(query(&store, "logs-a", "refus*"), 25);
+    assert_eq!(query(&store, "logs-a", "/ref.sed/"), 25);
+    assert_eq!(query(&store, "logs-a", "refuzed~1"), 25);
+    assert_eq!(query(&store, "logs-a", "NOT refused"), 25);
+    assert_eq!(query(&store, "logs-a", "_exists_:kubernetes.labels"), 50);
+
+    // Overwrite by id keeps one copy; delete removes.
+    let outcome = store
+        .write(vec![item(
+            "logs-a",
+            Some("d0"),
+            json!({"message": "replaced"}),
+        )])
+        .expect("overwrite");
+    assert_eq!(outcome[0].result, "updated");
+    let delete = WriteItem {
+        op: Op::Delete,
+        ..item("logs-a", Some("d1"), json!({}))
+    };
+    assert_eq!(
+        store.write(vec![delete]).expect("delete")[0].result,
+        "deleted"
+    );
+    store.refresh().expect("refresh");
+    assert_eq!(query(&store, "logs-a", "*:*"), 49);
+    assert_eq!(query(&store, "logs-a", "replaced"), 1);
+
+    // Sorted pages with search_after visit every document once.
+    let indexes = store.resolve_indices("logs-a", false).expect("indices");
+    let mut seen = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let request = SearchRequest {
+            query: QueryAst::MatchAll,
+            from: 0,
+            size: 7,
+            sort: vec![
+                SortSpec {
+                    field: "@timestamp".into(),
+                    descending: true,
+                },
+                SortSpec {
+                    field: "status".into(),
+                    descending: false,
+                },
+                SortSpec {
+                    field: "_id".into(),
+                    descending: false,
+                },
+            ],
+            search_after: after.clone(),
+            aggregations: None,
+            track_total_hits: TrackTotalHits::Exact,
+            now: Timestamp::now(),
+        };
+        let response = store.search(&indexes, &request).expect("search");
+        if response.hits.is_empty() {
+            break;
+        }
+        for hit in &response.hits {
+            assert!(seen.insert(hit.id.clone()), "{} seen twice", hit.id);
+        }
+        after = Some(response.hits.last().expect("hit").sort.clone());
+    }
+    assert_eq!(seen.len(), 49);
+
+    // Aggregations.
+    let request = SearchRequest {
+        query: QueryAst::MatchAll,
+        from: 0,
+        size: 0,
+        sort: vec![],
+        search_after: None,
+        aggregations: Some(json!({
+            "per_day": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day"}},
+            "per_month": {"date_histogram": {"field": "@timestamp", "calendar_interval": "month"}},
+            "apps": {"terms": {"field": "kubernetes.labels.app.keyword"}},
+            "took": {"stats": {"field": "duration_ms"}},
+        })),
+        track_total_hits: TrackTotalHits::Exact,
+        now: Timestamp::now(),
+    };
+    let response = store.search(&indexes, &request).expect("aggs");
+    let aggs = response.aggregations.expect("aggregations");
+    let days = aggs["per_day"]["buckets"].as_array().expect("buckets");
+    assert_eq!(
+        days.iter()
+            .map(|b| b["doc_count"].as_u64().expect("count"))
+            .sum::<u64>(),
+        48
+    );
+    assert_eq!(days[0]["key_as_string"], "2026-11-20T00:00:00.000Z");
+    assert_eq!(aggs["per_month"]["buckets"][0]["doc_count"], 48);
+    assert_eq!(
+        aggs["per_month"]["buckets"][0]["key_as_string"],
+        "2026-11-01T00:00:00.000Z"
+    );
+    let apps = aggs["apps"]["buckets"].as_array().expect("terms");
+    assert_eq!(apps[0]["key"], "redis");
+    drop(store);
+
+    // Reopen: everything is there exactly once.
+    let store = Store::open(StoreConfig::new(dir.path())).expect("reopen");
+    assert_eq!(query(&store, "logs-a", "*:*"), 49);
+}
+
+#[test]
+fn type_conflicts_never_lose_documents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    store
+        .write(vec![item("c", None, json!({"status": 200}))])
+        .expect("write");
+    let outcome = store
+        .write(vec![item(
+            "c",
+            None,
+            json!({"status": "unknown", "message": "odd"}),
+        )])
+        .expect("write");
+    assert_eq!(outcome[0].status, 201);
+    store.refresh().expect("refresh");
+    assert_eq!(query(&store, "c", "*:*"), 2);
+    assert_eq!(query(&store, "c", "odd"), 1);
+}
