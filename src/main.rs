@@ -1,1 +1,136 @@
-fn main() {}
+//! `osprey`: logs and traces for Kubernetes in one binary.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use osprey_server::config::Config;
+use osprey_server::listeners::Listener;
+
+#[derive(Parser)]
+#[command(
+    name = "osprey",
+    version,
+    about = "Logs and traces for Kubernetes in one small binary",
+    long_about = "Osprey replaces Fluentd + Elasticsearch + Kibana + Jaeger: it stores logs and traces and \
+speaks the protocols your tools already use (Elasticsearch API, and more to come).\n\n\
+Quick start:\n  osprey serve                      # all-in-one, data in ./osprey-data\n  \
+curl -XPOST localhost:9200/logs/_doc -H 'content-type: application/json' -d '{\"message\":\"hello\"}'\n  \
+curl 'localhost:9200/logs/_search?q=hello'"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the all-in-one server: storage plus every enabled listener.
+    #[command(after_long_help = listener_help())]
+    Serve(ServeArgs),
+    /// Print an example configuration file with every option and its default.
+    ExampleConfig,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Directory for the write-ahead log, index partitions and catalogue.
+    #[arg(long, env = "OSPREY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see `osprey example-config`).
+    #[arg(long, short, env = "OSPREY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format of Osprey's own logs: text or json.
+    #[arg(long, env = "OSPREY_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Log filter, e.g. `info` or `osprey_store=debug,info` (also RUST_LOG).
+    #[arg(long, env = "OSPREY_LOG")]
+    log: Option<String>,
+}
+
+fn listener_help() -> String {
+    let mut text = String::from("Listeners (set OSPREY_<NAME>_ADDR to an address, or \"off\"):\n");
+    for listener in Listener::ALL {
+        let note = if listener.implemented() {
+            ""
+        } else {
+            " (reserved)"
+        };
+        text.push_str(&format!(
+            "  {:<28} {:<16} {}{note}\n",
+            listener.env_var(),
+            listener.default_addr(),
+            listener.serves()
+        ));
+    }
+    text
+}
+
+fn init_logging(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::ExampleConfig => {
+            print!("{}", include_str!("../osprey.example.toml"));
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let mut config = match &args.config {
+                Some(path) => Config::from_file(path)?,
+                None => Config::default(),
+            };
+            config.apply_env(|name| std::env::var(name).ok());
+            if let Some(dir) = args.data_dir {
+                config.data_dir = dir;
+            }
+            if let Some(format) = args.log_format {
+                config.log.format = format;
+            }
+            if let Some(level) = args.log {
+                config.log.level = level;
+            }
+            config.validate()?;
+            init_logging(&config.log.format, &config.log.level);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("osprey-io")
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(osprey_server::serve(config, shutdown_signal()))?;
+            Ok(())
+        }
+    }
+}

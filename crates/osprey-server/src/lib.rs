@@ -1,1 +1,254 @@
-//! Osprey's listeners and HTTP APIs: Elasticsearch-compatible API, health, metrics
+//! Osprey's network side: the listener table, configuration, the Elasticsearch-compatible API,
+//! health and metrics, and `serve` which wires them to the store with graceful shutdown.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod es;
+pub mod listeners;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use osprey_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::config::Config;
+use crate::listeners::{Listener, Transport};
+use crate::metrics::Metrics;
+
+/// Shared by every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The storage engine.
+    pub store: Arc<Store>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Name reported as the node name.
+    pub node_name: String,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The store did not open.
+    #[error("cannot open the data directory: {0}")]
+    Store(#[from] osprey_store::StoreError),
+    /// A listener could not bind.
+    #[error(
+        "cannot bind the {listener} listener to {addr} (set {env} to another address or \"off\"): {source}"
+    )]
+    Bind {
+        /// Which.
+        listener: Listener,
+        /// Where.
+        addr: SocketAddr,
+        /// Its environment variable.
+        env: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A server stopped with an error.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    Json(json!({"status": "ok", "indexes": state.store.indexes().len(), "version": env!("CARGO_PKG_VERSION")})).into_response()
+}
+
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn home() -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "osprey",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": {"health": "/health", "metrics": "/metrics"},
+        "listeners": Listener::ALL.iter().map(|l| json!({"name": l.name(), "env": l.env_var(), "default": l.default_addr(), "serves": l.serves()})).collect::<Vec<_>>()
+    }))
+}
+
+/// Routes of the HTTP listener.
+pub fn http_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_endpoint))
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), "HTTP"),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Routes of the ELASTIC listener with its layers: gzip/deflate request bodies, body limit,
+/// the product header every Elasticsearch client checks, and JSON errors for limits and panics.
+pub fn elastic_router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    es::router(state.clone())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestDecompressionLayer::new())
+        .layer(middleware::from_fn_with_state(limit, elastic_envelope))
+        .layer(CatchPanicLayer::custom(|_| {
+            es::EsError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                "internal error while handling the request; it was logged",
+            )
+            .into_response()
+        }))
+        .layer(middleware::from_fn_with_state(
+            (state, "ELASTIC"),
+            count_requests,
+        ))
+}
+
+async fn count_requests(
+    State((state, listener)): State<(AppState, &'static str)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record_request(listener, &method, response.status().as_u16());
+    response
+}
+
+async fn elastic_envelope(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json && response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response = es::EsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "content_too_long_exception",
+            format!(
+                "request body is too large: the limit is {} MB (set [http] max_body_mb)",
+                limit >> 20
+            ),
+        )
+        .into_response();
+    } else if !is_json
+        && response.status().is_client_error()
+        && response.status() != StatusCode::NOT_FOUND
+    {
+        // axum's own rejections (unreadable or truncated bodies) become Elasticsearch errors.
+        let status = response.status();
+        let body = axum::body::to_bytes(std::mem::take(response.body_mut()), 64 << 10)
+            .await
+            .unwrap_or_default();
+        response = es::EsError::new(
+            status,
+            "parse_exception",
+            format!(
+                "cannot read the request: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        )
+        .into_response();
+    }
+    response.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
+    response
+}
+
+/// Opens the store and serves every configured listener until `shutdown` resolves, then
+/// drains connections and closes the store cleanly.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let started = Instant::now();
+    let store_config = config.store_config();
+    let store = tokio::task::spawn_blocking(move || Store::open(store_config))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    let store = Arc::new(store);
+    let metrics = Arc::new(Metrics::new(store.clone()));
+    let state = AppState {
+        store: store.clone(),
+        metrics,
+        node_name: std::env::var("HOSTNAME").unwrap_or_else(|_| "osprey".into()),
+        max_body_bytes: (config.http.max_body_mb as usize) << 20,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in Listener::ALL {
+        let Some(addr) = config.listener_addr(listener)? else {
+            continue;
+        };
+        if !listener.implemented() {
+            tracing::debug!(listener = %listener, %addr, "listener name reserved; not served by this version");
+            continue;
+        }
+        debug_assert_eq!(listener.transport(), Transport::Tcp);
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                listener,
+                addr,
+                env: listener.env_var(),
+                source,
+            })?;
+        let router = match listener {
+            Listener::Http => http_router(state.clone()),
+            Listener::Elastic => elastic_router(state.clone()),
+            _ => unreachable!("only implemented listeners are bound"),
+        };
+        let mut stop = stop_rx.clone();
+        tracing::info!(listener = %listener, %addr, "listening");
+        servers.spawn(async move {
+            axum::serve(socket, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await
+        });
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, data_dir = %config.data_dir.display(), "ready");
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining connections");
+        let _ = stop_tx.send(true);
+    });
+    while let Some(result) = servers.join_next().await {
+        result.map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    }
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -136,6 +136,11 @@ enum Command {
         value: Option<Value>,
         reply: mpsc::Sender<Result<()>>,
     },
+    PutMapping {
+        index: String,
+        mapping: IndexMapping,
+        reply: mpsc::Sender<Result<()>>,
+    },
     Refresh {
         reply: mpsc::Sender<Result<()>>,
     },
@@ -316,7 +321,19 @@ impl Store {
         })
     }
 
-    /// An opaque object.
+    /// Adds explicit field mappings (`{"properties": ...}`) to an index; known fields keep
+    /// their type, as in Elasticsearch.
+    pub fn put_mapping(&self, index: &str, body: &Value) -> Result<()> {
+        let mapping = IndexMapping::from_es_mappings(body)
+            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        self.send(|reply| Command::PutMapping {
+            index: index.to_string(),
+            mapping,
+            reply,
+        })
+    }
+
+    /// Opaque objects of one kind, by name.
     pub fn get_objects(&self, kind: &str) -> BTreeMap<String, Value> {
         self.shared
             .objects
@@ -381,6 +398,14 @@ impl Store {
         if let Some(thread) = self.indexer.lock().take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.shared.config.data_dir)
+            .finish()
     }
 }
 
@@ -536,6 +561,13 @@ impl Indexer {
                             reply,
                         } => {
                             let _ = reply.send(self.put_object(kind, name, value));
+                        }
+                        Command::PutMapping {
+                            index,
+                            mapping,
+                            reply,
+                        } => {
+                            let _ = reply.send(self.put_mapping(&index, mapping));
                         }
                         Command::Write { .. } => unreachable!("writes were separated"),
                     }
@@ -1200,6 +1232,24 @@ impl Indexer {
             self.apply(lsn, &op, None)?;
         }
         Ok(())
+    }
+
+    fn put_mapping(&mut self, index: &str, mapping: IndexMapping) -> Result<()> {
+        let live = self
+            .shared
+            .indexes
+            .read()
+            .get(index)
+            .cloned()
+            .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        {
+            let mut current = live.mapping.write();
+            for (path, field_type) in mapping.fields {
+                current.fields.entry(path).or_insert(field_type);
+            }
+        }
+        self.catalog_dirty = true;
+        self.save_catalog()
     }
 
     fn put_object(&mut self, kind: String, name: String, value: Option<Value>) -> Result<()> {

@@ -1,0 +1,159 @@
+//! Prometheus metrics of Osprey's own health, served on `GET /metrics` (HTTP listener).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use osprey_store::Store;
+
+/// Labels of HTTP request counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Listener name.
+    pub listener: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Every metric.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    search_seconds: Histogram,
+    docs_ingested: Counter,
+}
+
+#[derive(Debug)]
+struct StoreCollector {
+    store: Arc<Store>,
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.store.stats();
+        let counters = [
+            (
+                "osprey_store_docs_written",
+                "Documents durably written",
+                stats.docs_written.load(Ordering::Relaxed),
+            ),
+            (
+                "osprey_store_wal_frames",
+                "Write-ahead log frames (group commits) fsynced",
+                stats.wal_frames.load(Ordering::Relaxed),
+            ),
+            (
+                "osprey_store_partition_commits",
+                "Partition commits",
+                stats.commits.load(Ordering::Relaxed),
+            ),
+            (
+                "osprey_store_disk_full_rejections",
+                "Write batches refused because the disk was full",
+                stats.disk_full_rejections.load(Ordering::Relaxed),
+            ),
+            (
+                "osprey_store_partitions_dropped",
+                "Partitions dropped by retention",
+                stats.partitions_dropped.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+        let indexes = self.store.indexes();
+        let partitions: usize = indexes.iter().map(|i| i.partitions.read().len()).sum();
+        for (name, help, value) in [
+            ("osprey_store_indexes", "Live indexes", indexes.len() as i64),
+            (
+                "osprey_store_partitions",
+                "Live partitions",
+                partitions as i64,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(value).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Registers every metric, including the store's counters read at scrape time.
+    pub fn new(store: Arc<Store>) -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "osprey_http_requests",
+            "HTTP requests by listener, method and status",
+            requests.clone(),
+        );
+        let search_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "osprey_search_duration_seconds",
+            "Search latency",
+            search_seconds.clone(),
+        );
+        let docs_ingested = Counter::default();
+        registry.register(
+            "osprey_ingest_documents",
+            "Documents acknowledged over the APIs",
+            docs_ingested.clone(),
+        );
+        registry.register_collector(Box::new(StoreCollector { store }));
+        Metrics {
+            registry,
+            requests,
+            search_seconds,
+            docs_ingested,
+        }
+    }
+
+    /// Counts one HTTP request.
+    pub fn record_request(&self, listener: &str, method: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                listener: listener.into(),
+                method: method.into(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Records one search.
+    pub fn record_search(&self, elapsed: Duration) {
+        self.search_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts acknowledged documents.
+    pub fn record_docs(&self, count: u64) {
+        self.docs_ingested.inc_by(count);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
