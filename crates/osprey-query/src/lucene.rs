@@ -241,6 +241,9 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                     text.push(c);
                     j += 1;
                 }
+                if j == i {
+                    return Err(error(column, format!("unexpected '{c}'")));
+                }
                 let token = match text.as_str() {
                     "AND" => Token::And,
                     "OR" => Token::Or,
@@ -606,8 +609,7 @@ fn term_query(
                 QueryAst::Exists { field }
             });
         }
-        let body = &text[..text.len() - 1];
-        if text.ends_with('*') && !body.contains(['*', '?']) {
+        if let Some(body) = text.strip_suffix('*').filter(|body| !body.contains(['*', '?'])) {
             return Ok(QueryAst::Prefix {
                 field,
                 prefix: body.to_string(),

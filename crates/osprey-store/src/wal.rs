@@ -250,8 +250,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes frames up to the first torn or corrupt one; returns the length of the good prefix.
-fn decode_frames(bytes: &[u8]) -> (usize, Vec<(Lsn, WalOp)>) {
+/// Decodes frames up to the first torn or corrupt one; returns the length of the good prefix
+/// and the operations. Public for the fuzz target.
+pub fn decode_frames(bytes: &[u8]) -> (usize, Vec<(Lsn, WalOp)>) {
     let mut offset = 0;
     let mut ops = Vec::new();
     while bytes.len() - offset >= FRAME_HEADER {
@@ -370,6 +371,34 @@ mod tests {
         for len in 0..200 {
             let junk: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             let _ = decode_frames(&junk);
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+            let (good, _) = decode_frames(&bytes);
+            prop_assert!(good <= bytes.len());
+        }
+
+        #[test]
+        fn frames_round_trip(ids in prop::collection::vec("[a-z0-9]{1,12}", 1..20), first in 1u64..1_000_000) {
+            let ops: Vec<WalOp> = ids.iter().map(|id| WalOp::Delete { index: "i".into(), id: id.clone() }).collect();
+            let frame = encode_frame(first, &ops);
+            let (good, decoded) = decode_frames(&frame);
+            prop_assert_eq!(good, frame.len());
+            prop_assert_eq!(decoded.len(), ops.len());
+            prop_assert_eq!(decoded[0].0, first);
+            // Any truncation decodes to nothing rather than to garbage.
+            let (cut, partial) = decode_frames(&frame[..frame.len() - 1]);
+            prop_assert_eq!(cut, 0);
+            prop_assert!(partial.is_empty());
         }
     }
 }

@@ -1,0 +1,38 @@
+//! `osprey-loadgen`: benchmark driver for Osprey's Elasticsearch-compatible API.
+//!
+//! * `generate` writes deterministic, realistic container-log NDJSON;
+//! * `bulk` streams such a file into `/{index}/_bulk`;
+//! * `query` replays `bench/queries.tsv` against `/{index}/_search`.
+
+mod bulk;
+mod generate;
+mod query;
+mod stats;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "osprey-loadgen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write N deterministic container-log documents as NDJSON.
+    Generate(generate::GenerateArgs),
+    /// Bulk-load an NDJSON file through `_bulk`.
+    Bulk(bulk::BulkArgs),
+    /// Run the query set through `_search` and report latencies per class.
+    Query(query::QueryArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Generate(a) => generate::run(a),
+        Command::Bulk(a) => bulk::run(a),
+        Command::Query(a) => query::run(a),
+    }
+}

@@ -1,0 +1,79 @@
+//! Property tests of the query parsers: they never panic, and well-formed queries always parse.
+
+use osprey_query::{QueryAst, QueryStringOptions, parse_dsl, parse_query_string};
+use proptest::prelude::*;
+
+fn term() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_]{0,8}",
+        "[a-z]{1,5}\\*",
+        "[a-z]{1,5}~[0-2]",
+        "\"[a-z ]{1,12}\"",
+        "[a-z]{1,4}:[a-z0-9]{1,6}",
+        "status:\\[[0-9]{1,3} TO [0-9]{3,4}\\]",
+        "status:>=[0-9]{1,3}",
+        "/[a-z]{1,4}(x|y)?/",
+    ]
+}
+
+fn query() -> impl Strategy<Value = String> {
+    term().prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            (inner.clone(), prop_oneof![Just(" AND "), Just(" OR "), Just(" "), Just(" && ")], inner.clone())
+                .prop_map(|(a, op, b)| format!("{a}{op}{b}")),
+            inner.clone().prop_map(|q| format!("({q})")),
+            // Lucene allows one modifier per clause: `-NOT a` is an error there too.
+            inner.clone().prop_map(|q| format!("NOT ({q})")),
+            inner.clone().prop_map(|q| format!("-({q})")),
+            inner.clone().prop_map(|q| format!("+({q})")),
+            inner.prop_map(|q| format!("({q})^2")),
+        ]
+    })
+}
+
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[a-z_@.]{0,10}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        let key = prop_oneof![
+            Just("bool".to_string()),
+            Just("must".to_string()),
+            Just("should".to_string()),
+            Just("term".to_string()),
+            Just("range".to_string()),
+            Just("gte".to_string()),
+            Just("match".to_string()),
+            Just("query".to_string()),
+            Just("query_string".to_string()),
+            "[a-z]{1,6}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(key, inner, 0..3)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,64}") {
+        let _ = parse_query_string(&text, &QueryStringOptions::default());
+    }
+
+    #[test]
+    fn well_formed_queries_parse(q in query()) {
+        let parsed = parse_query_string(&q, &QueryStringOptions::default());
+        prop_assert!(parsed.is_ok(), "{q}: {parsed:?}");
+        prop_assert_ne!(parsed.expect("ok"), QueryAst::MatchNone);
+    }
+
+    #[test]
+    fn arbitrary_dsl_never_panics(value in json()) {
+        let _ = parse_dsl(&value);
+    }
+}
