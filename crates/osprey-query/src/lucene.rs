@@ -609,7 +609,10 @@ fn term_query(
                 QueryAst::Exists { field }
             });
         }
-        if let Some(body) = text.strip_suffix('*').filter(|body| !body.contains(['*', '?'])) {
+        if let Some(body) = text
+            .strip_suffix('*')
+            .filter(|body| !body.contains(['*', '?']))
+        {
             return Ok(QueryAst::Prefix {
                 field,
                 prefix: body.to_string(),

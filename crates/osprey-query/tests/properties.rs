@@ -19,7 +19,11 @@ fn term() -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = String> {
     term().prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
-            (inner.clone(), prop_oneof![Just(" AND "), Just(" OR "), Just(" "), Just(" && ")], inner.clone())
+            (
+                inner.clone(),
+                prop_oneof![Just(" AND "), Just(" OR "), Just(" "), Just(" && ")],
+                inner.clone()
+            )
                 .prop_map(|(a, op, b)| format!("{a}{op}{b}")),
             inner.clone().prop_map(|q| format!("({q})")),
             // Lucene allows one modifier per clause: `-NOT a` is an error there too.

@@ -42,6 +42,9 @@ pub struct StoreSettings {
     pub writer_threads: usize,
     /// Seconds after which an unused partition writer is closed to return its memory.
     pub idle_writer_timeout_secs: u64,
+    /// Megabytes kept in reserve (at most a quarter of the filesystem) so acknowledged data can
+    /// always be committed when the disk fills up; writes are refused (429) below it.
+    pub disk_reserve_mb: u64,
 }
 
 /// `[http]`
@@ -86,6 +89,7 @@ impl Default for StoreSettings {
             writer_memory_mb: 64,
             writer_threads: 1,
             idle_writer_timeout_secs: 30,
+            disk_reserve_mb: 64,
         }
     }
 }
@@ -229,6 +233,7 @@ impl Config {
         store.writer_memory_bytes = (self.store.writer_memory_mb.max(15) as usize) << 20;
         store.writer_threads = self.store.writer_threads.max(1);
         store.idle_writer_timeout = Duration::from_secs(self.store.idle_writer_timeout_secs);
+        store.disk_reserve_bytes = self.store.disk_reserve_mb << 20;
         store
     }
 }

@@ -48,6 +48,9 @@ pub struct StoreConfig {
     pub writer_threads: usize,
     /// A writer unused this long is closed, returning its memory.
     pub idle_writer_timeout: Duration,
+    /// Space kept in reserve (a ballast file, at most a quarter of the filesystem) so that
+    /// acknowledged documents can always be committed when the disk fills up.
+    pub disk_reserve_bytes: u64,
 }
 
 impl StoreConfig {
@@ -61,6 +64,7 @@ impl StoreConfig {
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             idle_writer_timeout: Duration::from_secs(30),
+            disk_reserve_bytes: 64 << 20,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct ItemOutcome {
     pub result: &'static str,
     /// LSN of the logged operation.
     pub seq_no: u64,
+    /// `_version` of the document after this write.
+    pub version: u64,
     /// Error type and reason.
     pub error: Option<(String, String)>,
 }
@@ -161,9 +167,20 @@ pub struct LiveIndex {
     pub partitions: RwLock<BTreeMap<i64, Arc<PartitionReader>>>,
 }
 
+/// A document version as GET returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDoc {
+    /// Source bytes as ingested.
+    pub source: Arc<Vec<u8>>,
+    /// `_version`: 1 when created, +1 on every replacement.
+    pub version: u64,
+    /// `_seq_no`: the LSN that wrote this version.
+    pub seq_no: u64,
+}
+
 #[derive(Clone)]
 enum Pending {
-    Doc { source: Arc<Vec<u8>> },
+    Doc(StoredDoc),
     Deleted,
 }
 
@@ -180,6 +197,8 @@ pub struct StoreStats {
     pub disk_full_rejections: AtomicU64,
     /// Partitions dropped by retention.
     pub partitions_dropped: AtomicU64,
+    /// 1 while writes are refused because the disk is full.
+    pub disk_full: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -267,7 +286,15 @@ impl Store {
         }
         let (mut indexer, replay) = Indexer::new(shared.clone(), &catalog)?;
         indexer.replay(replay)?;
-        indexer.commit()?;
+        // On a full disk the store still opens (and serves reads); writes wait for space.
+        match indexer.commit() {
+            Err(StoreError::DiskFull(reason)) => {
+                tracing::warn!(%reason, "disk full at start: acknowledged data is safe in the WAL; writes are refused until space is freed");
+                indexer.set_disk_full(true);
+            }
+            other => other?,
+        }
+        indexer.check_reserve();
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("osprey-indexer".into())
@@ -373,8 +400,9 @@ impl Store {
             .sum()
     }
 
-    /// Realtime get: the source of a document, including acknowledged but unrefreshed ones.
-    pub fn get_source(&self, index: &str, id: &str) -> Result<Option<Vec<u8>>> {
+    /// Realtime get: the current version of a document, including acknowledged but
+    /// unrefreshed ones.
+    pub fn get_document(&self, index: &str, id: &str) -> Result<Option<StoredDoc>> {
         let live = self
             .index(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
@@ -385,11 +413,18 @@ impl Store {
             .get(&(index.to_string(), id.to_string()))
         {
             return Ok(match pending {
-                Pending::Doc { source } => Some(source.as_ref().clone()),
+                Pending::Doc(doc) => Some(doc.clone()),
                 Pending::Deleted => None,
             });
         }
         find_committed(&self.shared.fields, &live, id)
+    }
+
+    /// Realtime get of the source only.
+    pub fn get_source(&self, index: &str, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .get_document(index, id)?
+            .map(|d| d.source.as_ref().clone()))
     }
 
     /// Stops the indexer after committing everything.
@@ -415,8 +450,8 @@ impl Drop for Store {
     }
 }
 
-/// Finds a live document's source in committed partitions.
-fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<Vec<u8>>> {
+/// Finds a live document in committed partitions.
+fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<StoredDoc>> {
     let term = Term::from_field_text(fields.id, id);
     let query = TermQuery::new(term, IndexRecordOption::Basic);
     for partition in live.partitions.read().values().rev() {
@@ -428,7 +463,19 @@ fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<
                 .get_first(fields.source)
                 .and_then(|v| v.as_bytes())
                 .map(<[u8]>::to_vec);
-            return Ok(source);
+            let version = doc
+                .get_first(fields.version)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(1);
+            let seq_no = doc
+                .get_first(fields.seq_no)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            return Ok(source.map(|source| StoredDoc {
+                source: Arc::new(source),
+                version,
+                seq_no,
+            }));
         }
     }
     Ok(None)
@@ -458,6 +505,8 @@ struct Indexer {
     ids: DocIdGenerator,
     last_retention: Instant,
     needs_recovery: bool,
+    /// Writes are refused until free space returns and the reserve is rebuilt.
+    disk_full: bool,
 }
 
 /// What the batch being resolved has already decided about ids, before it is logged.
@@ -504,6 +553,7 @@ impl Indexer {
             ),
             last_retention: Instant::now(),
             needs_recovery: false,
+            disk_full: false,
         };
         Ok((indexer, replay))
     }
@@ -579,6 +629,9 @@ impl Indexer {
                 }
                 self.close_idle_writers();
                 self.apply_retention();
+                if self.disk_full {
+                    self.check_reserve();
+                }
                 next_commit = Instant::now() + interval;
             }
         }
@@ -594,6 +647,19 @@ impl Indexer {
         &mut self,
         requests: Vec<(Vec<WriteItem>, mpsc::Sender<Result<Vec<ItemOutcome>>>)>,
     ) {
+        if self.disk_full && !self.check_reserve() {
+            self.shared
+                .stats
+                .disk_full_rejections
+                .fetch_add(1, Ordering::Relaxed);
+            for (_, reply) in requests {
+                let _ = reply.send(Err(StoreError::DiskFull(
+                    "free space is below the reserve Osprey keeps to commit acknowledged data"
+                        .into(),
+                )));
+            }
+            return;
+        }
         let mut ops: Vec<WalOp> = Vec::new();
         let mut outcomes: Vec<Vec<ItemOutcome>> = Vec::new();
         // Index of the op each outcome waits for, to fill in its seq_no.
@@ -616,7 +682,7 @@ impl Indexer {
                     documents.push(None);
                     created.push(item.index.clone());
                 }
-                match self.resolve(item, &mut overlay) {
+                match self.resolve(item, &mut overlay, ops.len()) {
                     Ok((outcome, op, document)) => {
                         if let Some(op) = op {
                             request_ops.push(Some(ops.len()));
@@ -649,6 +715,12 @@ impl Indexer {
                         .stats
                         .disk_full_rejections
                         .fetch_add(1, Ordering::Relaxed);
+                    // Give the reserve back so what was acknowledged can still be committed
+                    // (and become searchable); refuse writes until space returns.
+                    self.set_disk_full(true);
+                    if let Err(e) = self.commit() {
+                        tracing::warn!(error = %e, "commit on a full disk failed even with the reserve released");
+                    }
                 }
                 let message = e.to_string();
                 let class = e.class();
@@ -677,7 +749,19 @@ impl Indexer {
             .stats
             .docs_written
             .fetch_add(written, Ordering::Relaxed);
-        self.shared.pending.lock().extend(overlay);
+        self.shared
+            .pending
+            .lock()
+            .extend(overlay.into_iter().map(|(key, pending)| {
+                let pending = match pending {
+                    Pending::Doc(doc) => Pending::Doc(StoredDoc {
+                        seq_no: first_lsn + doc.seq_no,
+                        ..doc
+                    }),
+                    deleted => deleted,
+                };
+                (key, pending)
+            }));
         for (((_, reply), mut request_outcomes), request_ops) in
             requests.into_iter().zip(outcomes).zip(op_of)
         {
@@ -690,6 +774,13 @@ impl Indexer {
         }
         if self.needs_recovery {
             self.recover();
+        }
+        // Close to full, commit every batch so little is left to commit when space runs out.
+        let available = fs4::available_space(&self.shared.config.data_dir).unwrap_or(u64::MAX);
+        if available < self.reserve_bytes().saturating_mul(2) {
+            if let Err(e) = self.commit() {
+                tracing::warn!(error = %e, "commit near a full disk failed");
+            }
         }
     }
 
@@ -737,7 +828,7 @@ impl Indexer {
         index: &str,
         id: &str,
         overlay: &BatchOverlay,
-    ) -> Result<Option<Arc<Vec<u8>>>> {
+    ) -> Result<Option<StoredDoc>> {
         let key = (index.to_string(), id.to_string());
         let pending = overlay
             .get(&key)
@@ -745,14 +836,14 @@ impl Indexer {
             .or_else(|| self.shared.pending.lock().get(&key).cloned());
         if let Some(pending) = pending {
             return Ok(match pending {
-                Pending::Doc { source } => Some(source),
+                Pending::Doc(doc) => Some(doc),
                 Pending::Deleted => None,
             });
         }
         let Some(live) = self.shared.indexes.read().get(index).cloned() else {
             return Ok(None);
         };
-        Ok(find_committed(&self.shared.fields, &live, id)?.map(Arc::new))
+        find_committed(&self.shared.fields, &live, id)
     }
 
     /// Decides what one item does, without side effects beyond `overlay`.
@@ -761,6 +852,7 @@ impl Indexer {
         &mut self,
         item: &WriteItem,
         overlay: &mut BatchOverlay,
+        op_index: usize,
     ) -> std::result::Result<(ItemOutcome, Option<WalOp>, Option<Map<String, Value>>), ItemOutcome>
     {
         let generated = item.id.is_none();
@@ -771,6 +863,7 @@ impl Indexer {
             status,
             result,
             seq_no: 0,
+            version: 1,
             error: None,
         };
         let failure = |status: u16, kind: &str, reason: String| ItemOutcome {
@@ -807,14 +900,32 @@ impl Indexer {
                     "created"
                 };
                 let status = if existing.is_some() { 200 } else { 201 };
-                let op = self.index_op(&item.index, &id, !generated, source.clone(), document);
-                overlay.insert(
-                    key,
-                    Pending::Doc {
-                        source: Arc::new(source.clone()),
-                    },
+                let version = existing.map_or(1, |d| d.version + 1);
+                let op = self.index_op(
+                    &item.index,
+                    &id,
+                    !generated,
+                    version,
+                    source.clone(),
+                    document,
                 );
-                Ok((outcome(status, result), Some(op), Some(document.clone())))
+                if !generated {
+                    // seq_no holds the op's index in the batch until the batch is logged.
+                    let doc = StoredDoc {
+                        source: Arc::new(source.clone()),
+                        version,
+                        seq_no: op_index as u64,
+                    };
+                    overlay.insert(key, Pending::Doc(doc));
+                }
+                Ok((
+                    ItemOutcome {
+                        version,
+                        ..outcome(status, result)
+                    },
+                    Some(op),
+                    Some(document.clone()),
+                ))
             }
             Op::Delete => {
                 let existing = self
@@ -837,9 +948,10 @@ impl Indexer {
                 let existing = self
                     .current_source(&item.index, &id, overlay)
                     .map_err(internal)?;
+                let version = existing.as_ref().map_or(1, |d| d.version + 1);
                 let (document, result, status) = match existing {
-                    Some(source) => {
-                        let mut current = match serde_json::from_slice::<Value>(&source) {
+                    Some(existing) => {
+                        let mut current = match serde_json::from_slice::<Value>(&existing.source) {
                             Ok(Value::Object(map)) => map,
                             _ => Map::new(),
                         };
@@ -848,7 +960,14 @@ impl Indexer {
                             merge_into(&mut current, doc);
                         }
                         if current == before {
-                            return Ok((outcome(200, "noop"), None, None));
+                            return Ok((
+                                ItemOutcome {
+                                    version: existing.version,
+                                    ..outcome(200, "noop")
+                                },
+                                None,
+                                None,
+                            ));
                         }
                         (current, "updated", 200)
                     }
@@ -866,14 +985,21 @@ impl Indexer {
                 };
                 let source = serde_json::to_vec(&document)
                     .map_err(|e| internal(StoreError::BadRequest(e.to_string())))?;
-                let op = self.index_op(&item.index, &id, true, source.clone(), &document);
-                overlay.insert(
-                    key,
-                    Pending::Doc {
-                        source: Arc::new(source),
+                let op = self.index_op(&item.index, &id, true, version, source.clone(), &document);
+                let doc = StoredDoc {
+                    source: Arc::new(source),
+                    version,
+                    seq_no: op_index as u64,
+                };
+                overlay.insert(key, Pending::Doc(doc));
+                Ok((
+                    ItemOutcome {
+                        version,
+                        ..outcome(status, result)
                     },
-                );
-                Ok((outcome(status, result), Some(op), Some(document)))
+                    Some(op),
+                    Some(document),
+                ))
             }
         }
     }
@@ -883,6 +1009,7 @@ impl Indexer {
         index: &str,
         id: &str,
         replace: bool,
+        version: u64,
         source: Vec<u8>,
         document: &Map<String, Value>,
     ) -> WalOp {
@@ -894,7 +1021,76 @@ impl Indexer {
             timestamp,
             partition_day,
             replace,
+            version,
             source,
+        }
+    }
+
+    fn ballast_path(&self) -> std::path::PathBuf {
+        self.shared.config.data_dir.join("reserve.ballast")
+    }
+
+    /// The reserve: the configured size, at most a tenth of the filesystem.
+    fn reserve_bytes(&self) -> u64 {
+        let total = fs4::total_space(&self.shared.config.data_dir).unwrap_or(0);
+        self.shared.config.disk_reserve_bytes.min(total / 4)
+    }
+
+    fn set_disk_full(&mut self, full: bool) {
+        if full && !self.disk_full {
+            tracing::warn!(
+                "disk full: writes are refused (429) until space is freed; acknowledged data is kept"
+            );
+            let _ = std::fs::remove_file(self.ballast_path());
+        }
+        if !full && self.disk_full {
+            tracing::info!("free space is back: writes resume");
+        }
+        self.disk_full = full;
+        self.shared
+            .stats
+            .disk_full
+            .store(u64::from(full), Ordering::Relaxed);
+    }
+
+    /// Makes sure the reserve file exists; when the disk was full, leaves that state once there
+    /// is room for the reserve and as much again. Returns whether writes may proceed.
+    fn check_reserve(&mut self) -> bool {
+        let size = self.reserve_bytes();
+        let path = self.ballast_path();
+        let present = std::fs::metadata(&path).is_ok_and(|m| m.len() >= size);
+        if present {
+            if self.disk_full {
+                self.set_disk_full(false);
+            }
+            return true;
+        }
+        let available = fs4::available_space(&self.shared.config.data_dir).unwrap_or(0);
+        let needed = if self.disk_full {
+            size.saturating_mul(2)
+        } else {
+            size
+        };
+        if available < needed {
+            self.set_disk_full(true);
+            return false;
+        }
+        let created = (|| -> std::io::Result<()> {
+            let file = std::fs::File::create(&path)?;
+            fs4::fs_std::FileExt::allocate(&file, size)?;
+            file.sync_all()
+        })();
+        match created {
+            Ok(()) => {
+                self.set_disk_full(false);
+                true
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                tracing::warn!(error = %e, "cannot create the disk reserve");
+                self.set_disk_full(true);
+                false
+            }
         }
     }
 
@@ -971,6 +1167,7 @@ impl Indexer {
                 timestamp,
                 partition_day,
                 replace,
+                version,
                 source,
             } => {
                 let Some(live) = self.shared.indexes.read().get(index).cloned() else {
@@ -1010,7 +1207,7 @@ impl Indexer {
                     return Ok(());
                 }
                 mapped.timestamp = *timestamp;
-                let doc = build_document(&self.shared.fields, id, source, mapped);
+                let doc = build_document(&self.shared.fields, id, source, *version, lsn, mapped);
                 let writer = self.writer(&live, &key)?;
                 writer.writer.add_document(doc).map_err(engine_error)?;
                 Ok(())
@@ -1115,8 +1312,21 @@ impl Indexer {
         Ok(())
     }
 
-    /// Commits every dirty partition, makes it searchable and truncates the WAL.
+    /// Commits every dirty partition, makes it searchable and truncates the WAL. When the disk
+    /// is full, releases the reserve and tries once more, so acknowledged data becomes
+    /// searchable even then.
     fn commit(&mut self) -> Result<()> {
+        match self.commit_once() {
+            Err(StoreError::DiskFull(reason)) if !self.disk_full => {
+                tracing::warn!(%reason, "commit failed on a full disk; releasing the reserve");
+                self.set_disk_full(true);
+                self.commit_once()
+            }
+            other => other,
+        }
+    }
+
+    fn commit_once(&mut self) -> Result<()> {
         if self.needs_recovery {
             self.recover();
         }
@@ -1163,6 +1373,12 @@ impl Indexer {
     fn recover(&mut self) {
         self.needs_recovery = false;
         self.writers.clear();
+        // Failed writes leave temporary files behind; with no writer open they are garbage.
+        for live in self.shared.indexes.read().values() {
+            for partition in live.partitions.read().values() {
+                self.shared.storage.remove_temporary_files(&partition.key);
+            }
+        }
         let result = (|| -> Result<()> {
             for live in self.shared.indexes.read().values() {
                 for partition in live.partitions.read().values() {

@@ -23,6 +23,8 @@ mod search;
 pub mod storage;
 pub mod wal;
 
-pub use engine::{ItemOutcome, LiveIndex, Op, Store, StoreConfig, StoreStats, WriteItem};
+pub use engine::{
+    ItemOutcome, LiveIndex, Op, Store, StoreConfig, StoreStats, StoredDoc, WriteItem,
+};
 pub use error::{Result, StoreError};
 pub use search::{Hit, SearchRequest, SearchResponse, SortSpec, TrackTotalHits, wildcard_match};

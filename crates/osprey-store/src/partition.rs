@@ -34,6 +34,10 @@ pub struct Fields {
     pub names: Field,
     /// `_ignored`
     pub ignored: Field,
+    /// `_version` (stored)
+    pub version: Field,
+    /// `_seq_no` (stored: the LSN that wrote this version)
+    pub seq_no: Field,
 }
 
 /// Names of the schema fields, as used in fast-field paths (`k.status`).
@@ -98,6 +102,8 @@ fn schema() -> (Schema, Fields) {
         field_names::IGNORED,
         TextOptions::default().set_indexing_options(raw_basic),
     );
+    let version = builder.add_u64_field("_version", STORED);
+    let seq_no = builder.add_u64_field("_seq_no", STORED);
     (
         builder.build(),
         Fields {
@@ -108,6 +114,8 @@ fn schema() -> (Schema, Fields) {
             exact,
             names,
             ignored,
+            version,
+            seq_no,
         },
     )
 }
@@ -164,11 +172,15 @@ pub fn build_document(
     fields: &Fields,
     id: &str,
     source: &[u8],
+    version: u64,
+    seq_no: u64,
     mapped: MappedDocument,
 ) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(fields.id, id);
     doc.add_bytes(fields.source, source);
+    doc.add_u64(fields.version, version);
+    doc.add_u64(fields.seq_no, seq_no);
     if let Some(millis) = mapped.timestamp {
         doc.add_date(fields.timestamp, DateTime::from_timestamp_millis(millis));
     }

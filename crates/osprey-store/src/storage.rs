@@ -31,6 +31,8 @@ pub trait SegmentStorage: Send + Sync {
     fn size_bytes(&self, key: &PartitionKey) -> u64;
     /// Every stored (index, incarnation), to clean up what the catalogue no longer knows.
     fn list_indexes(&self) -> io::Result<Vec<(String, u64)>>;
+    /// Removes temporary files left by interrupted writes (only while no writer is open).
+    fn remove_temporary_files(&self, key: &PartitionKey);
 }
 
 /// Partitions as directories on the local disk, memory-mapped for reading.
@@ -95,6 +97,21 @@ impl SegmentStorage for LocalStorage {
                     .sum()
             })
             .unwrap_or(0)
+    }
+
+    fn remove_temporary_files(&self, key: &PartitionKey) {
+        let Ok(entries) = fs::read_dir(self.partition_dir(key)) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(".tmp"))
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn list_indexes(&self) -> io::Result<Vec<(String, u64)>> {

@@ -23,6 +23,7 @@ pub enum WalOp {
         timestamp: Option<i64>,
         partition_day: i64,
         replace: bool,
+        version: u64,
         source: Vec<u8>,
     },
     /// Delete the document with this id.
@@ -183,6 +184,7 @@ fn encode_frame(first_lsn: Lsn, ops: &[WalOp]) -> Vec<u8> {
                 timestamp,
                 partition_day,
                 replace,
+                version,
                 source,
             } => {
                 body.push(TAG_INDEX);
@@ -192,6 +194,7 @@ fn encode_frame(first_lsn: Lsn, ops: &[WalOp]) -> Vec<u8> {
                 body.extend_from_slice(&timestamp.unwrap_or(0).to_le_bytes());
                 body.extend_from_slice(&partition_day.to_le_bytes());
                 body.push(u8::from(*replace));
+                body.extend_from_slice(&version.to_le_bytes());
                 put_bytes(&mut body, source);
             }
             WalOp::Delete { index, id } => {
@@ -289,6 +292,7 @@ fn decode_body(body: &[u8]) -> Option<Vec<(Lsn, WalOp)>> {
                 let timestamp = r.u64()? as i64;
                 let partition_day = r.u64()? as i64;
                 let replace = r.u8()? == 1;
+                let version = r.u64()?;
                 let source = r.bytes()?;
                 WalOp::Index {
                     index,
@@ -296,6 +300,7 @@ fn decode_body(body: &[u8]) -> Option<Vec<(Lsn, WalOp)>> {
                     timestamp: has_timestamp.then_some(timestamp),
                     partition_day,
                     replace,
+                    version,
                     source,
                 }
             }
@@ -326,6 +331,7 @@ mod tests {
             timestamp: Some(i64::from(i)),
             partition_day: 20_000,
             replace: i % 2 == 0,
+            version: 1,
             source: format!("{{\"n\":{i}}}").into_bytes(),
         }
     }

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use osprey_ingest::{BulkItem, BulkOp, decode_bulk, parse_object};
 use osprey_model::IndexName;
 use osprey_query::QueryAst;
-use osprey_store::{ItemOutcome, LiveIndex, Op, Store, WriteItem};
+use osprey_store::{ItemOutcome, LiveIndex, Op, Store, StoredDoc, WriteItem};
 use serde_json::{Map, Value, json};
 
 pub use error::{EsError, EsResult};
@@ -233,7 +233,7 @@ fn item_json(action: &str, outcome: &ItemOutcome) -> Value {
             body["error"] = json!({"type": kind, "reason": reason, "index": outcome.index});
         }
         None => {
-            body["_version"] = json!(if outcome.result == "created" { 1 } else { 2 });
+            body["_version"] = json!(outcome.version);
             body["result"] = json!(outcome.result);
             body["_shards"] = json!({"total": 1, "successful": 1, "failed": 0});
             body["_seq_no"] = json!(outcome.seq_no);
@@ -541,10 +541,16 @@ async fn delete_doc(
     }
 }
 
-async fn fetch_source(state: &AppState, index: &str, id: &str) -> EsResult<Option<Vec<u8>>> {
+async fn fetch_document(state: &AppState, index: &str, id: &str) -> EsResult<Option<StoredDoc>> {
     let store = state.store.clone();
     let (index, id) = (index.to_string(), id.to_string());
-    blocking(move || Ok(store.get_source(&index, &id)?)).await
+    blocking(move || Ok(store.get_document(&index, &id)?)).await
+}
+
+async fn fetch_source(state: &AppState, index: &str, id: &str) -> EsResult<Option<Vec<u8>>> {
+    Ok(fetch_document(state, index, id)
+        .await?
+        .map(|d| d.source.as_ref().clone()))
 }
 
 async fn get_doc(
@@ -552,41 +558,37 @@ async fn get_doc(
     Path((index, id)): Path<(String, String)>,
     Query(params): Params,
 ) -> EsResult<Response> {
-    let found = fetch_source(&state, &index, &id).await?;
-    let filter = search::SourceFilter::from_params(&params);
-    Ok(match found {
-        Some(source) => {
-            let source = match &filter {
-                Some(f) => f.apply(&source),
-                None => serde_json::value::RawValue::from_string(
-                    String::from_utf8_lossy(&source).into_owned(),
-                )
-                .ok(),
-            };
-            let mut body = json!({"_index": index, "_id": id, "_version": 1, "_seq_no": 0, "_primary_term": 1, "found": true});
-            let mut text = body.take().to_string();
-            if let Some(source) = source {
-                // Keep `_source` byte for byte.
-                text.pop();
-                text.push_str(",\"_source\":");
-                text.push_str(source.get());
-                text.push('}');
-            }
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                text,
-            )
-                .into_response()
-        }
-        None => (
+    let Some(doc) = fetch_document(&state, &index, &id).await? else {
+        return Ok((
             StatusCode::NOT_FOUND,
             Json(json!({"_index": index, "_id": id, "found": false})),
         )
-            .into_response(),
-    })
+            .into_response());
+    };
+    let source = match search::SourceFilter::from_params(&params) {
+        Some(filter) => filter.apply(&doc.source),
+        None => serde_json::value::RawValue::from_string(
+            String::from_utf8_lossy(&doc.source).into_owned(),
+        )
+        .ok(),
+    };
+    let body = json!({"_index": index, "_id": id, "_version": doc.version, "_seq_no": doc.seq_no, "_primary_term": 1, "found": true});
+    let mut text = body.to_string();
+    if let Some(source) = source {
+        // `_source` byte for byte, as ingested.
+        text.pop();
+        text.push_str(",\"_source\":");
+        text.push_str(source.get());
+        text.push('}');
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn head_doc(
