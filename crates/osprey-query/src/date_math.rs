@@ -55,10 +55,10 @@ pub fn parse_date(text: &str, zone: &TimeZone) -> Result<Timestamp, DateError> {
         reason: reason.to_string(),
     };
     // Epoch milliseconds; a bare 4-digit number is a year, as in Elasticsearch's default format.
-    if text.len() != 4 {
-        if let Ok(millis) = text.parse::<i64>() {
-            return Timestamp::from_millisecond(millis).map_err(|e| fail(&e.to_string()));
-        }
+    if text.len() != 4
+        && let Ok(millis) = text.parse::<i64>()
+    {
+        return Timestamp::from_millisecond(millis).map_err(|e| fail(&e.to_string()));
     }
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts);

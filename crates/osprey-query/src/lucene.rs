@@ -395,10 +395,10 @@ impl Parser<'_> {
         if clauses.is_empty() {
             return Err(error(self.column(), "expected a query"));
         }
-        if clauses.len() == 1 {
-            if let Some(query) = first_query {
-                return Ok(query);
-            }
+        if clauses.len() == 1
+            && let Some(query) = first_query
+        {
+            return Ok(query);
         }
         Ok(boolean(clauses))
     }

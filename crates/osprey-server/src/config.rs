@@ -229,7 +229,7 @@ impl Config {
         store.retention_max_age = (self.store.retention_days > 0)
             .then(|| Duration::from_secs(self.store.retention_days * 86_400));
         store.retention_max_bytes =
-            (self.store.retention_max_mb > 0).then(|| self.store.retention_max_mb << 20);
+            (self.store.retention_max_mb > 0).then_some(self.store.retention_max_mb << 20);
         store.writer_memory_bytes = (self.store.writer_memory_mb.max(15) as usize) << 20;
         store.writer_threads = self.store.writer_threads.max(1);
         store.idle_writer_timeout = Duration::from_secs(self.store.idle_writer_timeout_secs);

@@ -47,6 +47,9 @@ struct Node {
     children: Vec<(String, Node)>,
 }
 
+/// Translated aggregations by name, and how to reshape each result.
+type Translated = (Map<String, Value>, Vec<(String, Node)>);
+
 /// A translated aggregation request.
 pub(crate) struct AggregationPlan {
     request: Aggregations,
@@ -76,7 +79,7 @@ fn translate_all(
     now: Timestamp,
     span: Option<(i64, i64)>,
     path: &str,
-) -> Result<(Map<String, Value>, Vec<(String, Node)>)> {
+) -> Result<Translated> {
     let aggs = aggs
         .as_object()
         .ok_or_else(|| bad(format!("[{path}] must be an object")))?;

@@ -73,10 +73,10 @@ pub(crate) fn resolve_field(name: &str, mapping: &IndexMapping) -> Vec<Target> {
     if let Some(t) = mapping.get(name) {
         return target_of(name, t).into_iter().collect();
     }
-    if let Some(base) = name.strip_suffix(".keyword") {
-        if let Some(FieldType::Text { keyword: true }) = mapping.get(base) {
-            return vec![Target::Keyword(base.to_string())];
-        }
+    if let Some(base) = name.strip_suffix(".keyword")
+        && let Some(FieldType::Text { keyword: true }) = mapping.get(base)
+    {
+        return vec![Target::Keyword(base.to_string())];
     }
     Vec::new()
 }

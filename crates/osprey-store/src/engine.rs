@@ -246,10 +246,10 @@ fn disk_error(e: std::io::Error) -> StoreError {
 }
 
 fn engine_error(e: tantivy::TantivyError) -> StoreError {
-    if let tantivy::TantivyError::IoError(io) = &e {
-        if StoreError::is_disk_full_io(io) {
-            return StoreError::DiskFull(io.to_string());
-        }
+    if let tantivy::TantivyError::IoError(io) = &e
+        && StoreError::is_disk_full_io(io)
+    {
+        return StoreError::DiskFull(io.to_string());
     }
     let text = e.to_string();
     if text.contains("No space left") || text.contains("os error 28") {
@@ -509,6 +509,9 @@ struct Indexer {
     disk_full: bool,
 }
 
+/// A queued write request and where to send its outcomes.
+type WriteRequest = (Vec<WriteItem>, mpsc::Sender<Result<Vec<ItemOutcome>>>);
+
 /// What the batch being resolved has already decided about ids, before it is logged.
 type BatchOverlay = HashMap<(String, String), Pending>;
 
@@ -643,10 +646,7 @@ impl Indexer {
         Ok(first)
     }
 
-    fn write_batch(
-        &mut self,
-        requests: Vec<(Vec<WriteItem>, mpsc::Sender<Result<Vec<ItemOutcome>>>)>,
-    ) {
+    fn write_batch(&mut self, requests: Vec<WriteRequest>) {
         if self.disk_full && !self.check_reserve() {
             self.shared
                 .stats
@@ -777,10 +777,10 @@ impl Indexer {
         }
         // Close to full, commit every batch so little is left to commit when space runs out.
         let available = fs4::available_space(&self.shared.config.data_dir).unwrap_or(u64::MAX);
-        if available < self.reserve_bytes().saturating_mul(2) {
-            if let Err(e) = self.commit() {
-                tracing::warn!(error = %e, "commit near a full disk failed");
-            }
+        if available < self.reserve_bytes().saturating_mul(2)
+            && let Err(e) = self.commit()
+        {
+            tracing::warn!(error = %e, "commit near a full disk failed");
         }
     }
 
@@ -847,7 +847,8 @@ impl Indexer {
     }
 
     /// Decides what one item does, without side effects beyond `overlay`.
-    #[allow(clippy::type_complexity)]
+    // An item error is an ordinary outcome sent back to the client, not a rare failure path.
+    #[allow(clippy::type_complexity, clippy::result_large_err)]
     fn resolve(
         &mut self,
         item: &WriteItem,
@@ -1128,10 +1129,10 @@ impl Indexer {
                     .get("mapping")
                     .and_then(|m| serde_json::from_value(m.clone()).ok())
                     .unwrap_or_default();
-                if let Some(mappings) = body.get("mappings") {
-                    if let Ok(explicit) = IndexMapping::from_es_mappings(mappings) {
-                        mapping.fields.extend(explicit.fields);
-                    }
+                if let Some(mappings) = body.get("mappings")
+                    && let Ok(explicit) = IndexMapping::from_es_mappings(mappings)
+                {
+                    mapping.fields.extend(explicit.fields);
                 }
                 let live = Arc::new(LiveIndex {
                     name: index.clone(),
@@ -1411,10 +1412,10 @@ impl Indexer {
             .map(|(k, _)| k.clone())
             .collect();
         for key in idle {
-            if let Some(active) = self.writers.remove(&key) {
-                if let Err(e) = active.writer.wait_merging_threads() {
-                    tracing::warn!(error = %e, index = %key.index, day = key.day, "closing an idle writer failed");
-                }
+            if let Some(active) = self.writers.remove(&key)
+                && let Err(e) = active.writer.wait_merging_threads()
+            {
+                tracing::warn!(error = %e, index = %key.index, day = key.day, "closing an idle writer failed");
             }
         }
     }

@@ -319,10 +319,10 @@ impl SegmentCollector for SortedTopSegment {
                 _ => SortValue::Missing,
             })
             .collect();
-        if let Some(after) = &self.after {
-            if compare_values(&self.keys, &values, after) != Ordering::Greater {
-                return;
-            }
+        if let Some(after) = &self.after
+            && compare_values(&self.keys, &values, after) != Ordering::Greater
+        {
+            return;
         }
         self.top.push((values, DocAddress::new(self.segment, doc)));
         if self.top.len() >= self.limit.saturating_mul(2).max(64) {

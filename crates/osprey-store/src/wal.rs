@@ -330,7 +330,7 @@ mod tests {
             id: format!("id{i}"),
             timestamp: Some(i64::from(i)),
             partition_day: 20_000,
-            replace: i % 2 == 0,
+            replace: i.is_multiple_of(2),
             version: 1,
             source: format!("{{\"n\":{i}}}").into_bytes(),
         }

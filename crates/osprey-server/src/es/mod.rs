@@ -906,7 +906,7 @@ async fn msearch(
         .map(trim_ascii)
         .filter(|l| !l.is_empty())
         .collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return Err(EsError::bad_request(
             "illegal_argument_exception",
             "msearch expects header and body lines in pairs; the last body is missing",

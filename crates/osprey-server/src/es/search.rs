@@ -142,18 +142,18 @@ fn filter_object(
             || path_matches(includes, &path)
             || includes.iter().any(|p| p == &format!("{path}.*"));
         match value {
-            Value::Object(child) if !included || !excludes.is_empty() => {
-                if included || is_prefix_of_pattern(includes, &path) {
-                    let inner_includes: Vec<String> = if included {
-                        Vec::new()
-                    } else {
-                        includes.to_vec()
-                    };
-                    let filtered =
-                        filter_object(child, &format!("{path}."), &inner_includes, excludes);
-                    if !filtered.is_empty() || included {
-                        out.insert(key.clone(), Value::Object(filtered));
-                    }
+            Value::Object(child)
+                if (!included || !excludes.is_empty())
+                    && (included || is_prefix_of_pattern(includes, &path)) =>
+            {
+                let inner_includes: Vec<String> = if included {
+                    Vec::new()
+                } else {
+                    includes.to_vec()
+                };
+                let filtered = filter_object(child, &format!("{path}."), &inner_includes, excludes);
+                if !filtered.is_empty() || included {
+                    out.insert(key.clone(), Value::Object(filtered));
                 }
             }
             _ if included => {
