@@ -150,6 +150,9 @@ enum Command {
     Refresh {
         reply: mpsc::Sender<Result<()>>,
     },
+    Retention {
+        reply: mpsc::Sender<Result<()>>,
+    },
     Shutdown,
 }
 
@@ -373,6 +376,12 @@ impl Store {
     /// Makes everything acknowledged so far searchable now.
     pub fn refresh(&self) -> Result<()> {
         self.send(|reply| Command::Refresh { reply })
+    }
+
+    /// Commits, then drops the partitions retention no longer keeps (it also runs on its own
+    /// every few seconds).
+    pub fn enforce_retention(&self) -> Result<()> {
+        self.send(|reply| Command::Retention { reply })
     }
 
     /// Counters.
@@ -601,6 +610,11 @@ impl Indexer {
                         Command::Refresh { reply } => {
                             let _ = reply.send(self.commit());
                         }
+                        Command::Retention { reply } => {
+                            let result = self.commit();
+                            self.apply_retention(true);
+                            let _ = reply.send(result);
+                        }
                         Command::CreateIndex { name, body, reply } => {
                             let _ = reply.send(self.create_index(&name, body));
                         }
@@ -631,7 +645,7 @@ impl Indexer {
                     tracing::warn!(error = %e, "periodic commit failed; will retry");
                 }
                 self.close_idle_writers();
-                self.apply_retention();
+                self.apply_retention(false);
                 if self.disk_full {
                     self.check_reserve();
                 }
@@ -1488,12 +1502,12 @@ impl Indexer {
 
     /// Drops whole partitions older than the maximum age, then the oldest ones while the total
     /// size exceeds the maximum.
-    fn apply_retention(&mut self) {
+    fn apply_retention(&mut self, now: bool) {
         let config = &self.shared.config;
         if config.retention_max_age.is_none() && config.retention_max_bytes.is_none() {
             return;
         }
-        if self.last_retention.elapsed() < Duration::from_secs(10) {
+        if !now && self.last_retention.elapsed() < Duration::from_secs(10) {
             return;
         }
         self.last_retention = Instant::now();
@@ -1516,8 +1530,9 @@ impl Indexer {
             if !too_old && !too_big {
                 continue;
             }
-            // The newest partition of an index still being written is never dropped for size.
-            if !too_old && self.writers.get(&partition.key).is_some_and(|w| w.dirty) {
+            // The newest partition of an index, where its writes go, is never dropped for size.
+            let newest = live.partitions.read().keys().next_back().copied();
+            if !too_old && newest == Some(day) {
                 continue;
             }
             let size = self.shared.storage.size_bytes(&partition.key);

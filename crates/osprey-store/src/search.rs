@@ -7,7 +7,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use osprey_query::QueryAst;
 use serde_json::Value;
-use tantivy::collector::{Collector, Count, SegmentCollector};
+use tantivy::Order;
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
 use tantivy::query::Query;
 use tantivy::schema::Value as _;
@@ -338,6 +339,53 @@ impl SegmentCollector for SortedTopSegment {
     }
 }
 
+/// Cheaper collectors for the most common searches: tantivy's own top-score (with block-max
+/// pruning) and top-by-fast-field collectors, or a bare count for `size: 0`.
+#[derive(Clone, Copy)]
+enum FastPath {
+    CountOnly,
+    Score,
+    TimestampDescending,
+    General,
+}
+
+fn collect_top(
+    searcher: &Searcher,
+    query: &dyn Query,
+    general: &SortedTopCollector,
+    fast_path: FastPath,
+) -> tantivy::Result<(usize, Vec<Ranked>)> {
+    Ok(match fast_path {
+        FastPath::CountOnly => (query.count(searcher)?, Vec::new()),
+        FastPath::Score => {
+            let top = TopDocs::with_limit(general.limit).order_by_score();
+            let (count, hits) = searcher.search(query, &(Count, top))?;
+            (
+                count,
+                hits.into_iter()
+                    .map(|(score, address)| (vec![SortValue::Float(f64::from(score))], address))
+                    .collect(),
+            )
+        }
+        FastPath::TimestampDescending => {
+            let top = TopDocs::with_limit(general.limit)
+                .order_by_fast_field::<DateTime>(field_names::TIMESTAMP, Order::Desc);
+            let (count, hits) = searcher.search(query, &(Count, top))?;
+            let ranked = hits
+                .into_iter()
+                .map(|(ts, address)| {
+                    let value = ts.map_or(SortValue::Missing, |t| {
+                        SortValue::Int(t.into_timestamp_millis())
+                    });
+                    (vec![value], address)
+                })
+                .collect();
+            (count, ranked)
+        }
+        FastPath::General => searcher.search(query, &(Count, general.clone()))?,
+    })
+}
+
 fn sort_key(spec: &SortSpec, mapping: &IndexMapping) -> SortKey {
     match spec.field.as_str() {
         "_score" => return SortKey::Score,
@@ -473,6 +521,12 @@ impl Store {
             None => None,
         };
         let limit = request.from.saturating_add(request.size);
+        let fast_path = match (keys.as_slice(), &after) {
+            (_, _) if limit == 0 => FastPath::CountOnly,
+            ([(SortKey::Score, true)], None) => FastPath::Score,
+            ([(SortKey::Timestamp, true)], None) => FastPath::TimestampDescending,
+            _ => FastPath::General,
+        };
         let collector = SortedTopCollector {
             keys: keys.clone(),
             limit,
@@ -510,7 +564,7 @@ impl Store {
                 }
                 let ordinal = searchers.len();
                 let (count, top) =
-                    searcher.search(compiled.as_ref(), &(Count, collector.clone()))?;
+                    collect_top(&searcher, compiled.as_ref(), &collector, fast_path)?;
                 total += count as u64;
                 ranked.extend(
                     top.into_iter()

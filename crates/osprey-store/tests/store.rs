@@ -206,3 +206,74 @@ fn type_conflicts_never_lose_documents() {
     assert_eq!(query(&store, "c", "*:*"), 2);
     assert_eq!(query(&store, "c", "odd"), 1);
 }
+
+#[test]
+fn retention_drops_whole_old_partitions_and_replay_does_not_revive_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path());
+    config.retention_max_age = Some(std::time::Duration::from_secs(3 * 86_400));
+    let now = Timestamp::now();
+    let day = |days_ago: i64| (now - jiff::SignedDuration::from_hours(24 * days_ago)).to_string();
+    {
+        // Written while retention was off...
+        let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+        let items = vec![
+            item(
+                "r",
+                Some("old1"),
+                json!({"@timestamp": day(10), "message": "old"}),
+            ),
+            item(
+                "r",
+                Some("old2"),
+                json!({"@timestamp": day(9), "message": "old"}),
+            ),
+            item(
+                "r",
+                Some("new1"),
+                json!({"@timestamp": day(0), "message": "new"}),
+            ),
+        ];
+        store.write(items).expect("write");
+        store.refresh().expect("refresh");
+        assert_eq!(query(&store, "r", "*:*"), 3);
+    }
+    {
+        // ...then kept 3 days.
+        let store = Store::open(config.clone()).expect("open with retention");
+        store.enforce_retention().expect("retention");
+        assert_eq!(query(&store, "r", "*:*"), 1);
+        assert_eq!(
+            store
+                .stats()
+                .partitions_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        // Old documents written now are not kept either.
+        store
+            .write(vec![item(
+                "r",
+                Some("old3"),
+                json!({"@timestamp": day(30), "message": "old"}),
+            )])
+            .expect("write");
+    }
+    let store = Store::open(config).expect("reopen");
+    store.enforce_retention().expect("retention");
+    assert_eq!(query(&store, "r", "old"), 0);
+    assert_eq!(query(&store, "r", "new"), 1);
+    let size_limited = {
+        let mut c = StoreConfig::new(dir.path().join("sized"));
+        c.retention_max_bytes = Some(1);
+        c
+    };
+    let sized = Store::open(size_limited).expect("open sized");
+    let items = (0..3)
+        .map(|i| item("s", None, json!({"@timestamp": day(5 - i), "message": "x"})))
+        .collect();
+    sized.write(items).expect("write");
+    sized.enforce_retention().expect("retention");
+    // The oldest partitions go first; the partition being written stays.
+    assert_eq!(query(&sized, "s", "*:*"), 1);
+}
