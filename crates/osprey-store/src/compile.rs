@@ -16,6 +16,7 @@ use tantivy::{DateTime, Term};
 
 use crate::analysis::analyze;
 use crate::error::{Result, StoreError};
+use crate::keyword_query::DictionaryAutomatonQuery;
 use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
 use crate::partition::Fields;
 use crate::search::wildcard_match;
@@ -184,11 +185,16 @@ impl CompileContext<'_> {
                         *distance,
                         *transpositions,
                     )) as Box<dyn Query>,
-                    Target::Keyword(path) => Box::new(FuzzyTermQuery::new(
-                        self.keyword_term(path, value),
-                        *distance,
-                        *transpositions,
-                    )),
+                    Target::Keyword(path) => {
+                        // The edit-distance automaton of a plain term, run over the values.
+                        let automaton = FuzzyTermQuery::new(
+                            Term::from_field_text(self.fields.id, value),
+                            *distance,
+                            *transpositions,
+                        )
+                        .automaton()?;
+                        Box::new(DictionaryAutomatonQuery::new(exact_column(path), automaton))
+                    }
                     other => self.term(other, &Value::Str(value.clone()))?,
                 })
             })?,
@@ -306,10 +312,17 @@ impl CompileContext<'_> {
                 self.text_term(path, &text),
                 IndexRecordOption::WithFreqs,
             )),
-            Target::Keyword(path) => Box::new(TermQuery::new(
-                self.keyword_term(path, &text),
-                IndexRecordOption::Basic,
-            )),
+            // Keywords are columnar: an exact value is a one-value range over the column.
+            Target::Keyword(path) => {
+                let term = self.keyword_term(path, &text);
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TantivyRange::new(
+                        StdBound::Included(term.clone()),
+                        StdBound::Included(term),
+                    )),
+                    1.0,
+                ))
+            }
             _ => {
                 let exact = Bound::Included(value.clone());
                 let range = RangeQuery {
@@ -413,7 +426,13 @@ impl CompileContext<'_> {
                 } else {
                     pattern.to_string()
                 };
-                (self.fields.exact, self.keyword_term(path, ""), pattern)
+                let regex = tantivy_fst::Regex::new(&pattern).map_err(|e| {
+                    StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {e}"))
+                })?;
+                return Ok(Box::new(DictionaryAutomatonQuery::new(
+                    exact_column(path),
+                    regex,
+                )));
             }
             Target::Id => (
                 self.fields.id,
@@ -567,6 +586,11 @@ impl CompileContext<'_> {
             StdBound::Excluded(term)
         })
     }
+}
+
+/// The fast-field column of a keyword path.
+fn exact_column(path: &str) -> String {
+    format!("{}.{path}", crate::partition::field_names::EXACT)
 }
 
 /// Escapes regex metacharacters.

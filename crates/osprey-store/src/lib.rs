@@ -16,6 +16,7 @@ pub mod analysis;
 mod compile;
 mod engine;
 mod error;
+mod keyword_query;
 pub mod mapping;
 pub mod metastore;
 pub mod partition;

@@ -89,8 +89,9 @@ fn schema() -> (Schema, Fields) {
     );
     let exact = builder.add_json_field(
         field_names::EXACT,
+        // Columnar only: keyword, numeric, date and boolean values are matched by fast-field
+        // ranges and dictionary automata, so they need no inverted index.
         JsonObjectOptions::default()
-            .set_indexing_options(raw_basic.clone())
             .set_fast("raw")
             .set_expand_dots_enabled(),
     );
@@ -133,9 +134,9 @@ pub fn open_index(directory: Box<dyn Directory>) -> tantivy::Result<Index> {
     } else {
         let settings = IndexSettings {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
-                compression_level: Some(3),
+                compression_level: Some(9),
             }),
-            docstore_blocksize: 64 * 1024,
+            docstore_blocksize: 128 * 1024,
             ..IndexSettings::default()
         };
         Index::create(directory, schema, settings)?

@@ -86,6 +86,31 @@ fn writes_search_and_survive_reopen() {
     assert_eq!(query(&store, "logs-a", "refuzed~1"), 25);
     assert_eq!(query(&store, "logs-a", "NOT refused"), 25);
     assert_eq!(query(&store, "logs-a", "_exists_:kubernetes.labels"), 50);
+    // Keyword values are columnar: patterns run over the value dictionary.
+    assert_eq!(
+        query(&store, "logs-a", "kubernetes.labels.app.keyword:fla*"),
+        17
+    );
+    assert_eq!(
+        query(&store, "logs-a", "kubernetes.labels.app.keyword:/red.s/"),
+        33
+    );
+    assert_eq!(
+        query(&store, "logs-a", "kubernetes.labels.app.keyword:flsk~1"),
+        17
+    );
+    assert_eq!(
+        query(&store, "logs-a", "kubernetes.labels.app.keyword:FLASK"),
+        0
+    );
+    assert_eq!(
+        query(
+            &store,
+            "logs-a",
+            "kubernetes.labels.app.keyword:[flask TO flask]"
+        ),
+        17
+    );
 
     // Overwrite by id keeps one copy; delete removes.
     let outcome = store
