@@ -118,6 +118,11 @@ def main():
     o_disk, l_disk = os_.get("disk_bytes"), li.get("index_bytes")
     row("On-disk size (MB)", fmt(o_disk and o_disk / 1e6), fmt(l_disk and l_disk / 1e6), ratio(o_disk, l_disk))
     row("On-disk size / raw NDJSON", ratio(o_disk, raw, 3), ratio(l_disk, raw, 3), "")
+    o_merged = os_.get("merged_disk_bytes")
+    if o_merged:
+        row("On-disk size after merging past days (MB)", fmt(o_merged / 1e6), fmt(l_disk and l_disk / 1e6), ratio(o_merged, l_disk))
+        row("... / raw NDJSON", ratio(o_merged, raw, 3), ratio(l_disk, raw, 3), "")
+        row("Merge of past days (ms)", fmt(os_.get("merge_ms")), "n/a", "")
     o_peak = mb(os_.get("peak_rss_kb"))
     l_peak = li.get("peak_rss_bytes")
     l_peak = l_peak / 1048576 if l_peak and l_peak > 0 else None

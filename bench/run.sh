@@ -175,8 +175,26 @@ if [[ $SKIP_OSPREY == 0 ]]; then
     REFRESH_MS=$(( ($(date +%s%N) - refresh_start) / 1000000 ))
     PEAK_RSS_KB=$(rss_kb "$PID" VmHWM)
     sync
-    DISK_BYTES=$(du -sb "$DATA_DIR" | cut -f1)
+    # Data at rest: wait (up to 60 s) for background merges to settle. The disk reserve
+    # (reserve.ballast, preallocated space kept for commits on a full disk) is not data.
+    data_bytes() { du -sb --exclude=reserve.ballast "$DATA_DIR" | cut -f1; }
+    DISK_BYTES=$(data_bytes); stable=0
+    for _ in $(seq 60); do
+        sleep 1
+        now_bytes=$(data_bytes)
+        if [[ "$now_bytes" == "$DISK_BYTES" ]]; then stable=$((stable + 1)); else stable=0; fi
+        DISK_BYTES=$now_bytes
+        [[ $stable -ge 3 ]] && break
+    done
     log "osprey: refresh ${REFRESH_MS} ms, peak RSS ${PEAK_RSS_KB} kB, data dir ${DISK_BYTES} bytes"
+    # The documents are all from past days: Osprey merges such partitions into one segment by
+    # itself once their writer is idle (30 s). Ask for it now rather than wait.
+    merge_start=$(date +%s%N)
+    curl -sS --fail-with-body --max-time 600 -X POST "http://$ES_ADDR/$INDEX/_forcemerge" -o /dev/null
+    MERGE_MS=$(( ($(date +%s%N) - merge_start) / 1000000 ))
+    sync
+    MERGED_BYTES=$(data_bytes)
+    log "osprey: merge of past days ${MERGE_MS} ms, data dir ${MERGED_BYTES} bytes"
 
     log "osprey: querying (repeat $REPEAT, warmup $WARMUP)"
     if ! "$LOADGEN" query --url "http://$ES_ADDR" --index "$INDEX" --queries bench/queries.tsv \
@@ -185,7 +203,7 @@ if [[ $SKIP_OSPREY == 0 ]]; then
     fi
     POST_QUERY_RSS_KB=$(rss_kb "$PID" VmRSS)
     cat > "$RES/osprey-server.json" <<EOF
-{"ready_ms": $READY_MS, "idle_rss_kb": ${IDLE_RSS_KB:-0}, "peak_rss_kb": ${PEAK_RSS_KB:-0}, "post_query_rss_kb": ${POST_QUERY_RSS_KB:-0}, "refresh_ms": $REFRESH_MS, "disk_bytes": $DISK_BYTES}
+{"ready_ms": $READY_MS, "idle_rss_kb": ${IDLE_RSS_KB:-0}, "peak_rss_kb": ${PEAK_RSS_KB:-0}, "post_query_rss_kb": ${POST_QUERY_RSS_KB:-0}, "refresh_ms": $REFRESH_MS, "disk_bytes": $DISK_BYTES, "merge_ms": $MERGE_MS, "merged_disk_bytes": $MERGED_BYTES}
 EOF
     cleanup
     trap - EXIT

@@ -153,6 +153,10 @@ enum Command {
     Retention {
         reply: mpsc::Sender<Result<()>>,
     },
+    ForceMerge {
+        indexes: Vec<String>,
+        reply: mpsc::Sender<Result<()>>,
+    },
     Shutdown,
 }
 
@@ -384,6 +388,13 @@ impl Store {
         self.send(|reply| Command::Retention { reply })
     }
 
+    /// Commits, then merges every partition of these indexes into one segment (Elasticsearch's
+    /// `_forcemerge?max_num_segments=1`). Past days are also merged on their own once their
+    /// writer has been idle.
+    pub fn force_merge(&self, indexes: Vec<String>) -> Result<()> {
+        self.send(|reply| Command::ForceMerge { indexes, reply })
+    }
+
     /// Counters.
     pub fn stats(&self) -> &StoreStats {
         &self.shared.stats
@@ -609,6 +620,9 @@ impl Indexer {
                         }
                         Command::Refresh { reply } => {
                             let _ = reply.send(self.commit());
+                        }
+                        Command::ForceMerge { indexes, reply } => {
+                            let _ = reply.send(self.force_merge(&indexes));
                         }
                         Command::Retention { reply } => {
                             let result = self.commit();
@@ -1417,6 +1431,46 @@ impl Indexer {
         }
     }
 
+    /// Merges all segments of each partition of these indexes into one.
+    fn force_merge(&mut self, indexes: &[String]) -> Result<()> {
+        self.commit()?;
+        let mut partitions = Vec::new();
+        for name in indexes {
+            if let Some(live) = self.shared.indexes.read().get(name).cloned() {
+                partitions.extend(
+                    live.partitions
+                        .read()
+                        .values()
+                        .map(|p| (live.clone(), p.key.clone())),
+                );
+            }
+        }
+        for (live, key) in partitions {
+            self.merge_partition(&live, &key)?;
+        }
+        Ok(())
+    }
+
+    fn merge_partition(&mut self, live: &Arc<LiveIndex>, key: &PartitionKey) -> Result<()> {
+        let Some(partition) = live.partitions.read().get(&key.day).cloned() else {
+            return Ok(());
+        };
+        let segments = partition.index.searchable_segment_ids()?;
+        if segments.len() <= 1 {
+            return Ok(());
+        }
+        let writer = self.writer(live, key)?;
+        // Merging changes no document: the writer stays clean.
+        writer.dirty = false;
+        writer
+            .writer
+            .merge(&segments)
+            .wait()
+            .map_err(engine_error)?;
+        partition.reader.reload()?;
+        Ok(())
+    }
+
     fn close_idle_writers(&mut self) {
         let timeout = self.shared.config.idle_writer_timeout;
         let idle: Vec<PartitionKey> = self
@@ -1425,7 +1479,18 @@ impl Indexer {
             .filter(|(_, w)| !w.dirty && w.last_used.elapsed() >= timeout)
             .map(|(k, _)| k.clone())
             .collect();
+        let today = day_of(now_millis());
         for key in idle {
+            // A past day no longer receives writes (but for stragglers): merge it into one
+            // segment before letting go of its writer, as an ILM warm phase would.
+            if key.day < today {
+                let live = self.shared.indexes.read().get(&key.index).cloned();
+                if let Some(live) = live
+                    && let Err(e) = self.merge_partition(&live, &key)
+                {
+                    tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
+                }
+            }
             if let Some(active) = self.writers.remove(&key)
                 && let Err(e) = active.writer.wait_merging_threads()
             {

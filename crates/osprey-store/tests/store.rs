@@ -302,3 +302,37 @@ fn retention_drops_whole_old_partitions_and_replay_does_not_revive_them() {
     // The oldest partitions go first; the partition being written stays.
     assert_eq!(query(&sized, "s", "*:*"), 1);
 }
+
+#[test]
+fn force_merge_leaves_one_segment_per_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    for batch in 0..3 {
+        let items = (0..10)
+            .map(|i| {
+                item(
+                    "m",
+                    Some(&format!("{batch}-{i}")),
+                    json!({"@timestamp": "2026-11-20T00:00:00Z", "message": "merge me"}),
+                )
+            })
+            .collect();
+        store.write(items).expect("write");
+        store.refresh().expect("refresh");
+    }
+    let index = store.index("m").expect("index");
+    let segments = |store: &Store| -> usize {
+        let _ = store;
+        index
+            .partitions
+            .read()
+            .values()
+            .map(|p| p.index.searchable_segment_ids().expect("ids").len())
+            .sum()
+    };
+    assert_eq!(segments(&store), 3);
+    store.force_merge(vec!["m".into()]).expect("merge");
+    assert_eq!(segments(&store), 1);
+    assert_eq!(query(&store, "m", "merge"), 30);
+    assert!(store.get_document("m", "2-9").expect("get").is_some());
+}

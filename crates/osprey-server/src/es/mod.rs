@@ -39,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/_msearch", get(msearch_all).post(msearch_all))
         .route("/_count", get(count_all).post(count_all))
         .route("/_refresh", get(refresh_all).post(refresh_all))
+        .route("/_forcemerge", post(force_merge_all))
+        .route("/{index}/_forcemerge", post(force_merge_index))
         .route("/_mapping", get(mapping_all))
         .route("/_field_caps", get(field_caps_all).post(field_caps_all))
         .route("/_cat/indices", get(cat_indices_all))
@@ -816,6 +818,35 @@ async fn field_caps(
     }
     let indices: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     Ok(Json(json!({"indices": indices, "fields": fields})).into_response())
+}
+
+async fn force_merge_all(state: State<AppState>, params: Params) -> EsResult<Response> {
+    force_merge(state, "*".into(), params).await
+}
+
+async fn force_merge_index(
+    state: State<AppState>,
+    Path(index): Path<String>,
+    params: Params,
+) -> EsResult<Response> {
+    force_merge(state, index, params).await
+}
+
+/// `_forcemerge`: every partition becomes one segment (any `max_num_segments` is treated as 1).
+async fn force_merge(
+    State(state): State<AppState>,
+    index: String,
+    Query(params): Params,
+) -> EsResult<Response> {
+    let targets = resolve(&state, &index, &params)?;
+    let shards: usize = targets.iter().map(|t| t.partitions.read().len()).sum();
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let store = state.store.clone();
+    blocking(move || Ok(store.force_merge(names)?)).await?;
+    Ok(
+        Json(json!({"_shards": {"total": shards, "successful": shards, "failed": 0}}))
+            .into_response(),
+    )
 }
 
 async fn refresh_all(state: State<AppState>) -> EsResult<Response> {
