@@ -93,6 +93,6 @@ step "cargo build"
 cargo build
 
 step "end-to-end suite (pytest tests/e2e)"
-export OSPREY_BIN="$ROOT/target/debug/osprey"
+export OSPREY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/osprey"
 # --timeout: no single test (fixture setup included) may take more than 10 minutes
 .venv/bin/python -m pytest -q -rfEs --timeout=600 tests/e2e "${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}"
