@@ -140,20 +140,7 @@ impl CompileContext<'_> {
                 if field == "_id" || field == "_index" {
                     return Ok(Box::new(AllQuery));
                 }
-                let clauses = names
-                    .iter()
-                    .map(|n| {
-                        let q: Box<dyn Query> = Box::new(TermQuery::new(
-                            Term::from_field_text(self.fields.names, n),
-                            IndexRecordOption::Basic,
-                        ));
-                        (Occur::Should, q)
-                    })
-                    .collect();
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(clauses)),
-                    1.0,
-                ))
+                any_exact_term(self.fields.names, &names)
             }
             QueryAst::Prefix {
                 field,
@@ -198,22 +185,7 @@ impl CompileContext<'_> {
                     other => self.term(other, &Value::Str(value.clone()))?,
                 })
             })?,
-            QueryAst::Ids { values } => {
-                let clauses = values
-                    .iter()
-                    .map(|id| {
-                        let q: Box<dyn Query> = Box::new(TermQuery::new(
-                            Term::from_field_text(self.fields.id, id),
-                            IndexRecordOption::Basic,
-                        ));
-                        (Occur::Should, q)
-                    })
-                    .collect();
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(clauses)),
-                    1.0,
-                ))
-            }
+            QueryAst::Ids { values } => any_exact_term(self.fields.id, values),
             QueryAst::Boost { query, boost } => {
                 Box::new(BoostQuery::new(self.compile(query)?, *boost))
             }
@@ -586,6 +558,24 @@ impl CompileContext<'_> {
             StdBound::Excluded(term)
         })
     }
+}
+
+/// Documents with any of these exact terms in a plain (non-JSON) field, unscored.
+fn any_exact_term(field: tantivy::schema::Field, values: &[String]) -> Box<dyn Query> {
+    let clauses = values
+        .iter()
+        .map(|value| {
+            let term = TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            );
+            (Occur::Should, Box::new(term) as Box<dyn Query>)
+        })
+        .collect();
+    Box::new(ConstScoreQuery::new(
+        Box::new(BooleanQuery::new(clauses)),
+        1.0,
+    ))
 }
 
 /// The fast-field column of a keyword path.
