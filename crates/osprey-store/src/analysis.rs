@@ -24,9 +24,23 @@ pub fn analyze(text: &str) -> Vec<String> {
 
 /// Calls `emit(start_byte, end_byte, lower_cased_token)` for each token.
 fn for_each_token(text: &str, mut emit: impl FnMut(usize, usize, String)) {
-    for (start, word) in text.split_word_bound_indices() {
+    let mut segments = text.split_word_bound_indices().peekable();
+    while let Some((start, mut word)) = segments.next() {
         if !word.chars().any(is_token_char) {
             continue;
+        }
+        // Lucene keeps a run of South-East Asian script (Thai, Lao, Myanmar, Khmer) as one
+        // token, where UAX#29 alone would split every syllable.
+        if word.chars().all(is_southeast_asian) {
+            let mut end = start + word.len();
+            while let Some((next_start, next)) = segments.peek() {
+                if *next_start != end || !next.chars().all(is_southeast_asian) {
+                    break;
+                }
+                end += next.len();
+                segments.next();
+            }
+            word = &text[start..end];
         }
         // Lucene splits over-long tokens into chunks of the maximum length.
         let mut chunk_start = start;
@@ -38,17 +52,43 @@ fn for_each_token(text: &str, mut emit: impl FnMut(usize, usize, String)) {
                 chunk_start = start + offset;
                 chars_in_chunk = 0;
             }
-            chunk.extend(c.to_lowercase());
+            push_lowercase(&mut chunk, c);
             chars_in_chunk += 1;
         }
         emit(chunk_start, start + word.len(), chunk);
     }
 }
 
-/// Characters that make a UAX#29 segment a token: letters, digits, ideographs, and emoji
-/// (Lucene 8's StandardTokenizer emits emoji sequences as tokens).
+/// Lucene lower-cases code point by code point (Java's `Character.toLowerCase`), so a
+/// character maps to exactly one: `İ` becomes `i`, not `i` + combining dot.
+fn push_lowercase(out: &mut String, c: char) {
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(single), None) => out.push(single),
+        (Some(first), Some(_)) => out.push(first),
+        (None, _) => out.push(c),
+    }
+}
+
+/// Characters that make a UAX#29 segment a token: letters, decimal digits, ideographs, and
+/// emoji (Lucene 8's StandardTokenizer emits emoji sequences as tokens). Other numbers
+/// (superscripts, fractions, circled digits) are not word characters there.
 fn is_token_char(c: char) -> bool {
-    c.is_alphanumeric() || is_emoji(c)
+    c.is_alphabetic() || (c.is_numeric() && !is_other_number(c)) || is_emoji(c)
+}
+
+/// Unicode general category No (other number), the common blocks.
+fn is_other_number(c: char) -> bool {
+    matches!(c as u32,
+        0x00B2 | 0x00B3 | 0x00B9 | 0x00BC..=0x00BE | 0x09F4..=0x09F9 | 0x0BF0..=0x0BF2
+        | 0x0F2A..=0x0F33 | 0x1369..=0x137C | 0x2070..=0x209F | 0x2150..=0x215F | 0x2189
+        | 0x2460..=0x249B | 0x24EA..=0x24FF | 0x2776..=0x2793 | 0x2CFD | 0x3192..=0x3195
+        | 0x3220..=0x3229 | 0x3248..=0x324F | 0x3251..=0x325F | 0x3280..=0x3289
+        | 0x32B1..=0x32BF | 0x1F100..=0x1F10C)
+}
+
+fn is_southeast_asian(c: char) -> bool {
+    matches!(c as u32, 0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x19E0..=0x19FF | 0xAA60..=0xAA7F)
 }
 
 fn is_emoji(c: char) -> bool {
