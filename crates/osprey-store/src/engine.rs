@@ -695,7 +695,8 @@ impl Indexer {
         let mut documents: Vec<Option<Map<String, Value>>> = Vec::new();
         let mut overlay: BatchOverlay = HashMap::new();
         let mut created: Vec<String> = Vec::new();
-        for (items, _) in &requests {
+        let (item_lists, replies): (Vec<Vec<WriteItem>>, Vec<_>) = requests.into_iter().unzip();
+        for items in item_lists {
             let mut request_outcomes = Vec::with_capacity(items.len());
             let mut request_ops = Vec::with_capacity(items.len());
             for item in items {
@@ -752,7 +753,7 @@ impl Indexer {
                 }
                 let message = e.to_string();
                 let class = e.class();
-                for (_, reply) in requests {
+                for reply in replies {
                     let _ = reply.send(Err(match class {
                         osprey_model::ErrorClass::TooManyRequests => {
                             StoreError::DiskFull(message.clone())
@@ -790,8 +791,8 @@ impl Indexer {
                 };
                 (key, pending)
             }));
-        for (((_, reply), mut request_outcomes), request_ops) in
-            requests.into_iter().zip(outcomes).zip(op_of)
+        for ((reply, mut request_outcomes), request_ops) in
+            replies.into_iter().zip(outcomes).zip(op_of)
         {
             for (outcome, op) in request_outcomes.iter_mut().zip(request_ops) {
                 if let Some(op) = op {
@@ -879,7 +880,7 @@ impl Indexer {
     #[allow(clippy::type_complexity, clippy::result_large_err)]
     fn resolve(
         &mut self,
-        item: &WriteItem,
+        item: WriteItem,
         overlay: &mut BatchOverlay,
         op_index: usize,
     ) -> std::result::Result<(ItemOutcome, Option<WalOp>, Option<Map<String, Value>>), ItemOutcome>
@@ -903,7 +904,7 @@ impl Indexer {
         let key = (item.index.clone(), id.clone());
         match item.op {
             Op::Index | Op::Create => {
-                let (Some(source), Some(document)) = (&item.source, &item.document) else {
+                let (Some(source), Some(document)) = (item.source, item.document) else {
                     return Err(failure(
                         400,
                         "illegal_argument_exception",
@@ -930,14 +931,6 @@ impl Indexer {
                 };
                 let status = if existing.is_some() { 200 } else { 201 };
                 let version = existing.map_or(1, |d| d.version + 1);
-                let op = self.index_op(
-                    &item.index,
-                    &id,
-                    !generated,
-                    version,
-                    source.clone(),
-                    document,
-                );
                 if !generated {
                     // seq_no holds the op's index in the batch until the batch is logged.
                     let doc = StoredDoc {
@@ -947,13 +940,14 @@ impl Indexer {
                     };
                     overlay.insert(key, Pending::Doc(doc));
                 }
+                let op = self.index_op(&item.index, &id, !generated, version, source, &document);
                 Ok((
                     ItemOutcome {
                         version,
                         ..outcome(status, result)
                     },
                     Some(op),
-                    Some(document.clone()),
+                    Some(document),
                 ))
             }
             Op::Delete => {
@@ -1014,12 +1008,12 @@ impl Indexer {
                 };
                 let source = serde_json::to_vec(&document)
                     .map_err(|e| internal(StoreError::BadRequest(e.to_string())))?;
-                let op = self.index_op(&item.index, &id, true, version, source.clone(), &document);
                 let doc = StoredDoc {
-                    source: Arc::new(source),
+                    source: Arc::new(source.clone()),
                     version,
                     seq_no: op_index as u64,
                 };
+                let op = self.index_op(&item.index, &id, true, version, source, &document);
                 overlay.insert(key, Pending::Doc(doc));
                 Ok((
                     ItemOutcome {
