@@ -226,8 +226,10 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                         j += 2;
                         continue;
                     }
-                    if !is_term_char(c) {
-                        // `&` and `|` are term characters unless doubled.
+                    // Lucene: `-` and `+` continue a term (`2026-11-25`, `e-mail`), only
+                    // starting one makes them operators.
+                    let continues = j > i && (c == '-' || c == '+');
+                    if !is_term_char(c) && !continues {
                         break;
                     }
                     if (c == '&' && chars.get(j + 1) == Some(&'&'))
@@ -809,5 +811,36 @@ mod tests {
         assert_eq!(e.column, 1);
         let e = parse_query_string("a AND", &options).expect_err("dangling");
         assert!(e.message.contains("expected"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod term_characters {
+    use super::*;
+
+    #[test]
+    fn dashes_and_pluses_inside_terms() {
+        let options = QueryStringOptions {
+            default_fields: vec!["m".into()],
+            ..Default::default()
+        };
+        let q = parse_query_string("@timestamp:>=2026-11-22", &options).expect("valid");
+        let QueryAst::Range(r) = q else {
+            panic!("range: {q:?}")
+        };
+        assert_eq!(r.lower, Bound::Included(Value::Str("2026-11-22".into())));
+        assert_eq!(
+            parse_query_string("e-mail", &options).expect("valid"),
+            QueryAst::Match {
+                field: "m".into(),
+                text: "e-mail".into(),
+                operator: Operator::Or,
+                fuzziness: None
+            }
+        );
+        assert!(matches!(
+            parse_query_string("a -b", &options).expect("valid"),
+            QueryAst::Bool(_)
+        ));
     }
 }

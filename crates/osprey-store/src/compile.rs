@@ -613,3 +613,85 @@ pub(crate) fn wildcard_to_regex(pattern: &str) -> String {
     }
     out
 }
+
+/// The `@timestamp` interval (inclusive epoch millis) every match must fall in, from the
+/// `range` clauses the query requires (top level, `must` and `filter`, recursively). Searches
+/// skip day partitions outside it, as Kibana and Grafana always send a time range.
+pub(crate) fn required_time_interval(query: &QueryAst, now: Timestamp) -> (i64, i64) {
+    let mut interval = (i64::MIN, i64::MAX);
+    narrow_time_interval(query, now, &mut interval);
+    interval
+}
+
+fn narrow_time_interval(query: &QueryAst, now: Timestamp, interval: &mut (i64, i64)) {
+    match query {
+        QueryAst::Range(range) if range.field == TIMESTAMP_FIELD => {
+            let zone = range
+                .time_zone
+                .as_deref()
+                .and_then(|z| parse_time_zone(z).ok())
+                .unwrap_or(TimeZone::UTC);
+            let millis = |value: &Value, rounding: Rounding| -> Option<i64> {
+                match value {
+                    Value::Int(i) => Some(*i),
+                    Value::Float(f) => Some(*f as i64),
+                    other => eval_date_math(&other.to_text(), now, &zone, rounding).ok(),
+                }
+            };
+            // Exclusive bounds are widened to inclusive ones: pruning must never drop a match.
+            match &range.lower {
+                Bound::Included(v) | Bound::Excluded(v) => {
+                    if let Some(lo) = millis(v, Rounding::Down) {
+                        interval.0 = interval.0.max(lo);
+                    }
+                }
+                Bound::Unbounded => {}
+            }
+            match &range.upper {
+                Bound::Included(v) | Bound::Excluded(v) => {
+                    if let Some(hi) = millis(v, Rounding::Up) {
+                        interval.1 = interval.1.min(hi);
+                    }
+                }
+                Bound::Unbounded => {}
+            }
+        }
+        QueryAst::Bool(b) => {
+            for required in b.must.iter().chain(&b.filter) {
+                narrow_time_interval(required, now, interval);
+            }
+        }
+        QueryAst::Boost { query, .. } | QueryAst::ConstantScore { query, .. } => {
+            narrow_time_interval(query, now, interval);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osprey_query::{BoolQuery, parse_dsl};
+    use serde_json::json;
+
+    #[test]
+    fn time_interval_comes_from_required_ranges_only() {
+        let now: Timestamp = "2026-11-25T10:00:00Z".parse().expect("ts");
+        let q = parse_dsl(&json!({"bool": {
+            "filter": [{"range": {"@timestamp": {"gte": "now-1d/d", "lt": "now"}}}],
+            "should": [{"range": {"@timestamp": {"gte": "2000-01-01"}}}]
+        }}))
+        .expect("query");
+        let (lo, hi) = required_time_interval(&q, now);
+        assert_eq!(
+            Timestamp::from_millisecond(lo).expect("lo").to_string(),
+            "2026-11-24T00:00:00Z"
+        );
+        assert_eq!(hi, now.as_millisecond());
+        let open = QueryAst::Bool(BoolQuery {
+            should: vec![QueryAst::MatchAll],
+            ..BoolQuery::default()
+        });
+        assert_eq!(required_time_interval(&open, now), (i64::MIN, i64::MAX));
+    }
+}

@@ -22,6 +22,24 @@ use crate::error::{Result, StoreError};
 use crate::mapping::IndexMapping;
 use crate::partition::field_names;
 
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// The `@timestamp` interval a query requires, when `@timestamp` is a date in this index.
+fn time_interval(query: &QueryAst, mapping: &IndexMapping, now: Timestamp) -> (i64, i64) {
+    match mapping.get(crate::mapping::TIMESTAMP_FIELD) {
+        Some(crate::mapping::FieldType::Date) => crate::compile::required_time_interval(query, now),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// Whether a day partition can hold documents in the interval (documents are placed in the
+/// partition of their own `@timestamp` day).
+fn overlaps(day: i64, (lo, hi): (i64, i64)) -> bool {
+    let start = day.saturating_mul(MILLIS_PER_DAY);
+    let end = start.saturating_add(MILLIS_PER_DAY - 1);
+    end >= lo && start <= hi
+}
+
 /// Whether `text` matches a pattern where `*` is any run of characters.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -480,7 +498,11 @@ impl Store {
                 now,
             };
             let compiled = context.compile(query)?;
+            let interval = time_interval(query, &mapping, now);
             for partition in index.partitions.read().values() {
+                if !overlaps(partition.key.day, interval) {
+                    continue;
+                }
                 total += partition
                     .reader
                     .searcher()
@@ -557,7 +579,11 @@ impl Store {
                 now: request.now,
             };
             let compiled: Box<dyn Query> = context.compile(&request.query)?;
+            let interval = time_interval(&request.query, &mapping, request.now);
             for partition in index.partitions.read().values() {
+                if !overlaps(partition.key.day, interval) {
+                    continue;
+                }
                 let searcher = partition.reader.searcher();
                 if searcher.num_docs() == 0 {
                     continue;

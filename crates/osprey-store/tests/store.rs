@@ -336,3 +336,45 @@ fn force_merge_leaves_one_segment_per_partition() {
     assert_eq!(query(&store, "m", "merge"), 30);
     assert!(store.get_document("m", "2-9").expect("get").is_some());
 }
+
+#[test]
+fn time_ranges_skip_other_days_without_losing_edges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    let items = [
+        "2026-11-21T23:59:59.999Z",
+        "2026-11-22T00:00:00.000Z",
+        "2026-11-23T12:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, ts)| {
+        item(
+            "t",
+            Some(&i.to_string()),
+            json!({"@timestamp": ts, "message": "edge"}),
+        )
+    })
+    .collect();
+    store.write(items).expect("write");
+    store.refresh().expect("refresh");
+    assert_eq!(
+        query(
+            &store,
+            "t",
+            "@timestamp:[2026-11-21T23:59:59.999Z TO 2026-11-22T00:00:00Z]"
+        ),
+        2
+    );
+    assert_eq!(
+        query(
+            &store,
+            "t",
+            "@timestamp:{2026-11-21T23:59:59.999Z TO 2026-11-22T00:00:00Z]"
+        ),
+        1
+    );
+    assert_eq!(query(&store, "t", "edge AND @timestamp:>=2026-11-22"), 2);
+    assert_eq!(query(&store, "t", "edge OR @timestamp:>=2026-11-23"), 3);
+    assert_eq!(query(&store, "t", "@timestamp:<2026-11-22"), 1);
+}
