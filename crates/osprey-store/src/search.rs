@@ -481,6 +481,23 @@ impl Store {
         merged
     }
 
+    /// The query compiled for one index's mapping, and the `@timestamp` interval it requires.
+    fn compile_for(
+        &self,
+        index: &LiveIndex,
+        query: &QueryAst,
+        now: Timestamp,
+    ) -> Result<(Box<dyn Query>, (i64, i64))> {
+        let mapping = index.mapping.read().clone();
+        let context = CompileContext {
+            fields: &self.shared.fields,
+            mapping: &mapping,
+            index_name: &index.name,
+            now,
+        };
+        Ok((context.compile(query)?, time_interval(query, &mapping, now)))
+    }
+
     /// Counts matching documents.
     pub fn count(
         &self,
@@ -490,15 +507,7 @@ impl Store {
     ) -> Result<u64> {
         let mut total = 0;
         for index in indexes {
-            let mapping = index.mapping.read().clone();
-            let context = CompileContext {
-                fields: &self.shared.fields,
-                mapping: &mapping,
-                index_name: &index.name,
-                now,
-            };
-            let compiled = context.compile(query)?;
-            let interval = time_interval(query, &mapping, now);
+            let (compiled, interval) = self.compile_for(index, query, now)?;
             for partition in index.partitions.read().values() {
                 if !overlaps(partition.key.day, interval) {
                     continue;
@@ -565,21 +574,14 @@ impl Store {
                     .flat_map(|i| i.partitions.read().keys().copied().collect::<Vec<_>>());
                 let (min, max) =
                     days.fold((i64::MAX, i64::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)));
-                let span = (min <= max).then(|| (min * 86_400_000, (max + 1) * 86_400_000 - 1));
+                let span =
+                    (min <= max).then(|| (min * MILLIS_PER_DAY, (max + 1) * MILLIS_PER_DAY - 1));
                 Some(crate::aggs::plan(aggs, &merged, request.now, span)?)
             }
             None => None,
         };
         for index in indexes {
-            let mapping = index.mapping.read().clone();
-            let context = CompileContext {
-                fields: &self.shared.fields,
-                mapping: &mapping,
-                index_name: &index.name,
-                now: request.now,
-            };
-            let compiled: Box<dyn Query> = context.compile(&request.query)?;
-            let interval = time_interval(&request.query, &mapping, request.now);
+            let (compiled, interval) = self.compile_for(index, &request.query, request.now)?;
             for partition in index.partitions.read().values() {
                 if !overlaps(partition.key.day, interval) {
                     continue;
