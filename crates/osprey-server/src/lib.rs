@@ -142,6 +142,12 @@ async fn count_requests(
 }
 
 async fn elastic_envelope(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let pretty = request.uri().query().is_some_and(|query| {
+        query.split('&').any(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            key == "pretty" && value != "false"
+        })
+    });
     let mut response = next.run(request).await;
     let is_json = response
         .headers()
@@ -176,11 +182,37 @@ async fn elastic_envelope(State(limit): State<usize>, request: Request, next: Ne
         )
         .into_response();
     }
+    if pretty && is_json {
+        response = pretty_printed(response).await;
+    }
     response.headers_mut().insert(
         "x-elastic-product",
         HeaderValue::from_static("Elasticsearch"),
     );
     response
+}
+
+/// `?pretty`: indented JSON, as Elasticsearch answers it.
+async fn pretty_printed(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return es::EsError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "response body failed",
+        )
+        .into_response();
+    };
+    let text = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(value) => {
+            let mut text = serde_json::to_vec_pretty(&value).unwrap_or_else(|_| bytes.to_vec());
+            text.push(b'\n');
+            text
+        }
+        Err(_) => bytes.to_vec(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 /// Opens the store and serves every configured listener until `shutdown` resolves, then
