@@ -217,6 +217,8 @@ pub(crate) struct Shared {
     pending: Mutex<HashMap<(String, String), Pending>>,
     pub(crate) fields: Fields,
     pub(crate) stats: StoreStats,
+    /// Held (locked) for as long as the store is open.
+    _lock: std::fs::File,
 }
 
 /// The storage engine.
@@ -269,6 +271,18 @@ impl Store {
     /// Opens the store in `config.data_dir`, replaying the WAL, and starts the indexer thread.
     pub fn open(config: StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(&config.data_dir)?;
+        // One process per data directory: two writers on one WAL would corrupt it.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(config.data_dir.join("osprey.lock"))?;
+        if !fs4::fs_std::FileExt::try_lock_exclusive(&lock)? {
+            return Err(StoreError::BadRequest(format!(
+                "the data directory {} is in use by another Osprey process",
+                config.data_dir.display()
+            )));
+        }
         let storage: Arc<dyn SegmentStorage> =
             Arc::new(LocalStorage::new(config.data_dir.join("indexes")));
         let metastore: Arc<dyn Metastore> =
@@ -283,6 +297,7 @@ impl Store {
             pending: Mutex::new(HashMap::new()),
             fields: fields(),
             stats: StoreStats::default(),
+            _lock: lock,
         });
         // Files of indexes the catalogue does not know are leftovers of an interrupted delete.
         for (name, incarnation) in shared.storage.list_indexes()? {

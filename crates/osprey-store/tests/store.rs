@@ -378,3 +378,18 @@ fn time_ranges_skip_other_days_without_losing_edges() {
     assert_eq!(query(&store, "t", "edge OR @timestamp:>=2026-11-23"), 3);
     assert_eq!(query(&store, "t", "@timestamp:<2026-11-22"), 1);
 }
+
+#[test]
+fn one_process_per_data_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Store::open(StoreConfig::new(dir.path())).expect("open");
+    let second = Store::open(StoreConfig::new(dir.path())).expect_err("locked");
+    assert!(
+        second
+            .to_string()
+            .contains("in use by another Osprey process"),
+        "{second}"
+    );
+    drop(first);
+    Store::open(StoreConfig::new(dir.path())).expect("open after the first closed");
+}
