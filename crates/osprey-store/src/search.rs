@@ -24,6 +24,38 @@ use crate::partition::field_names;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+/// One partition to search, with the query compiled for its index.
+type SearchUnit = (Arc<LiveIndex>, Arc<dyn Query>, Searcher);
+
+/// Runs `work` on every item, spread over the machine's cores (partitions are searched in
+/// parallel, as Elasticsearch searches shards); results keep the items' order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&work).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut chunks = items.chunks(chunk);
+        let first = chunks.next().unwrap_or_default();
+        let handles: Vec<_> = chunks
+            .map(|c| scope.spawn(|| c.iter().map(&work).collect::<Vec<R>>()))
+            .collect();
+        let mut results: Vec<R> = first.iter().map(&work).collect();
+        for handle in handles {
+            // A panic in a search thread is a bug; surface it on the caller's thread.
+            results.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        results
+    })
+}
+
 /// The `@timestamp` interval a query requires, when `@timestamp` is a date in this index.
 fn time_interval(query: &QueryAst, mapping: &IndexMapping, now: Timestamp) -> (i64, i64) {
     match mapping.get(crate::mapping::TIMESTAMP_FIELD) {
@@ -481,6 +513,31 @@ impl Store {
         merged
     }
 
+    /// The partitions a query must search (non-empty, within its time range), each with the
+    /// query compiled for its index.
+    fn search_units(
+        &self,
+        indexes: &[Arc<LiveIndex>],
+        query: &QueryAst,
+        now: Timestamp,
+    ) -> Result<Vec<SearchUnit>> {
+        let mut units = Vec::new();
+        for index in indexes {
+            let (compiled, interval) = self.compile_for(index, query, now)?;
+            let compiled: Arc<dyn Query> = Arc::from(compiled);
+            for partition in index.partitions.read().values() {
+                if !overlaps(partition.key.day, interval) {
+                    continue;
+                }
+                let searcher = partition.reader.searcher();
+                if searcher.num_docs() > 0 {
+                    units.push((index.clone(), compiled.clone(), searcher));
+                }
+            }
+        }
+        Ok(units)
+    }
+
     /// The query compiled for one index's mapping, and the `@timestamp` interval it requires.
     fn compile_for(
         &self,
@@ -505,20 +562,13 @@ impl Store {
         query: &QueryAst,
         now: Timestamp,
     ) -> Result<u64> {
-        let mut total = 0;
-        for index in indexes {
-            let (compiled, interval) = self.compile_for(index, query, now)?;
-            for partition in index.partitions.read().values() {
-                if !overlaps(partition.key.day, interval) {
-                    continue;
-                }
-                total += partition
-                    .reader
-                    .searcher()
-                    .search(compiled.as_ref(), &Count)? as u64;
-            }
-        }
-        Ok(total)
+        let units = self.search_units(indexes, query, now)?;
+        let counts = in_parallel(&units, |(_, query, searcher)| {
+            searcher.search(query.as_ref(), &Count)
+        });
+        counts
+            .into_iter()
+            .try_fold(0u64, |total, count| Ok(total + count? as u64))
     }
 
     /// Runs a search.
@@ -580,29 +630,25 @@ impl Store {
             }
             None => None,
         };
-        for index in indexes {
-            let (compiled, interval) = self.compile_for(index, &request.query, request.now)?;
-            for partition in index.partitions.read().values() {
-                if !overlaps(partition.key.day, interval) {
-                    continue;
-                }
-                let searcher = partition.reader.searcher();
-                if searcher.num_docs() == 0 {
-                    continue;
-                }
-                let ordinal = searchers.len();
-                let (count, top) =
-                    collect_top(&searcher, compiled.as_ref(), &collector, fast_path)?;
-                total += count as u64;
-                ranked.extend(
-                    top.into_iter()
-                        .map(|(values, address)| (values, ordinal, address)),
-                );
-                if let Some(plan) = &aggregation_plan {
-                    aggregation_parts.push(plan.collect(&searcher, compiled.as_ref())?);
-                }
-                searchers.push((index.clone(), searcher));
-            }
+        let units = self.search_units(indexes, &request.query, request.now)?;
+        let results = in_parallel(&units, |(_, query, searcher)| -> Result<_> {
+            let (count, top) = collect_top(searcher, query.as_ref(), &collector, fast_path)?;
+            let aggregations = match &aggregation_plan {
+                Some(plan) => Some(plan.collect(searcher, query.as_ref())?),
+                None => None,
+            };
+            Ok((count, top, aggregations))
+        });
+        for ((index, _, searcher), result) in units.into_iter().zip(results) {
+            let (count, top, aggregations) = result?;
+            let ordinal = searchers.len();
+            total += count as u64;
+            ranked.extend(
+                top.into_iter()
+                    .map(|(values, address)| (values, ordinal, address)),
+            );
+            aggregation_parts.extend(aggregations);
+            searchers.push((index, searcher));
         }
         ranked.sort_by(|a, b| {
             compare_values(&keys, &a.0, &b.0)
