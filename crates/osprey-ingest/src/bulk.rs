@@ -77,7 +77,7 @@ pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
     let mut lines = body
         .split(|&b| b == b'\n')
         .enumerate()
-        .map(|(i, line)| (i + 1, trim_line(line)))
+        .map(|(i, line)| (i + 1, line.trim_ascii()))
         .filter(|(_, line)| !line.is_empty())
         .peekable();
     let mut items = Vec::new();
@@ -167,18 +167,6 @@ pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
         }));
     }
     items
-}
-
-fn trim_line(line: &[u8]) -> &[u8] {
-    let start = line
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(line.len());
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &line[start..end.max(start)]
 }
 
 /// Parses a JSON object, naming the position of a syntax error.

@@ -392,28 +392,24 @@ fn convert_scalar(
             exact(out, ExactValue::Bool(s == "true"));
             true
         }
-        (FieldType::Date, Value::Number(n)) => match n.as_i64() {
-            Some(millis) => {
-                if path == TIMESTAMP_FIELD {
-                    out.timestamp = Some(millis);
-                } else {
-                    exact(out, ExactValue::Date(millis));
+        (FieldType::Date, Value::Number(_) | Value::String(_)) => {
+            let millis = match value {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => parse_date_millis(s),
+                _ => None,
+            };
+            match millis {
+                Some(millis) => {
+                    if path == TIMESTAMP_FIELD {
+                        out.timestamp = Some(millis);
+                    } else {
+                        exact(out, ExactValue::Date(millis));
+                    }
+                    true
                 }
-                true
+                None => false,
             }
-            None => false,
-        },
-        (FieldType::Date, Value::String(s)) => match parse_date_millis(s) {
-            Some(millis) => {
-                if path == TIMESTAMP_FIELD {
-                    out.timestamp = Some(millis);
-                } else {
-                    exact(out, ExactValue::Date(millis));
-                }
-                true
-            }
-            None => false,
-        },
+        }
         _ => false,
     }
 }

@@ -426,7 +426,7 @@ async fn single_write(
                 op: BulkOp::Index,
                 index: None,
                 id: None,
-                source: Some(trim_ascii(trimmed).to_vec()),
+                source: Some(trimmed.trim_ascii().to_vec()),
                 document: Some(document),
                 update: None,
             })
@@ -452,18 +452,6 @@ async fn single_write(
         o.remove("status");
     }
     Ok((status, Json(body)).into_response())
-}
-
-fn trim_ascii(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end.max(start)]
 }
 
 async fn post_doc(
@@ -934,7 +922,7 @@ async fn msearch(
     let started = Instant::now();
     let lines: Vec<&[u8]> = body
         .split(|b| *b == b'\n')
-        .map(trim_ascii)
+        .map(<[u8]>::trim_ascii)
         .filter(|l| !l.is_empty())
         .collect();
     if !lines.len().is_multiple_of(2) {
