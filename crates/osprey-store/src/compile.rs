@@ -15,11 +15,62 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
 use crate::analysis::analyze;
+use crate::column_range::{ColumnRangeQuery, Number, integer_bounds};
 use crate::error::{Result, StoreError};
 use crate::keyword_query::DictionaryAutomatonQuery;
 use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
 use crate::partition::Fields;
 use crate::search::wildcard_match;
+
+/// Whether a range bound is a number that is not an `i64`.
+fn is_fractional(bound: &Bound) -> bool {
+    match bound {
+        Bound::Included(value) | Bound::Excluded(value) => match value {
+            Value::Int(_) => false,
+            Value::Float(_) => true,
+            other => {
+                let text = other.to_text();
+                text.parse::<i64>().is_err() && text.parse::<f64>().is_ok()
+            }
+        },
+        Bound::Unbounded => false,
+    }
+}
+
+/// The integers a range with numeric bounds covers, as an inclusive range (unbounded sides
+/// stay unbounded), or `None` when it covers none.
+fn integral_range(range: &RangeQuery) -> Option<RangeQuery> {
+    let number = |bound: &Bound| -> Option<StdBound<Number>> {
+        let to_number = |value: &Value| match value {
+            Value::Int(i) => Some(Number::Int((*i).into())),
+            Value::Float(f) => Some(Number::Float(*f)),
+            other => {
+                let text = other.to_text();
+                match text.parse::<i64>() {
+                    Ok(i) => Some(Number::Int(i.into())),
+                    Err(_) => text.parse::<f64>().ok().map(Number::Float),
+                }
+            }
+        };
+        Some(match bound {
+            Bound::Included(value) => StdBound::Included(to_number(value)?),
+            Bound::Excluded(value) => StdBound::Excluded(to_number(value)?),
+            Bound::Unbounded => StdBound::Unbounded,
+        })
+    };
+    let (lower, upper) = (number(&range.lower)?, number(&range.upper)?);
+    let (lo, hi) = integer_bounds(lower, upper, i64::MIN.into(), i64::MAX.into())?;
+    let covered = |bound: &Bound, edge: i128| match bound {
+        Bound::Unbounded => Bound::Unbounded,
+        // Clamped to i64 by `integer_bounds`.
+        _ => Bound::Included(Value::Int(edge as i64)),
+    };
+    Some(RangeQuery {
+        lower: covered(&range.lower, lo),
+        upper: covered(&range.upper, hi),
+        ..range.clone()
+    })
+}
 
 /// What a field name designates in storage.
 #[derive(Debug, Clone, PartialEq)]
@@ -441,6 +492,21 @@ impl CompileContext<'_> {
             }
             None => TimeZone::UTC,
         };
+        // A long range with a fractional bound becomes the integers it covers: tantivy needs
+        // both bounds of one type, and maps float bounds onto unsigned columns wrongly.
+        let integral;
+        let range = match target {
+            Target::Long(_) if is_fractional(&range.lower) || is_fractional(&range.upper) => {
+                match integral_range(range) {
+                    Some(covered) => {
+                        integral = covered;
+                        &integral
+                    }
+                    None => return Ok(Box::new(EmptyQuery)),
+                }
+            }
+            _ => range,
+        };
         let lower = self.bound(target, &range.lower, &zone, true)?;
         let upper = self.bound(target, &range.upper, &zone, false)?;
         if matches!((&lower, &upper), (StdBound::Unbounded, StdBound::Unbounded)) {
@@ -459,10 +525,15 @@ impl CompileContext<'_> {
                 Target::Id | Target::Index => Box::new(AllQuery),
             });
         }
-        Ok(Box::new(ConstScoreQuery::new(
-            Box::new(TantivyRange::new(lower, upper)),
-            1.0,
-        )))
+        Ok(match target {
+            Target::Timestamp | Target::Long(_) | Target::Float(_) | Target::Date(_) => {
+                Box::new(ColumnRangeQuery::new(lower, upper))
+            }
+            _ => Box::new(ConstScoreQuery::new(
+                Box::new(TantivyRange::new(lower, upper)),
+                1.0,
+            )),
+        })
     }
 
     fn bound(

@@ -13,6 +13,7 @@
 
 mod aggs;
 pub mod analysis;
+mod column_range;
 mod compile;
 mod engine;
 mod error;

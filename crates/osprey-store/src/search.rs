@@ -10,12 +10,14 @@ use serde_json::Value;
 use tantivy::Order;
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
-use tantivy::query::Query;
+use tantivy::query::{AllQuery, ConstScoreQuery, EnableScoring, Query, TermQuery};
 use tantivy::schema::Value as _;
 use tantivy::{
-    DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument,
+    DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TERMINATED,
+    TantivyDocument,
 };
 
+use crate::column_range::ColumnRangeQuery;
 use crate::compile::{CompileContext, Target, resolve_field};
 use crate::engine::{LiveIndex, Store};
 use crate::error::{Result, StoreError};
@@ -407,9 +409,22 @@ fn collect_top(
 ) -> tantivy::Result<(usize, Vec<Ranked>)> {
     Ok(match fast_path {
         FastPath::CountOnly => (query.count(searcher)?, Vec::new()),
+        FastPath::Score if is_constant_score(query) => (
+            searcher.search(query, &Count)?,
+            first_matches(searcher, query, general.limit)?,
+        ),
         FastPath::Score => {
             let top = TopDocs::with_limit(general.limit).order_by_score();
-            let (count, hits) = searcher.search(query, &(Count, top))?;
+            // A term query counts from its document frequency and finds its best hits with
+            // block-max pruning, each only when asked alone: together they visit every match.
+            let (count, hits) = if query.is::<TermQuery>() {
+                (
+                    searcher.search(query, &Count)?,
+                    searcher.search(query, &top)?,
+                )
+            } else {
+                searcher.search(query, &(Count, top))?
+            };
             (
                 count,
                 hits.into_iter()
@@ -434,6 +449,41 @@ fn collect_top(
         }
         FastPath::General => searcher.search(query, &(Count, general.clone()))?,
     })
+}
+
+/// Whether every match scores the same, so the best hits are simply the first ones.
+fn is_constant_score(query: &dyn Query) -> bool {
+    query.is::<ColumnRangeQuery>() || query.is::<ConstScoreQuery>() || query.is::<AllQuery>()
+}
+
+/// The first `limit` live matches in index order, with their (constant) score: what a top-score
+/// collector keeps when all scores tie, without visiting the remaining matches.
+fn first_matches(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+) -> tantivy::Result<Vec<Ranked>> {
+    let mut hits = Vec::new();
+    if limit == 0 {
+        return Ok(hits);
+    }
+    let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                let score = SortValue::Float(f64::from(scorer.score()));
+                hits.push((vec![score], DocAddress::new(ord as SegmentOrdinal, doc)));
+                if hits.len() == limit {
+                    return Ok(hits);
+                }
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(hits)
 }
 
 fn sort_key(spec: &SortSpec, mapping: &IndexMapping) -> SortKey {

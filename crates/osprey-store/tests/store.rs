@@ -393,3 +393,49 @@ fn one_process_per_data_directory() {
     drop(first);
     Store::open(StoreConfig::new(dir.path())).expect("open after the first closed");
 }
+
+#[test]
+fn numeric_ranges_count_and_page_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    // `bytes` is in one document of three (a sparse column), never negative (an unsigned one).
+    let items = (0..90)
+        .map(|i| {
+            let mut doc = json!({"@timestamp": "2026-11-24T10:00:00Z", "message": "r"});
+            if i % 3 == 0 {
+                doc["bytes"] = json!(i * 10);
+            }
+            item("n", Some(&i.to_string()), doc)
+        })
+        .collect();
+    store.write(items).expect("write");
+    store.refresh().expect("refresh");
+    assert_eq!(query(&store, "n", "bytes:[100 TO 300]"), 7);
+    assert_eq!(query(&store, "n", "bytes:>=0"), 30);
+    // Fractional bounds on a long field cover the integers between them.
+    assert_eq!(query(&store, "n", "bytes:[99.5 TO 300.5]"), 7);
+    assert_eq!(query(&store, "n", "bytes:{90.0 TO 120.1}"), 1);
+    assert_eq!(query(&store, "n", "bytes:<-0.5"), 0);
+    assert_eq!(query(&store, "n", "bytes:[-10.5 TO -1]"), 0);
+    assert_eq!(query(&store, "n", "bytes:[0.5 TO 0.7]"), 0);
+
+    // The total and the page come from different passes over constant-score matches.
+    let indexes = store.resolve_indices("n", true).expect("indices");
+    let options = QueryStringOptions::default();
+    for (q, total) in [("bytes:[100 TO 300]", 7), ("bytes:>=0", 30), ("*:*", 90)] {
+        let request = SearchRequest {
+            query: parse_query_string(q, &options).expect("query"),
+            from: 2,
+            size: 3,
+            sort: vec![],
+            search_after: None,
+            aggregations: None,
+            track_total_hits: TrackTotalHits::Exact,
+            now: Timestamp::now(),
+        };
+        let response = store.search(&indexes, &request).expect("search");
+        assert_eq!(response.total, Some((total, true)), "{q}");
+        assert_eq!(response.hits.len(), 3, "{q}");
+        assert_eq!(response.max_score, Some(1.0), "{q}");
+    }
+}
