@@ -355,7 +355,8 @@ impl CompileContext<'_> {
                     format: None,
                     time_zone: None,
                 };
-                Box::new(ConstScoreQuery::new(self.range(target, &range)?, 1.0))
+                // Ranges score a constant 1.0 already.
+                self.range(target, &range)?
             }
         })
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tantivy::Order;
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
-use tantivy::query::{AllQuery, ConstScoreQuery, EnableScoring, Query, TermQuery};
+use tantivy::query::{AllQuery, EnableScoring, Query, TermQuery};
 use tantivy::schema::Value as _;
 use tantivy::{
     DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TERMINATED,
@@ -451,9 +451,11 @@ fn collect_top(
     })
 }
 
-/// Whether every match scores the same, so the best hits are simply the first ones.
+/// Whether every match scores the same, so the best hits are simply the first ones, and the
+/// matches can be counted without visiting them (column ranges, all documents). Other
+/// constant-score queries (wildcards, regexes) would expand their terms twice.
 fn is_constant_score(query: &dyn Query) -> bool {
-    query.is::<ColumnRangeQuery>() || query.is::<ConstScoreQuery>() || query.is::<AllQuery>()
+    query.is::<ColumnRangeQuery>() || query.is::<AllQuery>()
 }
 
 /// The first `limit` live matches in index order, with their (constant) score: what a top-score
