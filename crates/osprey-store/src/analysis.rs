@@ -82,11 +82,11 @@ fn for_each_ascii_token(text: &[u8], mut emit: impl FnMut(usize, usize, String))
                 Letter | Digit | Underscore => i += 1,
                 MidLetter | MidNum | MidNumLet => {
                     let after = class_at(i + 2);
-                    let joins = match (class, next, after) {
-                        (Letter, MidLetter | MidNumLet, Letter) => true,
-                        (Digit, MidNum | MidNumLet, Digit) => true,
-                        _ => false,
-                    };
+                    let joins = matches!(
+                        (class, next, after),
+                        (Letter, MidLetter | MidNumLet, Letter)
+                            | (Digit, MidNum | MidNumLet, Digit)
+                    );
                     if !joins {
                         break;
                     }

@@ -8,8 +8,9 @@ use jiff::tz::TimeZone;
 use osprey_query::date_math::{Rounding, eval_date_math, parse_time_zone};
 use osprey_query::{BoolQuery, Bound, Operator, QueryAst, RangeQuery, Value};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
-    PhrasePrefixQuery, PhraseQuery, Query, RangeQuery as TantivyRange, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery,
+    InvertedIndexRangeQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
+    RangeQuery as TantivyRange, RegexQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
@@ -21,6 +22,30 @@ use crate::keyword_query::DictionaryAutomatonQuery;
 use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
 use crate::partition::Fields;
 use crate::search::wildcard_match;
+
+/// The literal `abc` of a regular expression `abc.*` (what `abc*` and prefix queries compile
+/// to), when it has no other operator; `\` escapes are resolved.
+fn literal_prefix(pattern: &str) -> Option<String> {
+    let mut literal = String::new();
+    let mut chars = pattern.strip_suffix(".*")?.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => literal.push(chars.next()?),
+            c if "\\.^$|?*+()[]{}#@&<>~\"".contains(c) => return None,
+            c => literal.push(c),
+        }
+    }
+    (!literal.is_empty()).then_some(literal)
+}
+
+/// `start` (a term of an empty value) extended to the first value after every value that
+/// starts with `prefix`: `prefix` with its last byte incremented (UTF-8 has no 0xFF byte).
+fn prefix_successor(mut start: Term, prefix: &str) -> Option<Term> {
+    let (&last, head) = prefix.as_bytes().split_last()?;
+    start.append_bytes(head);
+    start.append_bytes(&[last + 1]);
+    Some(start)
+}
 
 /// Whether a range bound is a number that is not an `i64`.
 fn is_fractional(bound: &Bound) -> bool {
@@ -435,6 +460,12 @@ impl CompileContext<'_> {
         pattern: &str,
         case_insensitive: bool,
     ) -> Result<Box<dyn Query>> {
+        if !case_insensitive
+            && let Some(prefix) = literal_prefix(pattern)
+            && let Some(query) = self.prefix_range(target, &prefix)
+        {
+            return Ok(query);
+        }
         let (field, prefix_term, pattern) = match target {
             Target::Text(path) => {
                 // Text is indexed lower-cased, so patterns are normalised the same way.
@@ -445,10 +476,11 @@ impl CompileContext<'_> {
                 )
             }
             Target::Keyword(path) => {
+                // Lucene's `.` (and so `*` and `?`) matches any character, newlines too.
                 let pattern = if case_insensitive {
-                    format!("(?i){pattern}")
+                    format!("(?si){pattern}")
                 } else {
-                    pattern.to_string()
+                    format!("(?s){pattern}")
                 };
                 let regex = tantivy_fst::Regex::new(&pattern).map_err(|e| {
                     StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {e}"))
@@ -479,11 +511,32 @@ impl CompileContext<'_> {
                 full.push_str(&format!("\\x{:02x}", c as u32));
             }
         }
-        full.push_str(&format!("(?:{pattern})"));
+        full.push_str(&format!("(?s:{pattern})"));
         let query = RegexQuery::from_pattern(&full, field).map_err(|e| {
             StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {e}"))
         })?;
         Ok(Box::new(ConstScoreQuery::new(Box::new(query), 1.0)))
+    }
+
+    /// `prefix*` as the range of terms (text) or values (keyword) that start with `prefix`:
+    /// the same matches as the pattern's automaton, without building one per query.
+    fn prefix_range(&self, target: &Target, prefix: &str) -> Option<Box<dyn Query>> {
+        let range: Box<dyn Query> = match target {
+            Target::Text(path) => {
+                // Text is indexed lower-cased, so the prefix is normalised the same way.
+                let prefix = prefix.to_lowercase();
+                Box::new(InvertedIndexRangeQuery::new(
+                    StdBound::Included(self.text_term(path, &prefix)),
+                    StdBound::Excluded(prefix_successor(self.text_term(path, ""), &prefix)?),
+                ))
+            }
+            Target::Keyword(path) => Box::new(TantivyRange::new(
+                StdBound::Included(self.keyword_term(path, prefix)),
+                StdBound::Excluded(prefix_successor(self.keyword_term(path, ""), prefix)?),
+            )),
+            _ => return None,
+        };
+        Some(Box::new(ConstScoreQuery::new(range, 1.0)))
     }
 
     fn range(&self, target: &Target, range: &RangeQuery) -> Result<Box<dyn Query>> {

@@ -439,3 +439,42 @@ fn numeric_ranges_count_and_page_alike() {
         assert_eq!(response.max_score, Some(1.0), "{q}");
     }
 }
+
+#[test]
+fn prefixes_match_what_their_patterns_match() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    let rows = [
+        ("checkout-7d9f", "Throttled request"),
+        ("checkout-abc", "throttling on"),
+        ("checkouts", "THROTTLE"),
+        ("check", "throttl"),
+        ("checkout-\nsplit", "thrott"),
+        ("Checkout-upper", "athrottle"),
+    ];
+    let items = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (pod, message))| {
+            item(
+                "p",
+                Some(&i.to_string()),
+                json!({"@timestamp": "2026-11-24T10:00:00Z", "pod": pod, "message": message}),
+            )
+        })
+        .collect();
+    store.write(items).expect("write");
+    store.refresh().expect("refresh");
+    // Text: tokens are lower-cased, and so is the prefix.
+    assert_eq!(query(&store, "p", "throttl*"), 4);
+    assert_eq!(query(&store, "p", "THROTTL*"), 4);
+    assert_eq!(query(&store, "p", "/throttl.*/"), 4);
+    assert_eq!(query(&store, "p", "throttl?*"), 3);
+    // Keyword: exact bytes, escapes resolved, any character (newlines too) after the prefix.
+    assert_eq!(query(&store, "p", "pod.keyword:checkout*"), 4);
+    assert_eq!(query(&store, "p", "pod.keyword:checkout\\-*"), 3);
+    assert_eq!(query(&store, "p", "pod.keyword:/checkout-.*/"), 3);
+    assert_eq!(query(&store, "p", "pod.keyword:check*"), 5);
+    assert_eq!(query(&store, "p", "pod.keyword:Check*"), 1);
+    assert_eq!(query(&store, "p", "pod.keyword:checkout-?*"), 3);
+}
