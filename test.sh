@@ -30,7 +30,7 @@ step() {
 }
 
 # ---------------------------------------------------------------- dependencies
-APT_PACKAGES=(liblucene8-java rsyslog rsyslog-elasticsearch python3-venv)
+APT_PACKAGES=(liblucene8-java openjdk-17-jdk-headless rsyslog rsyslog-elasticsearch python3-venv)
 
 ensure_apt_packages() {
   local missing=()
@@ -89,8 +89,8 @@ step "dependencies of the end-to-end suite"
 ensure_apt_packages
 ensure_venv
 
-step "cargo build"
-cargo build
+step "cargo build (osprey, and osprey-loadgen for the conformance corpus)"
+cargo build -p osprey -p osprey-loadgen
 
 step "end-to-end suite (pytest tests/e2e)"
 export OSPREY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/osprey"

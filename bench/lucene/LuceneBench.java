@@ -18,6 +18,7 @@ import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,7 +52,19 @@ import org.apache.lucene.index.IndexWriterConfig;
 import org.apache.lucene.index.Term;
 import org.apache.lucene.queryparser.classic.ParseException;
 import org.apache.lucene.queryparser.classic.QueryParser;
+import org.apache.lucene.index.DocValues;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.index.NumericDocValues;
+import org.apache.lucene.search.BooleanClause;
+import org.apache.lucene.search.BooleanQuery;
+import org.apache.lucene.search.ConstantScoreQuery;
+import org.apache.lucene.search.DocValuesFieldExistsQuery;
 import org.apache.lucene.search.IndexOrDocValuesQuery;
+import org.apache.lucene.search.MatchAllDocsQuery;
+import org.apache.lucene.search.MatchNoDocsQuery;
+import org.apache.lucene.search.NormsFieldExistsQuery;
+import org.apache.lucene.search.ScoreMode;
+import org.apache.lucene.search.SimpleCollector;
 import org.apache.lucene.search.IndexSearcher;
 import org.apache.lucene.search.Query;
 import org.apache.lucene.search.ScoreDoc;
@@ -70,11 +83,25 @@ public final class LuceneBench {
         } else if (args.length >= 4 && args[0].equals("query")) {
             query(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
                     Arrays.copyOfRange(args, 4, args.length));
+        } else if (args.length >= 3 && args[0].equals("ids")) {
+            ids(Paths.get(args[1]), Paths.get(args[2]), Arrays.copyOfRange(args, 3, args.length));
         } else {
             System.err.println("usage: LuceneBench index NDJSON INDEXDIR [--threads N] [--json]\n"
-                    + "       LuceneBench query INDEXDIR queries.tsv REPEAT [--warmup N] [--json]");
+                    + "       LuceneBench query INDEXDIR queries.tsv REPEAT [--warmup N] [--json]\n"
+                    + "       LuceneBench ids INDEXDIR queries.tsv [--default-field F]\n"
+                    + "  ids: every matching document of every query, as 0-based input line numbers\n"
+                    + "       (index with --threads 1 so line numbers and first-seen field types are stable)");
             System.exit(2);
         }
+    }
+
+    static String strOpt(String[] opts, String name, String dflt) {
+        for (int i = 0; i + 1 < opts.length; i++) {
+            if (opts[i].equals(name)) {
+                return opts[i + 1];
+            }
+        }
+        return dflt;
     }
 
     static boolean flag(String[] opts, String name) {
@@ -395,9 +422,61 @@ public final class LuceneBench {
             setAllowLeadingWildcard(true); // ES query_string default
         }
 
+        /** Elasticsearch: a clause list with only prohibited clauses means "all but these". */
+        @Override
+        protected Query getBooleanQuery(List<BooleanClause> clauses) throws ParseException {
+            Query q = super.getBooleanQuery(clauses);
+            if (q instanceof BooleanQuery) {
+                BooleanQuery bq = (BooleanQuery) q;
+                boolean onlyProhibited = !bq.clauses().isEmpty();
+                for (BooleanClause c : bq.clauses()) {
+                    onlyProhibited &= c.getOccur() == BooleanClause.Occur.MUST_NOT;
+                }
+                if (onlyProhibited) {
+                    BooleanQuery.Builder b = new BooleanQuery.Builder();
+                    b.add(new MatchAllDocsQuery(), BooleanClause.Occur.MUST);
+                    for (BooleanClause c : bq.clauses()) {
+                        b.add(c);
+                    }
+                    return b.build();
+                }
+            }
+            return q;
+        }
+
+        /** Elasticsearch's `_exists_:field`: text by its norms, everything else by doc values. */
+        private Query exists(String field) {
+            BooleanQuery.Builder b = new BooleanQuery.Builder();
+            int n = 0;
+            for (Map.Entry<String, String> e : mapping.entrySet()) {
+                String name = e.getKey();
+                if (!name.equals(field) && !name.startsWith(field + ".")) {
+                    continue;
+                }
+                b.add(TEXT.equals(e.getValue()) ? new NormsFieldExistsQuery(name)
+                        : new DocValuesFieldExistsQuery(name), BooleanClause.Occur.SHOULD);
+                n++;
+            }
+            if (field.endsWith(".keyword")) {
+                b.add(new DocValuesFieldExistsQuery(field), BooleanClause.Occur.SHOULD);
+                n++;
+            }
+            return n == 0 ? new MatchNoDocsQuery() : new ConstantScoreQuery(b.build());
+        }
+
         @Override
         protected Query getFieldQuery(String field, String queryText, boolean quoted) throws ParseException {
+            if ("_exists_".equals(field)) {
+                return exists(queryText);
+            }
             String type = mapping.get(field);
+            if (BOOL.equals(type)) {
+                // Indexed as T/F, as Elasticsearch's boolean field does.
+                if ("true".equals(queryText) || "false".equals(queryText)) {
+                    return new TermQuery(new Term(field, "true".equals(queryText) ? "T" : "F"));
+                }
+                throw new ParseException("failed to parse [" + queryText + "] as a boolean");
+            }
             if (!quoted && (LONG.equals(type) || DOUBLE.equals(type) || DATE.equals(type))) {
                 // ES extension: field:>v, field:>=v, field:<v, field:<=v
                 if (queryText.startsWith(">=")) {
@@ -593,6 +672,67 @@ public final class LuceneBench {
                 System.out.printf(Locale.ROOT, "%-10s %7d %7d %10.1f %10.1f %12d %6d%n", e.getKey(),
                         e.getValue().size(), total, pct(all, total, 0.5) / 1e3, pct(all, total, 0.99) / 1e3, hits,
                         errors);
+            }
+        }
+    }
+
+    /**
+     * The conformance oracle: for each query of `queries.tsv`, the 0-based input line numbers of
+     * every matching document (from `_seq_no`), or the parse error, as one JSON line.
+     */
+    static void ids(Path dir, Path queriesFile, String[] opts) throws Exception {
+        String defaultField = strOpt(opts, "--default-field", "message");
+        try (DirectoryReader reader = DirectoryReader.open(FSDirectory.open(dir))) {
+            Map<String, String> mapping = new HashMap<>();
+            for (Map.Entry<String, String> e : reader.getIndexCommit().getUserData().entrySet()) {
+                if (e.getKey().startsWith("mapping.")) {
+                    mapping.put(e.getKey().substring("mapping.".length()), e.getValue());
+                }
+            }
+            IndexSearcher searcher = new IndexSearcher(reader);
+            Analyzer analyzer = analyzer();
+            for (String line : Files.readAllLines(queriesFile, StandardCharsets.UTF_8)) {
+                if (line.isBlank() || line.startsWith("#")) {
+                    continue;
+                }
+                int tab = line.indexOf('\t');
+                String cls = tab < 0 ? "" : line.substring(0, tab).trim();
+                String text = tab < 0 ? line : line.substring(tab + 1);
+                StringBuilder out = new StringBuilder();
+                out.append("{\"class\":").append(Json.quote(cls)).append(",\"query\":").append(Json.quote(text));
+                try {
+                    Query parsed = new EsQueryParser(defaultField, analyzer, mapping).parse(text);
+                    List<Long> found = new ArrayList<>();
+                    searcher.search(parsed, new SimpleCollector() {
+                        private NumericDocValues seq;
+
+                        @Override
+                        protected void doSetNextReader(LeafReaderContext context) throws IOException {
+                            seq = DocValues.getNumeric(context.reader(), "_seq_no");
+                        }
+
+                        @Override
+                        public void collect(int doc) throws IOException {
+                            if (seq.advanceExact(doc)) {
+                                found.add(seq.longValue());
+                            }
+                        }
+
+                        @Override
+                        public ScoreMode scoreMode() {
+                            return ScoreMode.COMPLETE_NO_SCORES;
+                        }
+                    });
+                    Collections.sort(found);
+                    out.append(",\"lucene\":").append(Json.quote(parsed.toString())).append(",\"ids\":[");
+                    for (int i = 0; i < found.size(); i++) {
+                        out.append(i == 0 ? "" : ",").append(found.get(i));
+                    }
+                    out.append("]}");
+                } catch (ParseException | RuntimeException e) {
+                    out.append(",\"error\":").append(Json.quote(String.valueOf(e.getMessage()))).append("}");
+                }
+                System.out.println(out);
             }
         }
     }

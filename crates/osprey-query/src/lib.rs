@@ -11,6 +11,7 @@ mod ast;
 pub mod date_math;
 mod dsl;
 mod lucene;
+pub mod regexp;
 
 pub use ast::{BoolQuery, Bound, FieldName, Operator, QueryAst, RangeQuery, Value};
 pub use dsl::{DslError, parse_dsl};

@@ -81,3 +81,51 @@ proptest! {
         let _ = parse_dsl(&value);
     }
 }
+
+mod lucene_regexp {
+    use osprey_query::regexp::LuceneRegex;
+    use proptest::prelude::*;
+
+    fn pattern() -> impl Strategy<Value = String> {
+        let atom = prop_oneof![
+            "[a-z]",
+            Just(".".to_string()),
+            Just("@".to_string()),
+            Just("#".to_string()),
+            Just("()".to_string()),
+            "\\[\\^?[a-c]-[d-f]\\]",
+            "\"[a-z ]{0,3}\"",
+            "<[0-9]{1,2}-[0-9]{1,3}>",
+            "\\\\[*+?|&~()<>#@.\"]",
+        ];
+        atom.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}{b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}|{b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}&{b}")),
+                inner.clone().prop_map(|a| format!("~{a}")),
+                inner.clone().prop_map(|a| format!("({a})")),
+                inner.clone().prop_map(|a| format!("({a})*")),
+                inner.prop_map(|a| format!("({a}){{1,3}}")),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Parse, print, parse: the same expression.
+        #[test]
+        fn printing_round_trips(pattern in pattern()) {
+            let parsed = LuceneRegex::parse(&pattern).expect("generated patterns parse");
+            let printed = parsed.to_string();
+            prop_assert_eq!(LuceneRegex::parse(&printed), Ok(parsed), "{} -> {}", pattern, printed);
+        }
+
+        /// Any text: an expression or an error with a position inside the pattern.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
+            if let Err(err) = LuceneRegex::parse(&text) {
+                prop_assert!(err.position <= text.chars().count());
+            }
+        }
+    }
+}

@@ -19,10 +19,11 @@ use parking_lot::Mutex;
 use tantivy::columnar::{Cardinality, ColumnType, MonotonicallyMappableToU64, NumericalType};
 use tantivy::index::SegmentId;
 use tantivy::query::{
-    ConstScoreQuery, EnableScoring, Explanation, Query, RangeQuery, Scorer, Weight,
+    BitSetDocSet, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring, Explanation, Query,
+    RangeQuery, Scorer, Weight,
 };
 use tantivy::schema::Type;
-use tantivy::{DateTime, DocId, Score, SegmentReader, Term};
+use tantivy::{BitSet, DateTime, DocId, DocSet, Score, SegmentReader, Term};
 
 /// How many rows to scan per call, to bound the row-id buffer.
 const SCAN_CHUNK: u32 = 1 << 16;
@@ -151,6 +152,88 @@ impl ColumnRangeWeight {
             start = end;
         }
         Ok(Some(count))
+    }
+}
+
+/// A range over a boolean column (`flag:true`): tantivy's range query does not read boolean
+/// values inside JSON fields, so this one scans the column itself.
+#[derive(Clone, Debug)]
+pub(crate) struct BoolColumnQuery {
+    lower: Bound<Term>,
+    upper: Bound<Term>,
+}
+
+impl BoolColumnQuery {
+    /// A range between two boolean terms of the same JSON path (false < true).
+    pub(crate) fn new(lower: Bound<Term>, upper: Bound<Term>) -> BoolColumnQuery {
+        BoolColumnQuery { lower, upper }
+    }
+
+    /// The `u64` values (false = 0, true = 1) within the bounds.
+    fn values(&self) -> Option<RangeInclusive<u64>> {
+        let value = |term: &Term| typed_value(term).map(|(_, raw)| raw.min(1));
+        let lo = match &self.lower {
+            Bound::Unbounded => 0,
+            Bound::Included(term) => value(term)?,
+            Bound::Excluded(term) => value(term)? + 1,
+        };
+        let hi = match &self.upper {
+            Bound::Unbounded => 1,
+            Bound::Included(term) => value(term)?,
+            Bound::Excluded(term) => value(term)?.checked_sub(1)?,
+        };
+        (lo <= hi).then_some(lo..=hi)
+    }
+}
+
+impl Query for BoolColumnQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(BoolColumnWeight {
+            path_term: bound_term(&self.lower)
+                .or_else(|| bound_term(&self.upper))
+                .cloned(),
+            values: self.values(),
+        }))
+    }
+}
+
+struct BoolColumnWeight {
+    path_term: Option<Term>,
+    values: Option<RangeInclusive<u64>>,
+}
+
+impl Weight for BoolColumnWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let (Some(term), Some(values)) = (&self.path_term, &self.values) else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let path = term.get_full_path(reader.schema());
+        let Some((column, _)) = reader
+            .fast_fields()
+            .u64_lenient_for_type(Some(&[ColumnType::Bool]), &path)?
+        else {
+            return Ok(Box::new(EmptyScorer));
+        };
+        let mut docs = Vec::new();
+        column.get_docids_for_value_range(values.clone(), 0..reader.max_doc(), &mut docs);
+        let mut matching = BitSet::with_max_value(reader.max_doc());
+        for doc in docs {
+            matching.insert(doc);
+        }
+        Ok(Box::new(ConstScorer::new(
+            BitSetDocSet::from(matching),
+            boost,
+        )))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        Ok(Explanation::new("BoolColumnQuery", scorer.score()))
     }
 }
 

@@ -6,19 +6,22 @@ use std::ops::Bound as StdBound;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use osprey_query::date_math::{Rounding, eval_date_math, parse_time_zone};
+use osprey_query::regexp::LuceneRegex;
 use osprey_query::{BoolQuery, Bound, Operator, QueryAst, RangeQuery, Value};
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery,
     InvertedIndexRangeQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
     RangeQuery as TantivyRange, RegexQuery, TermQuery,
 };
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{IndexRecordOption, Type};
 use tantivy::{DateTime, Term};
 
 use crate::analysis::analyze;
-use crate::column_range::{ColumnRangeQuery, Number, integer_bounds};
+use crate::automata::{LuceneDfa, PathPrefixed};
+use crate::column_range::{BoolColumnQuery, ColumnRangeQuery, Number, integer_bounds};
 use crate::error::{Result, StoreError};
-use crate::keyword_query::DictionaryAutomatonQuery;
+use crate::fuzzy::TopFuzzyQuery;
+use crate::keyword_query::{DictionaryAutomatonQuery, TermAutomatonQuery};
 use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
 use crate::partition::Fields;
 use crate::search::wildcard_match;
@@ -36,6 +39,25 @@ fn literal_prefix(pattern: &str) -> Option<String> {
         }
     }
     (!literal.is_empty()).then_some(literal)
+}
+
+/// The literal `abc` of a Lucene expression `abc.*` or `abc@`.
+fn lucene_literal_prefix(regex: &LuceneRegex) -> Option<String> {
+    let LuceneRegex::Concat(items) = regex else {
+        return None;
+    };
+    let (last, literal) = items.split_last()?;
+    let any_string = matches!(last, LuceneRegex::AnyString)
+        || matches!(last, LuceneRegex::Repeat { inner, min: 0, max: None }
+            if **inner == LuceneRegex::AnyChar);
+    let prefix: Option<String> = literal
+        .iter()
+        .map(|item| match item {
+            LuceneRegex::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    prefix.filter(|p| any_string && !p.is_empty())
 }
 
 /// `start` (a term of an empty value) extended to the first value after every value that
@@ -233,7 +255,7 @@ impl CompileContext<'_> {
                 self.pattern(t, &wildcard_to_regex(pattern), *case_insensitive)
             })?,
             QueryAst::Regexp { field, pattern } => {
-                self.per_field(field, |t| self.pattern(t, pattern, false))?
+                self.per_field(field, |t| self.lucene_regex(t, pattern))?
             }
             QueryAst::Fuzzy {
                 field,
@@ -243,8 +265,10 @@ impl CompileContext<'_> {
                 transpositions,
             } => self.per_field(field, |t| {
                 Ok(match t {
-                    Target::Text(path) => Box::new(FuzzyTermQuery::new(
-                        self.text_term(path, &value.to_lowercase()),
+                    Target::Text(path) => Box::new(TopFuzzyQuery::new(
+                        self.fields.text,
+                        path,
+                        &value.to_lowercase(),
                         *distance,
                         *transpositions,
                     )) as Box<dyn Query>,
@@ -518,6 +542,50 @@ impl CompileContext<'_> {
         Ok(Box::new(ConstScoreQuery::new(Box::new(query), 1.0)))
     }
 
+    /// A regular expression in Lucene's dialect: a prefix range when it is `literal.*`, a
+    /// Perl-style automaton when it has an equivalent, else (complement, intersection) an
+    /// automaton built from the expression itself.
+    fn lucene_regex(&self, target: &Target, pattern: &str) -> Result<Box<dyn Query>> {
+        // Lucene normalises the whole pattern as the field's analyzer normalises tokens.
+        let pattern = match target {
+            Target::Text(_) => pattern.to_lowercase(),
+            _ => pattern.to_string(),
+        };
+        let regex =
+            LuceneRegex::parse(&pattern).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        if let Some(prefix) = lucene_literal_prefix(&regex)
+            && let Some(query) = self.prefix_range(target, &prefix)
+        {
+            return Ok(query);
+        }
+        if let Some(syntax) = regex.to_regex_syntax() {
+            return self.pattern(target, &syntax, false);
+        }
+        let dfa = LuceneDfa::new(&regex).map_err(|reason| {
+            StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {reason}"))
+        })?;
+        Ok(match target {
+            Target::Text(path) => Box::new(ConstScoreQuery::new(
+                Box::new(TermAutomatonQuery::new(
+                    self.fields.text,
+                    PathPrefixed {
+                        prefix: self.text_term(path, "").serialized_value_bytes().to_vec(),
+                        inner: dfa,
+                    },
+                )),
+                1.0,
+            )),
+            Target::Keyword(path) => {
+                Box::new(DictionaryAutomatonQuery::new(exact_column(path), dfa))
+            }
+            _ => {
+                return Err(StoreError::BadRequest(
+                    "regular expressions with ~ or & apply to text and keyword fields only".into(),
+                ));
+            }
+        })
+    }
+
     /// `prefix*` as the range of terms (text) or values (keyword) that start with `prefix`:
     /// the same matches as the pattern's automaton, without building one per query.
     fn prefix_range(&self, target: &Target, prefix: &str) -> Option<Box<dyn Query>> {
@@ -582,6 +650,27 @@ impl CompileContext<'_> {
         Ok(match target {
             Target::Timestamp | Target::Long(_) | Target::Float(_) | Target::Date(_) => {
                 Box::new(ColumnRangeQuery::new(lower, upper))
+            }
+            Target::Boolean(_) => Box::new(BoolColumnQuery::new(lower, upper)),
+            // A range on text compares indexed tokens (Lucene's TermRangeQuery), within the
+            // field's own slice of the shared term dictionary.
+            Target::Text(path) => {
+                let lower = match lower {
+                    StdBound::Unbounded => StdBound::Included(self.text_term(path, "")),
+                    bound => bound,
+                };
+                let upper = match upper {
+                    StdBound::Unbounded => {
+                        let mut end = Term::from_field_json_path(self.fields.text, path, true);
+                        end.append_bytes(&[Type::Str.to_code() + 1]);
+                        StdBound::Excluded(end)
+                    }
+                    bound => bound,
+                };
+                Box::new(ConstScoreQuery::new(
+                    Box::new(InvertedIndexRangeQuery::new(lower, upper)),
+                    1.0,
+                ))
             }
             _ => Box::new(ConstScoreQuery::new(
                 Box::new(TantivyRange::new(lower, upper)),
@@ -673,7 +762,9 @@ impl CompileContext<'_> {
                 term.append_type_and_fast_value(b);
                 term
             }
-            Target::Text(path) | Target::Keyword(path) => self.keyword_term(path, &value.to_text()),
+            // Text bounds are normalised as the analyzer normalises tokens (lower-cased).
+            Target::Text(path) => self.text_term(path, &value.to_text().to_lowercase()),
+            Target::Keyword(path) => self.keyword_term(path, &value.to_text()),
             Target::Id => Term::from_field_text(self.fields.id, &value.to_text()),
             Target::Index => return Err(bad("a range on _index is not supported")),
         };

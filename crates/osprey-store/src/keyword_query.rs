@@ -115,3 +115,49 @@ where
         }
     }
 }
+
+/// Documents with a term of `field` accepted by an automaton (over whole term bytes, JSON path
+/// included): tantivy's automaton weight, for automata that are not Perl-style regexes.
+pub(crate) struct TermAutomatonQuery<A> {
+    field: tantivy::schema::Field,
+    automaton: Arc<A>,
+}
+
+impl<A> TermAutomatonQuery<A> {
+    pub(crate) fn new(field: tantivy::schema::Field, automaton: A) -> Self {
+        TermAutomatonQuery {
+            field,
+            automaton: Arc::new(automaton),
+        }
+    }
+}
+
+impl<A> Clone for TermAutomatonQuery<A> {
+    fn clone(&self) -> Self {
+        TermAutomatonQuery {
+            field: self.field,
+            automaton: self.automaton.clone(),
+        }
+    }
+}
+
+impl<A> fmt::Debug for TermAutomatonQuery<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TermAutomatonQuery")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> Query for TermAutomatonQuery<A>
+where
+    A: Automaton + Send + Sync + 'static,
+    A::State: Clone,
+{
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(tantivy::query::AutomatonWeight::<A>::new(
+            self.field,
+            self.automaton.clone(),
+        )))
+    }
+}

@@ -13,10 +13,12 @@
 
 mod aggs;
 pub mod analysis;
+mod automata;
 mod column_range;
 mod compile;
 mod engine;
 mod error;
+mod fuzzy;
 mod keyword_query;
 pub mod mapping;
 pub mod metastore;

@@ -1,0 +1,521 @@
+//! Automata over the UTF-8 bytes of terms, beyond what Perl-style regular expressions give:
+//! Lucene regular expressions with a complement (`~`) or an intersection (`&`), built as a
+//! deterministic automaton by Brzozowski derivatives, and a wrapper that runs any automaton
+//! after a fixed prefix (a JSON path in the term dictionary).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use osprey_query::regexp::LuceneRegex;
+use tantivy_fst::Automaton;
+
+/// Lucene's `max_determinized_states` default: more complex patterns are refused.
+pub(crate) const MAX_STATES: usize = 10_000;
+
+/// A deterministic automaton equivalent to a Lucene regular expression, over characters.
+#[derive(Debug)]
+pub(crate) struct LuceneDfa {
+    /// Per state, the transitions as `(first character of an interval, next state)`, sorted;
+    /// an interval runs to the next entry's first character.
+    transitions: Vec<Vec<(u32, u32)>>,
+    accepting: Vec<bool>,
+    /// Whether an accepting state is reachable (so a term dictionary scan can skip the rest).
+    live: Vec<bool>,
+}
+
+impl LuceneDfa {
+    /// Builds the automaton, or says why not (too large an expression, too many states).
+    pub(crate) fn new(regex: &LuceneRegex) -> Result<LuceneDfa, String> {
+        // Every state holds a derivative of the expression: bound its size up front.
+        if node_count(regex) > MAX_NODES {
+            return Err(format!(
+                "expressions with ~ or & are limited to {MAX_NODES} operators and characters"
+            ));
+        }
+        let boundaries = alphabet_boundaries(regex);
+        let mut ids: HashMap<LuceneRegex, u32> = HashMap::new();
+        let mut states: Vec<LuceneRegex> = Vec::new();
+        let mut queue = VecDeque::new();
+        let start = normalize(regex.clone());
+        ids.insert(start.clone(), 0);
+        states.push(start);
+        queue.push_back(0u32);
+        let mut transitions: Vec<Vec<(u32, u32)>> = vec![Vec::new()];
+        while let Some(state) = queue.pop_front() {
+            let expr = states[state as usize].clone();
+            let mut row = Vec::with_capacity(boundaries.len());
+            for (i, &from) in boundaries.iter().enumerate() {
+                let to = boundaries.get(i + 1).copied().unwrap_or(0x11_0000);
+                // A representative character of the interval (surrogates are not characters).
+                let Some(c) = (from..to)
+                    .find(|&code| char::from_u32(code).is_some())
+                    .and_then(char::from_u32)
+                else {
+                    continue;
+                };
+                let next = normalize(derivative(&expr, c));
+                let id = match ids.get(&next) {
+                    Some(id) => *id,
+                    None => {
+                        if states.len() >= MAX_STATES {
+                            return Err(format!(
+                                "the regular expression needs more than {MAX_STATES} automaton states"
+                            ));
+                        }
+                        let id = states.len() as u32;
+                        ids.insert(next.clone(), id);
+                        states.push(next);
+                        transitions.push(Vec::new());
+                        queue.push_back(id);
+                        id
+                    }
+                };
+                if row.last().is_none_or(|&(_, prev)| prev != id) {
+                    row.push((from, id));
+                }
+            }
+            transitions[state as usize] = row;
+        }
+        let accepting: Vec<bool> = states.iter().map(nullable).collect();
+        // Live states: those from which an accepting state is reachable.
+        let mut live = accepting.clone();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (state, row) in transitions.iter().enumerate() {
+                if !live[state] && row.iter().any(|&(_, next)| live[next as usize]) {
+                    live[state] = true;
+                    changed = true;
+                }
+            }
+        }
+        Ok(LuceneDfa {
+            transitions,
+            accepting,
+            live,
+        })
+    }
+
+    fn step(&self, state: u32, c: char) -> Option<u32> {
+        let row = &self.transitions[state as usize];
+        let at = row.partition_point(|&(from, _)| from <= c as u32);
+        at.checked_sub(1).map(|i| row[i].1)
+    }
+
+    /// Whether the automaton accepts `text` (for tests and explanations).
+    #[cfg(test)]
+    pub(crate) fn accepts(&self, text: &str) -> bool {
+        let mut state = Utf8State::At(0);
+        for b in text.bytes() {
+            state = self.accept(&state, b);
+        }
+        self.is_match(&state)
+    }
+}
+
+/// Where a [`LuceneDfa`] is while reading bytes: between characters, inside a multi-byte
+/// character, or off every path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Utf8State {
+    At(u32),
+    Partial {
+        state: u32,
+        code: u32,
+        remaining: u8,
+    },
+    Dead,
+}
+
+impl Automaton for LuceneDfa {
+    type State = Utf8State;
+
+    fn start(&self) -> Utf8State {
+        Utf8State::At(0)
+    }
+
+    fn is_match(&self, state: &Utf8State) -> bool {
+        matches!(state, Utf8State::At(s) if self.accepting[*s as usize])
+    }
+
+    fn can_match(&self, state: &Utf8State) -> bool {
+        match state {
+            Utf8State::At(s) | Utf8State::Partial { state: s, .. } => self.live[*s as usize],
+            Utf8State::Dead => false,
+        }
+    }
+
+    fn accept(&self, state: &Utf8State, byte: u8) -> Utf8State {
+        let (dfa, code, remaining) = match *state {
+            Utf8State::Dead => return Utf8State::Dead,
+            Utf8State::At(s) => match byte {
+                0x00..=0x7F => (s, u32::from(byte), 0),
+                0xC0..=0xDF => (s, u32::from(byte & 0x1F), 1),
+                0xE0..=0xEF => (s, u32::from(byte & 0x0F), 2),
+                0xF0..=0xF7 => (s, u32::from(byte & 0x07), 3),
+                _ => return Utf8State::Dead,
+            },
+            Utf8State::Partial {
+                state,
+                code,
+                remaining,
+            } => {
+                if byte & 0xC0 != 0x80 {
+                    return Utf8State::Dead;
+                }
+                (state, (code << 6) | u32::from(byte & 0x3F), remaining - 1)
+            }
+        };
+        if remaining > 0 {
+            return Utf8State::Partial {
+                state: dfa,
+                code,
+                remaining,
+            };
+        }
+        match char::from_u32(code).and_then(|c| self.step(dfa, c)) {
+            Some(next) => Utf8State::At(next),
+            None => Utf8State::Dead,
+        }
+    }
+}
+
+/// Largest expression (operators and characters) built into a [`LuceneDfa`].
+const MAX_NODES: usize = 2_000;
+
+fn node_count(regex: &LuceneRegex) -> usize {
+    1 + match regex {
+        LuceneRegex::Concat(items)
+        | LuceneRegex::Union(items)
+        | LuceneRegex::Intersection(items) => items.iter().map(node_count).sum(),
+        LuceneRegex::Complement(inner) | LuceneRegex::Repeat { inner, .. } => node_count(inner),
+        _ => 0,
+    }
+}
+
+/// The first characters of the intervals over which the expression cannot tell characters
+/// apart (every character boundary any literal or class introduces).
+fn alphabet_boundaries(regex: &LuceneRegex) -> Vec<u32> {
+    fn walk(regex: &LuceneRegex, out: &mut BTreeSet<u32>) {
+        match regex {
+            LuceneRegex::Char(c) => {
+                out.insert(*c as u32);
+                out.insert(*c as u32 + 1);
+            }
+            LuceneRegex::Class { ranges, .. } => {
+                for (lo, hi) in ranges {
+                    out.insert(*lo as u32);
+                    out.insert(*hi as u32 + 1);
+                }
+            }
+            LuceneRegex::Concat(items)
+            | LuceneRegex::Union(items)
+            | LuceneRegex::Intersection(items) => {
+                for item in items {
+                    walk(item, out);
+                }
+            }
+            LuceneRegex::Complement(inner) | LuceneRegex::Repeat { inner, .. } => walk(inner, out),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::from([0u32]);
+    walk(regex, &mut out);
+    out.into_iter().filter(|&b| b < 0x11_0000).collect()
+}
+
+fn nullable(regex: &LuceneRegex) -> bool {
+    match regex {
+        LuceneRegex::Nothing
+        | LuceneRegex::AnyChar
+        | LuceneRegex::Char(_)
+        | LuceneRegex::Class { .. } => false,
+        LuceneRegex::EmptyString | LuceneRegex::AnyString => true,
+        LuceneRegex::Concat(items) | LuceneRegex::Intersection(items) => items.iter().all(nullable),
+        LuceneRegex::Union(items) => items.iter().any(nullable),
+        LuceneRegex::Complement(inner) => !nullable(inner),
+        LuceneRegex::Repeat { inner, min, .. } => *min == 0 || nullable(inner),
+    }
+}
+
+/// The expression matching what `regex` matches after `c` (Brzozowski derivative).
+fn derivative(regex: &LuceneRegex, c: char) -> LuceneRegex {
+    use LuceneRegex as R;
+    match regex {
+        R::Nothing | R::EmptyString => R::Nothing,
+        R::AnyChar => R::EmptyString,
+        R::AnyString => R::AnyString,
+        R::Char(d) => {
+            if *d == c {
+                R::EmptyString
+            } else {
+                R::Nothing
+            }
+        }
+        R::Class { negated, ranges } => {
+            if ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated {
+                R::EmptyString
+            } else {
+                R::Nothing
+            }
+        }
+        R::Concat(items) => {
+            let Some((first, rest)) = items.split_first() else {
+                return R::Nothing;
+            };
+            let rest = R::Concat(rest.to_vec());
+            let through_first = R::Concat(vec![derivative(first, c), rest.clone()]);
+            if nullable(first) {
+                R::Union(vec![through_first, derivative(&rest, c)])
+            } else {
+                through_first
+            }
+        }
+        R::Union(items) => R::Union(items.iter().map(|i| derivative(i, c)).collect()),
+        R::Intersection(items) => R::Intersection(items.iter().map(|i| derivative(i, c)).collect()),
+        R::Complement(inner) => R::Complement(Box::new(derivative(inner, c))),
+        R::Repeat { inner, min, max } => {
+            if *max == Some(0) {
+                return R::Nothing;
+            }
+            R::Concat(vec![
+                derivative(inner, c),
+                R::Repeat {
+                    inner: inner.clone(),
+                    min: min.saturating_sub(1),
+                    max: max.map(|m| m - 1),
+                },
+            ])
+        }
+    }
+}
+
+/// A canonical form, so that equivalent derivatives are recognised as the same state
+/// (flattened, sorted and deduplicated unions and intersections; identities removed).
+fn normalize(regex: LuceneRegex) -> LuceneRegex {
+    use LuceneRegex as R;
+    match regex {
+        R::Concat(items) => {
+            let mut flat = Vec::new();
+            for item in items.into_iter().map(normalize) {
+                match item {
+                    R::Nothing => return R::Nothing,
+                    R::EmptyString => {}
+                    R::Concat(inner) => flat.extend(inner),
+                    other => flat.push(other),
+                }
+            }
+            match flat.len() {
+                0 => R::EmptyString,
+                1 => flat.pop().unwrap_or(R::EmptyString),
+                _ => R::Concat(flat),
+            }
+        }
+        R::Union(items) => {
+            let mut flat = BTreeSet::new();
+            for item in items.into_iter().map(normalize) {
+                match item {
+                    R::Nothing => {}
+                    R::AnyString => return R::AnyString,
+                    R::Union(inner) => flat.extend(inner),
+                    other => {
+                        flat.insert(other);
+                    }
+                }
+            }
+            let mut flat: Vec<_> = flat.into_iter().collect();
+            match flat.len() {
+                0 => R::Nothing,
+                1 => flat.pop().unwrap_or(R::Nothing),
+                _ => R::Union(flat),
+            }
+        }
+        R::Intersection(items) => {
+            let mut flat = BTreeSet::new();
+            for item in items.into_iter().map(normalize) {
+                match item {
+                    R::Nothing => return R::Nothing,
+                    R::AnyString => {}
+                    R::Intersection(inner) => flat.extend(inner),
+                    other => {
+                        flat.insert(other);
+                    }
+                }
+            }
+            let mut flat: Vec<_> = flat.into_iter().collect();
+            match flat.len() {
+                0 => R::AnyString,
+                1 => flat.pop().unwrap_or(R::AnyString),
+                _ => R::Intersection(flat),
+            }
+        }
+        R::Complement(inner) => match normalize(*inner) {
+            R::Complement(twice) => *twice,
+            R::AnyString => R::Nothing,
+            R::Nothing => R::AnyString,
+            other => R::Complement(Box::new(other)),
+        },
+        R::Repeat { inner, min, max } => {
+            let inner = normalize(*inner);
+            match (&inner, min, max) {
+                (_, 0, Some(0)) | (R::EmptyString, _, _) => R::EmptyString,
+                (R::Nothing, 0, _) => R::EmptyString,
+                (R::Nothing, _, _) => R::Nothing,
+                (_, 1, Some(1)) => inner,
+                (R::AnyChar, 0, None) => R::AnyString,
+                _ => R::Repeat {
+                    inner: Box::new(inner),
+                    min,
+                    max,
+                },
+            }
+        }
+        other => other,
+    }
+}
+
+/// Runs `inner` on what follows a fixed byte prefix.
+pub(crate) struct PathPrefixed<A> {
+    pub(crate) prefix: Vec<u8>,
+    pub(crate) inner: A,
+}
+
+/// Where [`PathPrefixed`] is: inside the prefix, past it in the inner automaton, or off it.
+#[derive(Clone)]
+pub(crate) enum PrefixState<S> {
+    Prefix(usize),
+    Inner(S),
+    Dead,
+}
+
+impl<A: Automaton> Automaton for PathPrefixed<A>
+where
+    A::State: Clone,
+{
+    type State = PrefixState<A::State>;
+
+    fn start(&self) -> Self::State {
+        if self.prefix.is_empty() {
+            PrefixState::Inner(self.inner.start())
+        } else {
+            PrefixState::Prefix(0)
+        }
+    }
+
+    fn is_match(&self, state: &Self::State) -> bool {
+        matches!(state, PrefixState::Inner(s) if self.inner.is_match(s))
+    }
+
+    fn can_match(&self, state: &Self::State) -> bool {
+        match state {
+            PrefixState::Prefix(_) => true,
+            PrefixState::Inner(s) => self.inner.can_match(s),
+            PrefixState::Dead => false,
+        }
+    }
+
+    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
+        match state {
+            PrefixState::Prefix(at) if self.prefix[*at] == byte => {
+                if at + 1 == self.prefix.len() {
+                    PrefixState::Inner(self.inner.start())
+                } else {
+                    PrefixState::Prefix(at + 1)
+                }
+            }
+            PrefixState::Inner(s) => PrefixState::Inner(self.inner.accept(s, byte)),
+            _ => PrefixState::Dead,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn dfa(pattern: &str) -> LuceneDfa {
+        LuceneDfa::new(&LuceneRegex::parse(pattern).expect("parses")).expect("builds")
+    }
+
+    #[test]
+    fn complement_and_intersection() {
+        let not_payment = dfa("~(payment)");
+        assert!(!not_payment.accepts("payment"));
+        assert!(not_payment.accepts("payments"));
+        assert!(not_payment.accepts(""));
+        let both = dfa("pay.*&.*ment");
+        assert!(both.accepts("payment") && both.accepts("paytment"));
+        assert!(!both.accepts("pay") && !both.accepts("ment"));
+        let any = dfa("@");
+        assert!(any.accepts("") && any.accepts("日本語"));
+        assert!(!dfa("#").accepts(""));
+        assert!(dfa("~(#)").accepts("x"));
+        let long = LuceneRegex::parse(&format!("~({})", "ab".repeat(5000))).expect("parses");
+        assert!(LuceneDfa::new(&long).is_err(), "refused, not quadratic");
+    }
+
+    #[test]
+    fn characters_beyond_ascii() {
+        let cjk = dfa("错.&~(错误)");
+        assert!(cjk.accepts("错了") && !cjk.accepts("错误"));
+        assert!(dfa("[^a-z]+&~(🚀)").accepts("🔥"));
+        assert!(!dfa("[^a-z]+&~(🚀)").accepts("🚀"));
+    }
+
+    /// Patterns without complement or intersection, as regex-syntax renders them
+    /// (tantivy's regex automaton) and as derivatives build them, accept the same strings.
+    fn pattern() -> impl Strategy<Value = String> {
+        let atom = prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just(".".to_string()),
+            Just("[a-c]".to_string()),
+            Just("[^b]".to_string()),
+            Just("@".to_string()),
+            Just("é".to_string()),
+            Just("<1-12>".to_string()),
+        ];
+        atom.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}{b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}|{b})")),
+                inner.clone().prop_map(|a| format!("({a})*")),
+                inner.clone().prop_map(|a| format!("({a})?")),
+                inner.prop_map(|a| format!("({a}){{1,2}}")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn derivatives_agree_with_regex_syntax(
+            pattern in pattern(),
+            texts in prop::collection::vec("[abcé0-9]{0,5}", 12),
+        ) {
+            let regex = LuceneRegex::parse(&pattern).expect("generated patterns parse");
+            let syntax = regex.to_regex_syntax().expect("no complement");
+            let reference = tantivy_fst::Regex::new(&syntax).expect("renders valid syntax");
+            let derived = LuceneDfa::new(&regex).expect("builds");
+            for text in texts {
+                let mut state = reference.start();
+                for b in text.bytes() {
+                    state = reference.accept(&state, b);
+                }
+                let expected = reference.is_match(&state);
+                prop_assert_eq!(derived.accepts(&text), expected, "{} on {:?}", pattern, text);
+            }
+        }
+
+        /// `~~x` is `x`, and `x & ~x` accepts nothing.
+        #[test]
+        fn complement_laws(pattern in pattern(), text in "[abcé0-9]{0,5}") {
+            let twice = dfa(&format!("~(~({pattern}))"));
+            let once = dfa(&pattern);
+            prop_assert_eq!(twice.accepts(&text), once.accepts(&text));
+            let never = dfa(&format!("({pattern})&~({pattern})"));
+            prop_assert!(!never.accepts(&text));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+"""Lucene query-string conformance, with real Lucene 8.7 as the oracle.
+
+The same documents (generated container logs plus tests/lucene-oracle/conformance-docs.ndjson,
+whose lines hold CJK, emoji, Cyrillic, Thai, IPs, URLs, dotted and hyphenated identifiers,
+stack traces and special characters) are indexed by Lucene, with the mapping Elasticsearch's
+dynamic mapping gives them (bench/lucene/LuceneBench.java: text + `.keyword`, points for
+numbers and dates), and by Osprey through `_bulk`. Every query of
+tests/lucene-oracle/conformance-queries.tsv is parsed by Lucene's classic QueryParser (plus
+Elasticsearch's additions: `_exists_`, `field:>=v` shorthands, pure negative clauses meaning
+"everything except") and sent to Osprey as `query_string` with `default_field: message`.
+The ids that match must be the same, and a query Lucene rejects must be rejected with a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import osprey_e2e
+from osprey_e2e import REPO_ROOT, ndjson, parse_json, request
+
+ORACLE_DIR = REPO_ROOT / "tests" / "lucene-oracle"
+QUERIES = ORACLE_DIR / "conformance-queries.tsv"
+CURATED_DOCS = ORACLE_DIR / "conformance-docs.ndjson"
+INDEX = "conformance"
+GENERATED_DOCS = 3000
+
+
+def load_queries() -> list[tuple[str, str]]:
+    out = []
+    for line in QUERIES.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cls, _, text = line.partition("\t")
+        out.append((cls.strip(), text))
+    return out
+
+
+QUERY_LINES = load_queries()
+
+
+def loadgen_bin() -> Path:
+    return osprey_e2e.osprey_bin().parent / "osprey-loadgen"
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    """Document lines: generated logs, then the curated ones (line number = id)."""
+    tmp = Path(tempfile.mkdtemp(prefix="osprey-conformance-"))
+    try:
+        generated = tmp / "generated.ndjson"
+        subprocess.run(
+            [str(loadgen_bin()), "generate", "--docs", str(GENERATED_DOCS), "--seed", "11",
+             "--days", "1", "--end", "2026-11-24T00:00:00Z", "--out", str(generated)],
+            check=True, capture_output=True,
+        )
+        lines = generated.read_text(encoding="utf-8").splitlines()
+        lines += CURATED_DOCS.read_text(encoding="utf-8").splitlines()
+        return [line for line in lines if line.strip()]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lucene_answers(corpus) -> dict[str, dict]:
+    """Query text -> {"ids": [...]} or {"error": "..."} from real Lucene."""
+    subprocess.run([str(REPO_ROOT / "bench" / "lucene" / "build.sh")], check=True, capture_output=True)
+    classpath = (REPO_ROOT / "bench" / "lucene" / "classes" / "classpath.txt").read_text().strip()
+    tmp = Path(tempfile.mkdtemp(prefix="osprey-conformance-lucene-"))
+    try:
+        docs = tmp / "docs.ndjson"
+        docs.write_text("\n".join(corpus) + "\n", encoding="utf-8")
+        java = ["java", "-Xmx512m", "-cp", classpath, "LuceneBench"]
+        # One indexing thread: input line n gets _seq_no n, and field types are learnt in
+        # document order, as Osprey learns them.
+        subprocess.run(java + ["index", str(docs), str(tmp / "index"), "--threads", "1"],
+                       check=True, capture_output=True)
+        result = subprocess.run(java + ["ids", str(tmp / "index"), str(QUERIES)],
+                                check=True, capture_output=True, text=True)
+        answers = {}
+        for line in result.stdout.splitlines():
+            answer = json.loads(line)
+            answers[answer["query"]] = answer
+        return answers
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def loaded(osprey_module, corpus):
+    body = []
+    for n, line in enumerate(corpus):
+        body.append({"index": {"_index": INDEX, "_id": str(n)}})
+        body.append(line)
+    status, _, data = request("POST", f"{osprey_module.es_url}/_bulk?refresh=true", ndjson(body),
+                              headers={"Content-Type": "application/x-ndjson"}, timeout=300)
+    answer = parse_json(data)
+    assert status == 200 and not answer["errors"], data[:2000]
+    return osprey_module
+
+
+def osprey_ids(server, query: str):
+    status, _, data = request("POST", f"{server.es_url}/{INDEX}/_search", {
+        "query": {"query_string": {"query": query, "default_field": "message"}},
+        "size": 10000,
+        "_source": False,
+        "track_total_hits": True,
+    })
+    body = parse_json(data)
+    if status != 200:
+        return status, body, None
+    return status, body, sorted(int(hit["_id"]) for hit in body["hits"]["hits"])
+
+
+def describe(corpus: list[str], ids: list[int], limit: int = 3) -> str:
+    shown = []
+    for i in ids[:limit]:
+        doc = json.loads(corpus[i])
+        shown.append(f"    #{i}: {json.dumps(doc, ensure_ascii=False)[:300]}")
+    more = f"\n    … and {len(ids) - limit} more" if len(ids) > limit else ""
+    return "\n".join(shown) + more
+
+
+@pytest.mark.parametrize(("cls", "query"), QUERY_LINES, ids=[f"{c}:{q}" for c, q in QUERY_LINES])
+def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
+    lucene = lucene_answers[query]
+    status, body, ids = osprey_ids(loaded, query)
+    if "error" in lucene:
+        assert status == 400, (
+            f"Lucene rejects `{query}` ({lucene['error']}) but Osprey answered {status}: "
+            f"{str(body)[:500]}"
+        )
+        return
+    assert status == 200, f"Lucene parses `{query}` as `{lucene['lucene']}`; Osprey: {status} {str(body)[:500]}"
+    expected = lucene["ids"]
+    if ids != expected:
+        missing = sorted(set(expected) - set(ids))
+        extra = sorted(set(ids) - set(expected))
+        pytest.fail(
+            f"`{query}` [{cls}]: Lucene ({lucene['lucene']}) matches {len(expected)}, "
+            f"Osprey {len(ids)}\n"
+            f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
+            f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"
+        )
