@@ -27,22 +27,25 @@ from osprey_e2e import REPO_ROOT, ndjson, parse_json, request
 
 ORACLE_DIR = REPO_ROOT / "tests" / "lucene-oracle"
 QUERIES = ORACLE_DIR / "conformance-queries.tsv"
+KQL_QUERIES = ORACLE_DIR / "kql-queries.tsv"
 CURATED_DOCS = ORACLE_DIR / "conformance-docs.ndjson"
 INDEX = "conformance"
 GENERATED_DOCS = 3000
 
 
-def load_queries() -> list[tuple[str, str]]:
+def load_pairs(path: Path) -> list[tuple[str, str]]:
     out = []
-    for line in QUERIES.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        cls, _, text = line.partition("\t")
-        out.append((cls.strip(), text))
+        first, _, second = line.partition("\t")
+        out.append((first.strip(), second))
     return out
 
 
-QUERY_LINES = load_queries()
+QUERY_LINES = load_pairs(QUERIES)
+# (KQL query, its Lucene equivalent)
+KQL_LINES = load_pairs(KQL_QUERIES)
 
 
 def loadgen_bin() -> Path:
@@ -81,12 +84,16 @@ def lucene_answers(corpus) -> dict[str, dict]:
         # document order, as Osprey learns them.
         subprocess.run(java + ["index", str(docs), str(tmp / "index"), "--threads", "1"],
                        check=True, capture_output=True)
-        result = subprocess.run(java + ["ids", str(tmp / "index"), str(QUERIES)],
-                                check=True, capture_output=True, text=True)
+        # The Lucene side of the KQL pairs, as query-string lines.
+        equivalents = tmp / "kql-equivalents.tsv"
+        equivalents.write_text("".join(f"kql\t{lucene}\n" for _, lucene in KQL_LINES), encoding="utf-8")
         answers = {}
-        for line in result.stdout.splitlines():
-            answer = json.loads(line)
-            answers[answer["query"]] = answer
+        for queries in (QUERIES, equivalents):
+            result = subprocess.run(java + ["ids", str(tmp / "index"), str(queries)],
+                                    check=True, capture_output=True, text=True)
+            for line in result.stdout.splitlines():
+                answer = json.loads(line)
+                answers[answer["query"]] = answer
         return answers
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -105,9 +112,9 @@ def loaded(osprey_module, corpus):
     return osprey_module
 
 
-def osprey_ids(server, query: str):
+def osprey_ids(server, query: str, language: str = "lucene"):
     status, _, data = request("POST", f"{server.es_url}/{INDEX}/_search", {
-        "query": {"query_string": {"query": query, "default_field": "message"}},
+        "query": {"query_string": {"query": query, "default_field": "message", "language": language}},
         "size": 10000,
         "_source": False,
         "track_total_hits": True,
@@ -144,6 +151,24 @@ def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
         extra = sorted(set(ids) - set(expected))
         pytest.fail(
             f"`{query}` [{cls}]: Lucene ({lucene['lucene']}) matches {len(expected)}, "
+            f"Osprey {len(ids)}\n"
+            f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
+            f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"
+        )
+
+
+@pytest.mark.parametrize(("kql", "lucene"), KQL_LINES, ids=[k for k, _ in KQL_LINES])
+def test_kql_same_documents_as_its_lucene_equivalent(kql, lucene, loaded, lucene_answers, corpus):
+    answer = lucene_answers[lucene]
+    assert "error" not in answer, f"the Lucene equivalent `{lucene}` must parse: {answer['error']}"
+    status, body, ids = osprey_ids(loaded, kql, language="kql")
+    assert status == 200, f"KQL `{kql}`: Osprey {status} {str(body)[:500]}"
+    expected = answer["ids"]
+    if ids != expected:
+        missing = sorted(set(expected) - set(ids))
+        extra = sorted(set(ids) - set(expected))
+        pytest.fail(
+            f"KQL `{kql}` vs Lucene `{lucene}` ({answer['lucene']}): Lucene matches {len(expected)}, "
             f"Osprey {len(ids)}\n"
             f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
             f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"

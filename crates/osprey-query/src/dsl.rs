@@ -5,6 +5,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::ast::{BoolQuery, Bound, Operator, QueryAst, RangeQuery, Value};
+use crate::kql::parse_kql;
 use crate::lucene::{QueryStringOptions, parse_query_string};
 
 /// A query the DSL parser rejects, with where and why.
@@ -110,6 +111,14 @@ fn parse_at(query: &Json, path: &str) -> Result<QueryAst, DslError> {
         }
         "multi_match" => parse_multi_match(body, here),
         "query_string" | "simple_query_string" => parse_query_string_clause(body, here),
+        // Osprey's extension: a KQL query as its own clause.
+        "kql" => {
+            let mut body = body.clone();
+            if let Some(object) = body.as_object_mut() {
+                object.insert("language".into(), Json::String("kql".into()));
+            }
+            parse_query_string_clause(&body, here)
+        }
         "range" => {
             let (field, params) = single_field(body, here)?;
             let params = params
@@ -479,7 +488,19 @@ fn parse_query_string_clause(body: &Json, path: &str) -> Result<QueryAst, DslErr
     if let Some(allow) = body.get("allow_leading_wildcard").and_then(Json::as_bool) {
         options.allow_leading_wildcard = allow;
     }
-    parse_query_string(query, &options).map_err(|e| err(path, e.to_string()))
+    // Osprey's extension: `"language": "kql"` reads the query as Kibana's KQL.
+    match body.get("language").and_then(Json::as_str) {
+        None | Some("lucene") => {
+            parse_query_string(query, &options).map_err(|e| err(path, e.to_string()))
+        }
+        Some("kql" | "kuery") => {
+            parse_kql(query, &options.default_fields).map_err(|e| err(path, e.to_string()))
+        }
+        Some(other) => Err(err(
+            &format!("{path}.language"),
+            format!("unknown query language [{other}]: expected lucene or kql"),
+        )),
+    }
 }
 
 #[cfg(test)]

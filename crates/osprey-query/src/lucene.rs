@@ -41,9 +41,11 @@ pub struct QueryStringError {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
-    /// A bare term, escapes resolved; `has_wildcard` when an unescaped `*` or `?` occurs.
+    /// A bare term: `text` with escapes resolved, `raw` as written (wildcard patterns keep
+    /// their escapes, as Lucene's do); `has_wildcard` when an unescaped `*` or `?` occurs.
     Term {
         text: String,
+        raw: String,
         has_wildcard: bool,
     },
     Quoted(String),
@@ -214,6 +216,7 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
             }
             _ => {
                 let mut text = String::new();
+                let mut raw = String::new();
                 let mut has_wildcard = false;
                 let mut j = i;
                 while j < chars.len() {
@@ -223,6 +226,8 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                             error(j + 1, "a '\\' at the end of the query escapes nothing")
                         })?;
                         text.push(*next);
+                        raw.push(c);
+                        raw.push(*next);
                         j += 2;
                         continue;
                     }
@@ -241,16 +246,22 @@ fn lex(input: &str) -> Result<Vec<Spanned>, QueryStringError> {
                         has_wildcard = true;
                     }
                     text.push(c);
+                    raw.push(c);
                     j += 1;
                 }
                 if j == i {
                     return Err(error(column, format!("unexpected '{c}'")));
                 }
-                let token = match text.as_str() {
+                // An escaped `\AND` is a word, not an operator.
+                let token = match raw.as_str() {
                     "AND" => Token::And,
                     "OR" => Token::Or,
                     "NOT" => Token::Not,
-                    _ => Token::Term { text, has_wildcard },
+                    _ => Token::Term {
+                        text,
+                        raw,
+                        has_wildcard,
+                    },
                 };
                 push(&mut tokens, token);
                 i = j - 1;
@@ -480,13 +491,17 @@ impl Parser<'_> {
             .next()
             .ok_or_else(|| error(column, "expected a term"))?;
         let query = match token {
-            Token::Term { text, has_wildcard } => {
+            Token::Term {
+                text,
+                raw,
+                has_wildcard,
+            } => {
                 let mut fuzzy: Option<Option<f32>> = None;
                 if let Some(Token::Tilde(n)) = self.peek().cloned() {
                     self.next();
                     fuzzy = Some(n);
                 }
-                self.for_fields(field, |f| term_query(f, &text, has_wildcard, fuzzy))?
+                self.for_fields(field, |f| term_query(f, &text, &raw, has_wildcard, fuzzy))?
             }
             Token::Quoted(text) => {
                 let mut slop = 0;
@@ -584,6 +599,7 @@ impl Parser<'_> {
 fn term_query(
     field: &str,
     text: &str,
+    raw: &str,
     has_wildcard: bool,
     fuzzy: Option<Option<f32>>,
 ) -> Result<QueryAst, QueryStringError> {
@@ -611,23 +627,25 @@ fn term_query(
                 QueryAst::Exists { field }
             });
         }
-        if let Some(body) = text
-            .strip_suffix('*')
-            .filter(|body| !body.contains(['*', '?']))
+        // `abc*` with no other wildcard (escaped ones are literal) is a prefix.
+        if let Some(body) = raw.strip_suffix('*')
+            && !body.ends_with('\\')
+            && !has_unescaped_wildcard(body)
         {
             return Ok(QueryAst::Prefix {
                 field,
-                prefix: body.to_string(),
+                prefix: unescape(body),
                 case_insensitive: false,
             });
         }
         return Ok(QueryAst::Wildcard {
             field,
-            pattern: text.to_string(),
+            pattern: raw.to_string(),
             case_insensitive: false,
         });
     }
     for (prefix, lower) in [(">=", true), ("<=", false), (">", true), ("<", false)] {
+        // Elasticsearch looks at the unescaped text, so `\>5` is a range too.
         if let Some(value) = text.strip_prefix(prefix) {
             let value = Value::Str(value.to_string());
             let bound = if prefix.len() == 2 {
@@ -655,6 +673,199 @@ fn term_query(
         operator: Operator::Or,
         fuzziness: None,
     })
+}
+
+/// Prints `query` as a query string that parses back to the same AST (with explicit field
+/// names), or `None` for what query strings cannot express (`terms`, `ids`, filters, operators
+/// or fuzziness on `match`, range formats and time zones).
+pub fn to_query_string(query: &QueryAst) -> Option<String> {
+    let mut out = String::new();
+    write_query(query, &mut out)?;
+    Some(out)
+}
+
+fn write_query(query: &QueryAst, out: &mut String) -> Option<()> {
+    match query {
+        QueryAst::MatchAll => out.push_str("*:*"),
+        // Text starting with `<` or `>` would read back as a range, however escaped.
+        QueryAst::Match {
+            field,
+            text,
+            operator: Operator::Or,
+            fuzziness: None,
+        } if !text.is_empty() && !text.starts_with(['<', '>']) => {
+            write_field(field, out);
+            write_escaped(text, out);
+        }
+        QueryAst::MatchPhrase { field, text, slop } => {
+            write_field(field, out);
+            out.push('"');
+            for c in text.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+            if *slop > 0 {
+                out.push_str(&format!("~{slop}"));
+            }
+        }
+        QueryAst::Prefix {
+            field,
+            prefix,
+            case_insensitive: false,
+        } if !prefix.is_empty() => {
+            write_field(field, out);
+            write_escaped(prefix, out);
+            out.push('*');
+        }
+        QueryAst::Wildcard {
+            field,
+            pattern,
+            case_insensitive: false,
+        } => {
+            write_field(field, out);
+            // Patterns keep their escapes; characters the lexer would stop at get one.
+            let mut chars = pattern.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        out.push(c);
+                        out.extend(chars.next());
+                    }
+                    '*' | '?' => out.push(c),
+                    c => write_escaped(&c.to_string(), out),
+                }
+            }
+        }
+        QueryAst::Regexp { field, pattern } => {
+            write_field(field, out);
+            out.push('/');
+            out.push_str(&pattern.replace('/', "\\/"));
+            out.push('/');
+        }
+        QueryAst::Fuzzy {
+            field,
+            value,
+            distance,
+            prefix_length: 0,
+            transpositions: true,
+        } if !value.is_empty() => {
+            write_field(field, out);
+            write_escaped(value, out);
+            out.push_str(&format!("~{distance}"));
+        }
+        QueryAst::Range(range) if range.format.is_none() && range.time_zone.is_none() => {
+            write_field(&range.field, out);
+            let bound = |bound: &Bound| -> Option<(bool, String)> {
+                match bound {
+                    Bound::Unbounded => Some((true, "*".to_string())),
+                    Bound::Included(v) | Bound::Excluded(v) => {
+                        let text = v.to_text();
+                        // Bounds are read up to a space or bracket; `*` means open.
+                        let plain = !text.is_empty()
+                            && text != "*"
+                            && !text.contains(|c: char| c.is_whitespace() || "[]{}\"".contains(c));
+                        plain.then_some((matches!(bound, Bound::Included(_)), text))
+                    }
+                }
+            };
+            let (lower_inclusive, lower) = bound(&range.lower)?;
+            let (upper_inclusive, upper) = bound(&range.upper)?;
+            out.push(if lower_inclusive { '[' } else { '{' });
+            out.push_str(&format!("{lower} TO {upper}"));
+            out.push(if upper_inclusive { ']' } else { '}' });
+        }
+        QueryAst::Exists { field } => {
+            out.push_str("_exists_:");
+            write_escaped(field, out);
+        }
+        QueryAst::Boost { query, boost } => {
+            out.push('(');
+            write_query(query, out)?;
+            out.push_str(&format!(")^{boost}"));
+        }
+        QueryAst::Bool(bool_query) if bool_query.filter.is_empty() => {
+            let parsed_msm = if bool_query.must.is_empty() { 1 } else { 0 };
+            let clauses =
+                bool_query.must.len() + bool_query.should.len() + bool_query.must_not.len();
+            let negative_only = bool_query.must.is_empty() && bool_query.should.is_empty();
+            if bool_query.minimum_should_match != Some(parsed_msm)
+                || clauses == 0
+                || negative_only
+                || (bool_query.must.is_empty() && bool_query.must_not.is_empty() && clauses == 1)
+            {
+                return None;
+            }
+            let mut first = true;
+            for (modifier, list) in [
+                ("+", &bool_query.must),
+                ("", &bool_query.should),
+                ("-", &bool_query.must_not),
+            ] {
+                for clause in list {
+                    if !first {
+                        out.push(' ');
+                    }
+                    first = false;
+                    out.push_str(modifier);
+                    out.push('(');
+                    write_query(clause, out)?;
+                    out.push(')');
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+fn write_field(field: &str, out: &mut String) {
+    write_escaped(field, out);
+    out.push(':');
+}
+
+/// Term text with every character the lexer treats specially escaped, and the operator words
+/// escaped so they stay words.
+fn write_escaped(text: &str, out: &mut String) {
+    if matches!(text, "AND" | "OR" | "NOT") {
+        out.push('\\');
+    }
+    for c in text.chars() {
+        if c.is_whitespace() || "\\+-!():^[]\"{}~*?|&/<>=".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Whether `raw` has a `*` or `?` that no `\\` escapes.
+fn has_unescaped_wildcard(raw: &str) -> bool {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `raw` with its `\\` escapes resolved.
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn boolean(clauses: Vec<(Occur, QueryAst)>) -> QueryAst {

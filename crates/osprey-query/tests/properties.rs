@@ -1,6 +1,6 @@
 //! Property tests of the query parsers: they never panic, and well-formed queries always parse.
 
-use osprey_query::{QueryAst, QueryStringOptions, parse_dsl, parse_query_string};
+use osprey_query::{QueryAst, QueryStringOptions, parse_dsl, parse_query_string, to_query_string};
 use proptest::prelude::*;
 
 fn term() -> impl Strategy<Value = String> {
@@ -13,6 +13,15 @@ fn term() -> impl Strategy<Value = String> {
         "status:\\[[0-9]{1,3} TO [0-9]{3,4}\\]",
         "status:>=[0-9]{1,3}",
         "/[a-z]{1,4}(x|y)?/",
+        // Escapes, operator words as terms, wildcards with escaped characters.
+        "[a-z]{1,3}\\\\[-+:!()^~/*?][a-z]{0,3}",
+        "\\\\(AND|OR|NOT)",
+        "[a-z]{1,3}\\\\\\*[a-z]?\\*",
+        "[a-z]{1,3}-[0-9]{1,2}",
+        "\"[a-z]{1,4} [a-z]{1,4}\"~[1-3]",
+        "status:\\{[0-9]{1,2} TO \\*\\]",
+        "[a-z]{1,4}\\^[1-3]",
+        "_exists_:[a-z]{1,5}",
     ]
 }
 
@@ -76,6 +85,21 @@ proptest! {
         prop_assert_ne!(parsed.expect("ok"), QueryAst::MatchNone);
     }
 
+    /// Parse, print, parse: the same AST (printing makes every field explicit).
+    #[test]
+    fn printing_round_trips(q in query()) {
+        let options = QueryStringOptions {
+            default_fields: vec!["message".into()],
+            ..QueryStringOptions::default()
+        };
+        let parsed = parse_query_string(&q, &options).expect("well-formed");
+        let printed = to_query_string(&parsed);
+        prop_assert!(printed.is_some(), "{q} parsed to {parsed:?}, which does not print");
+        let printed = printed.expect("checked");
+        let reparsed = parse_query_string(&printed, &options);
+        prop_assert_eq!(reparsed, Ok(parsed), "{} -> {}", q, printed);
+    }
+
     #[test]
     fn arbitrary_dsl_never_panics(value in json()) {
         let _ = parse_dsl(&value);
@@ -125,6 +149,51 @@ mod lucene_regexp {
         fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
             if let Err(err) = LuceneRegex::parse(&text) {
                 prop_assert!(err.position <= text.chars().count());
+            }
+        }
+    }
+}
+
+mod kql {
+    use osprey_query::{QueryAst, parse_kql};
+    use proptest::prelude::*;
+
+    fn clause() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,6}",
+            "[a-z]{1,5}:[a-z0-9]{1,5}",
+            "[a-z]{1,5}: \"[a-z ]{1,10}\"",
+            "[a-z]{1,5}:[a-z]{1,3}\\*",
+            "[a-z]{1,5}: \\*",
+            "[a-z]{1,5} (<|<=|>|>=) [0-9]{1,4}",
+            "[a-z]{1,5}:\\([a-z]{1,4} or [a-z]{1,4}\\)",
+        ]
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        clause().prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
+                inner.clone().prop_map(|a| format!("not {a}")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn well_formed_kql_parses(q in query()) {
+            let parsed = parse_kql(&q, &["message".to_string()]);
+            prop_assert!(parsed.is_ok(), "{q}: {parsed:?}");
+            prop_assert_ne!(parsed.expect("ok"), QueryAst::MatchNone);
+        }
+
+        /// Any text: a query or an error whose column is inside the input (or just past it).
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,60}") {
+            if let Err(err) = parse_kql(&text, &[]) {
+                prop_assert!(err.column >= 1 && err.column <= text.chars().count() + 1, "{err}");
             }
         }
     }
