@@ -374,6 +374,17 @@ public final class LuceneBench {
     }
 
     static long parseDate(String s) {
+        // Elasticsearch date math, the forms the conformance queries use: now, now-Nd, now+Nh.
+        java.util.regex.Matcher now = java.util.regex.Pattern.compile("now(?:([+-])(\\d+)([dhm]))?").matcher(s);
+        if (now.matches()) {
+            long millis = System.currentTimeMillis();
+            if (now.group(1) != null) {
+                long unit = now.group(3).equals("d") ? 86_400_000L : now.group(3).equals("h") ? 3_600_000L : 60_000L;
+                long delta = Long.parseLong(now.group(2)) * unit;
+                millis += now.group(1).equals("-") ? -delta : delta;
+            }
+            return millis;
+        }
         if (s.matches("-?\\d+")) {
             return Long.parseLong(s); // epoch millis
         }
