@@ -40,6 +40,7 @@ impl LuceneDfa {
         states.push(start);
         queue.push_back(0u32);
         let mut transitions: Vec<Vec<(u32, u32)>> = vec![Vec::new()];
+        let mut work = 0usize;
         while let Some(state) = queue.pop_front() {
             let expr = states[state as usize].clone();
             let mut row = Vec::with_capacity(boundaries.len());
@@ -52,7 +53,16 @@ impl LuceneDfa {
                 else {
                     continue;
                 };
-                let next = normalize(derivative(&expr, c));
+                // Derivatives can grow quadratically (`~(a?a?a?…)`): bound the total work,
+                // counted on each derivative before it is simplified.
+                let raw = derivative(&expr, c);
+                work += node_count(&raw);
+                if work > MAX_WORK {
+                    return Err(format!(
+                        "the regular expression is too complex to run (more than {MAX_WORK} steps to build its automaton)"
+                    ));
+                }
+                let next = normalize(raw);
                 let id = match ids.get(&next) {
                     Some(id) => *id,
                     None => {
@@ -179,7 +189,11 @@ impl Automaton for LuceneDfa {
 }
 
 /// Largest expression (operators and characters) built into a [`LuceneDfa`].
-const MAX_NODES: usize = 2_000;
+const MAX_NODES: usize = 500;
+
+/// Total size of all derivatives computed while building one [`LuceneDfa`]: bounds its time
+/// and memory (a few hundred milliseconds and tens of megabytes at most).
+const MAX_WORK: usize = 1_000_000;
 
 fn node_count(regex: &LuceneRegex) -> usize {
     1 + match regex {
@@ -452,6 +466,13 @@ mod tests {
         assert!(dfa("~(#)").accepts("x"));
         let long = LuceneRegex::parse(&format!("~({})", "ab".repeat(5000))).expect("parses");
         assert!(LuceneDfa::new(&long).is_err(), "refused, not quadratic");
+        // Optional runs make every derivative a union of suffixes: refused within budget.
+        for n in [150, 240] {
+            let optional = LuceneRegex::parse(&format!("~({})", "a?".repeat(n))).expect("parses");
+            let started = std::time::Instant::now();
+            let _ = LuceneDfa::new(&optional);
+            assert!(started.elapsed().as_secs() < 20, "{n}: bounded work");
+        }
     }
 
     #[test]
