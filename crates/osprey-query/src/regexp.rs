@@ -67,6 +67,9 @@ const MAX_REPEAT: u32 = 1000;
 /// Deepest nesting of groups, complements and repetitions accepted.
 const MAX_DEPTH: usize = 100;
 
+/// Longest `<n-m>` bound accepted (u64 has 20 digits).
+const MAX_INTERVAL_DIGITS: usize = 20;
+
 impl LuceneRegex {
     /// Parses `pattern` with all of Lucene's optional operators enabled.
     pub fn parse(pattern: &str) -> Result<LuceneRegex, RegexError> {
@@ -83,7 +86,33 @@ impl LuceneRegex {
         if parser.pos < parser.chars.len() {
             return Err(parser.error("end-of-string expected"));
         }
+        // Repetitions apply after their operand is parsed, so the counter above does not see
+        // every level: measure the tree itself (without recursion) before anyone walks it.
+        if regex.depth() > MAX_DEPTH * 2 {
+            return Err(parser.error("expression nested too deeply"));
+        }
         Ok(regex)
+    }
+
+    /// Nesting depth of the tree, measured iteratively.
+    fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((node, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            match node {
+                LuceneRegex::Concat(items)
+                | LuceneRegex::Union(items)
+                | LuceneRegex::Intersection(items) => {
+                    stack.extend(items.iter().map(|item| (item, depth + 1)));
+                }
+                LuceneRegex::Complement(inner) | LuceneRegex::Repeat { inner, .. } => {
+                    stack.push((inner, depth + 1));
+                }
+                _ => {}
+            }
+        }
+        deepest
     }
 
     /// Whether the expression uses a complement, an intersection or the empty language
@@ -499,6 +528,10 @@ impl Parser<'_> {
             if !digits_only(lo) || !digits_only(hi) {
                 return Err(self.error("interval syntax error"));
             }
+            // Zero padding sets the width: bound it, as it sets the automaton's size.
+            if lo.len() > MAX_INTERVAL_DIGITS || hi.len() > MAX_INTERVAL_DIGITS {
+                return Err(self.error("interval bounds are limited to 20 digits"));
+            }
             let (Ok(min), Ok(max)) = (lo.parse::<u64>(), hi.parse::<u64>()) else {
                 return Err(self.error("interval syntax error"));
             };
@@ -684,6 +717,15 @@ mod tests {
         assert!(LuceneRegex::parse(&format!("a{}", "*".repeat(5000))).is_err());
         assert!(LuceneRegex::parse(&"~".repeat(5000)).is_err());
         assert!(LuceneRegex::parse(&format!("{}c", "ab|".repeat(20000))).is_ok());
+        // Repetitions inside groups inside repetitions: depth is measured on the tree.
+        let mut nested = "a".to_string();
+        for _ in 0..70 {
+            nested = format!("({nested})***");
+        }
+        assert!(LuceneRegex::parse(&nested).is_err());
+        // Zero-padded intervals are bounded in width.
+        let wide = format!("<{}1-{}2>", "0".repeat(12_000), "0".repeat(12_000));
+        assert!(LuceneRegex::parse(&wide).is_err());
         assert!(LuceneRegex::parse(&"abc".repeat(20000)).is_ok());
     }
 

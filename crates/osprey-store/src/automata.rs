@@ -195,8 +195,11 @@ const MAX_NODES: usize = 500;
 /// and memory (a few hundred milliseconds and tens of megabytes at most).
 const MAX_WORK: usize = 1_000_000;
 
+/// Size of an expression: operators, characters, and every range of a class (each one adds
+/// alphabet boundaries and is checked on every step).
 fn node_count(regex: &LuceneRegex) -> usize {
     1 + match regex {
+        LuceneRegex::Class { ranges, .. } => ranges.len(),
         LuceneRegex::Concat(items)
         | LuceneRegex::Union(items)
         | LuceneRegex::Intersection(items) => items.iter().map(node_count).sum(),
@@ -466,6 +469,10 @@ mod tests {
         assert!(dfa("~(#)").accepts("x"));
         let long = LuceneRegex::parse(&format!("~({})", "ab".repeat(5000))).expect("parses");
         assert!(LuceneDfa::new(&long).is_err(), "refused, not quadratic");
+        // Huge classes count by their ranges.
+        let class: String = ('\u{100}'..'\u{2000}').step_by(2).collect();
+        let big = LuceneRegex::parse(&format!("~([{class}]{{0,200}})")).expect("parses");
+        assert!(LuceneDfa::new(&big).is_err());
         // Optional runs make every derivative a union of suffixes: refused within budget.
         for n in [150, 240] {
             let optional = LuceneRegex::parse(&format!("~({})", "a?".repeat(n))).expect("parses");

@@ -127,7 +127,9 @@ impl ColumnRangeWeight {
             return Ok(Some(0));
         }
         let rows = column.values.num_vals();
-        if rows >= SORTED_MIN_ROWS {
+        // A copy too big to keep would be rebuilt (and sorted) on every count: scan instead.
+        let fits = (rows as usize).saturating_mul(std::mem::size_of::<u64>()) <= SORTED_CACHE_BYTES;
+        if rows >= SORTED_MIN_ROWS && fits {
             let key = (reader.segment_id(), path, kind == Type::Date);
             let sorted = SORTED_COLUMNS.get_or_build(key, || {
                 let mut values = vec![0u64; rows as usize];

@@ -69,6 +69,19 @@ fn prefix_successor(mut start: Term, prefix: &str) -> Option<Term> {
     Some(start)
 }
 
+/// Whether a range bound is open or a number (NaN is not one); other bounds are left for
+/// `bound()` to reject with a message.
+fn is_number_or_open(bound: &Bound) -> bool {
+    match bound {
+        Bound::Unbounded => true,
+        Bound::Included(value) | Bound::Excluded(value) => match value {
+            Value::Int(_) => true,
+            Value::Float(f) => !f.is_nan(),
+            other => other.to_text().parse::<f64>().is_ok_and(|f| !f.is_nan()),
+        },
+    }
+}
+
 /// Whether a range bound is a number that is not an `i64`.
 fn is_fractional(bound: &Bound) -> bool {
     match bound {
@@ -77,7 +90,7 @@ fn is_fractional(bound: &Bound) -> bool {
             Value::Float(_) => true,
             other => {
                 let text = other.to_text();
-                text.parse::<i64>().is_err() && text.parse::<f64>().is_ok()
+                text.parse::<i64>().is_err() && text.parse::<f64>().is_ok_and(|f| !f.is_nan())
             }
         },
         Bound::Unbounded => false,
@@ -90,12 +103,16 @@ fn integral_range(range: &RangeQuery) -> Option<RangeQuery> {
     let number = |bound: &Bound| -> Option<StdBound<Number>> {
         let to_number = |value: &Value| match value {
             Value::Int(i) => Some(Number::Int((*i).into())),
-            Value::Float(f) => Some(Number::Float(*f)),
+            Value::Float(f) => Some(Number::Float(*f)).filter(|_| !f.is_nan()),
             other => {
                 let text = other.to_text();
                 match text.parse::<i64>() {
                     Ok(i) => Some(Number::Int(i.into())),
-                    Err(_) => text.parse::<f64>().ok().map(Number::Float),
+                    Err(_) => text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| !f.is_nan())
+                        .map(Number::Float),
                 }
             }
         };
@@ -618,7 +635,11 @@ impl CompileContext<'_> {
         // both bounds of one type, and maps float bounds onto unsigned columns wrongly.
         let integral;
         let range = match target {
-            Target::Long(_) if is_fractional(&range.lower) || is_fractional(&range.upper) => {
+            Target::Long(_)
+                if (is_fractional(&range.lower) || is_fractional(&range.upper))
+                    && is_number_or_open(&range.lower)
+                    && is_number_or_open(&range.upper) =>
+            {
                 match integral_range(range) {
                     Some(covered) => {
                         integral = covered;
@@ -729,7 +750,10 @@ impl CompileContext<'_> {
                         match text.parse::<i64>() {
                             Ok(i) => term.append_type_and_fast_value(i),
                             Err(_) => term.append_type_and_fast_value(
-                                text.parse::<f64>().map_err(|_| bad("a number"))?,
+                                text.parse::<f64>()
+                                    .ok()
+                                    .filter(|f| !f.is_nan())
+                                    .ok_or_else(|| bad("a number"))?,
                             ),
                         }
                     }
@@ -744,7 +768,9 @@ impl CompileContext<'_> {
                     other => other
                         .to_text()
                         .parse::<f64>()
-                        .map_err(|_| bad("a number"))?,
+                        .ok()
+                        .filter(|f| !f.is_nan())
+                        .ok_or_else(|| bad("a number"))?,
                 };
                 term.append_type_and_fast_value(f);
                 term

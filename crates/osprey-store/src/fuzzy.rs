@@ -4,6 +4,8 @@
 //! then the smallest term. A short query term (`a~1`) would otherwise match every one- and
 //! two-character token in the index.
 
+use std::collections::{BinaryHeap, HashSet};
+
 use tantivy::query::{
     BooleanQuery, EmptyQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery, Weight,
 };
@@ -62,7 +64,10 @@ impl TopFuzzyQuery {
         // Every term of the path starts with these bytes (JSON path and type).
         let path_term = self.term("");
         let path_prefix = path_term.serialized_value_bytes();
-        let mut candidates: Vec<Vec<u8>> = Vec::new();
+        let query: Vec<char> = self.value.chars().collect();
+        // The best terms so far, worst on top, never more than MAX_EXPANSIONS of them.
+        let mut best: BinaryHeap<Ranked> = BinaryHeap::new();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
         for reader in searcher.segment_readers() {
             let index = reader.inverted_index(self.field)?;
             let mut stream = index
@@ -73,24 +78,30 @@ impl TopFuzzyQuery {
                 })
                 .into_stream()?;
             while stream.advance() {
-                candidates.push(stream.key()[path_prefix.len()..].to_vec());
+                let candidate = &stream.key()[path_prefix.len()..];
+                if seen.contains(candidate) {
+                    continue;
+                }
+                let text: Vec<char> = String::from_utf8_lossy(candidate).chars().collect();
+                let edits = edit_distance(&query, &text, self.transpositions);
+                let ranked = Ranked {
+                    similarity: similarity(edits, query.len(), text.len()),
+                    term: candidate.to_vec(),
+                };
+                if best.len() == MAX_EXPANSIONS && best.peek().is_some_and(|worst| ranked >= *worst)
+                {
+                    continue;
+                }
+                seen.insert(ranked.term.clone());
+                best.push(ranked);
+                if best.len() > MAX_EXPANSIONS {
+                    best.pop();
+                }
             }
         }
-        candidates.sort();
-        candidates.dedup();
-        let query: Vec<char> = self.value.chars().collect();
-        let mut ranked: Vec<(f32, Vec<u8>)> = candidates
-            .into_iter()
-            .map(|candidate| {
-                let text: Vec<char> = String::from_utf8_lossy(&candidate).chars().collect();
-                let edits = edit_distance(&query, &text, self.transpositions);
-                (similarity(edits, query.len(), text.len()), candidate)
-            })
-            .collect();
-        // Highest similarity first, then the smaller term (Lucene's top-terms queue).
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        ranked.truncate(MAX_EXPANSIONS);
-        Ok(ranked.into_iter().map(|(_, term)| term).collect())
+        let mut ranked = best.into_vec();
+        ranked.sort();
+        Ok(ranked.into_iter().map(|r| r.term).collect())
     }
 }
 
@@ -116,6 +127,31 @@ impl Query for TopFuzzyQuery {
             })
             .collect();
         BooleanQuery::new(clauses).weight(enable_scoring)
+    }
+}
+
+/// A candidate term; orders best first (highest similarity, then the smaller term), so a
+/// max-heap keeps the worst of the best on top.
+#[derive(PartialEq)]
+struct Ranked {
+    similarity: f32,
+    term: Vec<u8>,
+}
+
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .similarity
+            .total_cmp(&self.similarity)
+            .then_with(|| self.term.cmp(&other.term))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

@@ -418,6 +418,15 @@ fn numeric_ranges_count_and_page_alike() {
     assert_eq!(query(&store, "n", "bytes:<-0.5"), 0);
     assert_eq!(query(&store, "n", "bytes:[-10.5 TO -1]"), 0);
     assert_eq!(query(&store, "n", "bytes:[0.5 TO 0.7]"), 0);
+    // Bounds that are not numbers are errors, not empty results.
+    let indexes = store.resolve_indices("n", true).expect("indices");
+    for bad in ["bytes:[1.5 TO abc]", "bytes:[NaN TO 5]", "bytes:>NaN"] {
+        let ast = parse_query_string(bad, &QueryStringOptions::default()).expect("parses");
+        let err = store
+            .count(&indexes, &ast, Timestamp::now())
+            .expect_err(bad);
+        assert!(err.to_string().contains("as a number"), "{bad}: {err}");
+    }
 
     // The total and the page come from different passes over constant-score matches.
     let indexes = store.resolve_indices("n", true).expect("indices");
