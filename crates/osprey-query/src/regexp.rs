@@ -64,8 +64,13 @@ pub struct RegexError {
 /// Largest repetition count accepted (Lucene builds automata of that size).
 const MAX_REPEAT: u32 = 1000;
 
-/// Deepest nesting of groups, complements and repetitions accepted.
-const MAX_DEPTH: usize = 100;
+/// Deepest expression tree accepted (walkers of the tree recurse this deep).
+const MAX_TREE_DEPTH: usize = 200;
+
+/// Deepest nesting of groups and complements the parser itself follows (it recurses once per
+/// level). Above the tree limit, so that whatever parsed once also parses when printed (the
+/// printer's parentheses never outnumber the tree's levels).
+const MAX_DEPTH: usize = 250;
 
 /// Longest `<n-m>` bound accepted (u64 has 20 digits).
 const MAX_INTERVAL_DIGITS: usize = 20;
@@ -88,7 +93,7 @@ impl LuceneRegex {
         }
         // Repetitions apply after their operand is parsed, so the counter above does not see
         // every level: measure the tree itself (without recursion) before anyone walks it.
-        if regex.depth() > MAX_DEPTH * 2 {
+        if regex.depth() > MAX_TREE_DEPTH {
             return Err(parser.error("expression nested too deeply"));
         }
         Ok(regex)
@@ -298,7 +303,7 @@ struct Parser<'a> {
     pattern: &'a str,
     chars: Vec<char>,
     pos: usize,
-    /// Nesting of groups, complements and repetitions around the current position.
+    /// Nesting of groups and complements around the current position.
     depth: usize,
 }
 
@@ -376,10 +381,10 @@ impl Parser<'_> {
 
     // repeatexp ::= complexp ( '?' | '*' | '+' | '{' n ( ',' m? )? '}' )*
     fn repeat(&mut self) -> Result<LuceneRegex, RegexError> {
-        let depth = self.depth;
+        // Repetitions apply in a loop (no recursion here); the tree's depth is checked once
+        // the whole pattern is parsed.
         let mut regex = self.complement()?;
         while self.peek("?*+{") {
-            self.deeper()?;
             let (min, max) = match self.next()? {
                 '?' => (0, Some(1)),
                 '*' => (0, None),
@@ -413,7 +418,6 @@ impl Parser<'_> {
                 max,
             };
         }
-        self.depth = depth;
         Ok(regex)
     }
 
@@ -712,9 +716,19 @@ mod tests {
         assert!(LuceneRegex::parse("<abc>").is_err());
         assert!(LuceneRegex::parse("a)").is_err());
         // Deep nesting is refused, not a stack overflow; long flat patterns are fine.
+        // The deepest nesting accepted parses on a small (2 MiB, like tokio's) stack.
+        let deepest = format!("{}a{}", "(".repeat(249), ")".repeat(249));
+        let parsed = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || LuceneRegex::parse(&deepest).is_ok())
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(parsed);
         let deep = format!("{}a{}", "(".repeat(5000), ")".repeat(5000));
         assert!(LuceneRegex::parse(&deep).is_err());
         assert!(LuceneRegex::parse(&format!("a{}", "*".repeat(5000))).is_err());
+        assert!(LuceneRegex::parse(&format!("a{}", "*".repeat(150))).is_ok());
         assert!(LuceneRegex::parse(&"~".repeat(5000)).is_err());
         assert!(LuceneRegex::parse(&format!("{}c", "ab|".repeat(20000))).is_ok());
         // Repetitions inside groups inside repetitions: depth is measured on the tree.
