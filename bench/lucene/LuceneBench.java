@@ -595,12 +595,7 @@ public final class LuceneBench {
             queries.add(new Q(line.substring(0, tab).trim(), line.substring(tab + 1), repeat));
         }
         try (DirectoryReader reader = DirectoryReader.open(FSDirectory.open(dir))) {
-            Map<String, String> mapping = new HashMap<>();
-            for (Map.Entry<String, String> e : reader.getIndexCommit().getUserData().entrySet()) {
-                if (e.getKey().startsWith("mapping.")) {
-                    mapping.put(e.getKey().substring("mapping.".length()), e.getValue());
-                }
-            }
+            Map<String, String> mapping = mappingOf(reader);
             IndexSearcher searcher = new IndexSearcher(reader);
             Analyzer analyzer = analyzer();
             for (int round = 0; round < warmup + repeat; round++) {
@@ -687,6 +682,17 @@ public final class LuceneBench {
         }
     }
 
+    /** The field types `index` learnt, from the commit's user data. */
+    static Map<String, String> mappingOf(DirectoryReader reader) throws IOException {
+        Map<String, String> mapping = new HashMap<>();
+        for (Map.Entry<String, String> e : reader.getIndexCommit().getUserData().entrySet()) {
+            if (e.getKey().startsWith("mapping.")) {
+                mapping.put(e.getKey().substring("mapping.".length()), e.getValue());
+            }
+        }
+        return mapping;
+    }
+
     /**
      * The conformance oracle: for each query of `queries.tsv`, the 0-based input line numbers of
      * every matching document (from `_seq_no`), or the parse error, as one JSON line.
@@ -694,12 +700,7 @@ public final class LuceneBench {
     static void ids(Path dir, Path queriesFile, String[] opts) throws Exception {
         String defaultField = strOpt(opts, "--default-field", "message");
         try (DirectoryReader reader = DirectoryReader.open(FSDirectory.open(dir))) {
-            Map<String, String> mapping = new HashMap<>();
-            for (Map.Entry<String, String> e : reader.getIndexCommit().getUserData().entrySet()) {
-                if (e.getKey().startsWith("mapping.")) {
-                    mapping.put(e.getKey().substring("mapping.".length()), e.getValue());
-                }
-            }
+            Map<String, String> mapping = mappingOf(reader);
             IndexSearcher searcher = new IndexSearcher(reader);
             Analyzer analyzer = analyzer();
             for (String line : Files.readAllLines(queriesFile, StandardCharsets.UTF_8)) {

@@ -134,6 +134,19 @@ def describe(corpus: list[str], ids: list[int], limit: int = 3) -> str:
     return "\n".join(shown) + more
 
 
+def assert_same_ids(what: str, expected: list[int], ids: list[int], corpus: list[str]) -> None:
+    """Fails with the documents only one side matched, when the id lists differ."""
+    if ids == expected:
+        return
+    missing = sorted(set(expected) - set(ids))
+    extra = sorted(set(ids) - set(expected))
+    pytest.fail(
+        f"{what}: Lucene matches {len(expected)}, Osprey {len(ids)}\n"
+        f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
+        f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"
+    )
+
+
 @pytest.mark.parametrize(("cls", "query"), QUERY_LINES, ids=[f"{c}:{q}" for c, q in QUERY_LINES])
 def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
     lucene = lucene_answers[query]
@@ -145,16 +158,7 @@ def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
         )
         return
     assert status == 200, f"Lucene parses `{query}` as `{lucene['lucene']}`; Osprey: {status} {str(body)[:500]}"
-    expected = lucene["ids"]
-    if ids != expected:
-        missing = sorted(set(expected) - set(ids))
-        extra = sorted(set(ids) - set(expected))
-        pytest.fail(
-            f"`{query}` [{cls}]: Lucene ({lucene['lucene']}) matches {len(expected)}, "
-            f"Osprey {len(ids)}\n"
-            f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
-            f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"
-        )
+    assert_same_ids(f"`{query}` [{cls}]: Lucene ({lucene['lucene']})", lucene["ids"], ids, corpus)
 
 
 @pytest.mark.parametrize(("kql", "lucene"), KQL_LINES, ids=[k for k, _ in KQL_LINES])
@@ -163,13 +167,4 @@ def test_kql_same_documents_as_its_lucene_equivalent(kql, lucene, loaded, lucene
     assert "error" not in answer, f"the Lucene equivalent `{lucene}` must parse: {answer['error']}"
     status, body, ids = osprey_ids(loaded, kql, language="kql")
     assert status == 200, f"KQL `{kql}`: Osprey {status} {str(body)[:500]}"
-    expected = answer["ids"]
-    if ids != expected:
-        missing = sorted(set(expected) - set(ids))
-        extra = sorted(set(ids) - set(expected))
-        pytest.fail(
-            f"KQL `{kql}` vs Lucene `{lucene}` ({answer['lucene']}): Lucene matches {len(expected)}, "
-            f"Osprey {len(ids)}\n"
-            f"  only Lucene ({len(missing)}):\n{describe(corpus, missing)}\n"
-            f"  only Osprey ({len(extra)}):\n{describe(corpus, extra)}"
-        )
+    assert_same_ids(f"KQL `{kql}` vs Lucene `{lucene}` ({answer['lucene']})", answer["ids"], ids, corpus)
