@@ -116,46 +116,38 @@ impl Parser<'_> {
 
     /// `or` of `and`s, at the query level (`values` is `None`) or inside a value list.
     fn or(&mut self, values: Option<Context>) -> Result<QueryAst, KqlError> {
-        let mut clauses = vec![self.and(values)?];
-        loop {
-            self.skip_space();
-            if !self.at_keyword("or") {
-                break;
-            }
-            self.pos += 2;
-            self.skip_space();
-            clauses.push(self.and(values)?);
-        }
-        Ok(if clauses.len() == 1 {
-            clauses.pop().unwrap_or(QueryAst::MatchNone)
-        } else {
-            QueryAst::Bool(BoolQuery {
-                should: clauses,
-                minimum_should_match: Some(1),
-                ..BoolQuery::default()
-            })
-        })
+        Ok(any_of(self.joined("or", values, Self::and)?))
     }
 
     fn and(&mut self, values: Option<Context>) -> Result<QueryAst, KqlError> {
-        let mut clauses = vec![self.not(values)?];
-        loop {
-            self.skip_space();
-            if !self.at_keyword("and") {
-                break;
-            }
-            self.pos += 3;
-            self.skip_space();
-            clauses.push(self.not(values)?);
-        }
+        let clauses = self.joined("and", values, Self::not)?;
         Ok(if clauses.len() == 1 {
-            clauses.pop().unwrap_or(QueryAst::MatchNone)
+            clauses.into_iter().next().unwrap_or(QueryAst::MatchNone)
         } else {
             QueryAst::Bool(BoolQuery {
                 filter: clauses,
                 ..BoolQuery::default()
             })
         })
+    }
+
+    /// Clauses parsed by `next`, separated by `keyword`.
+    fn joined(
+        &mut self,
+        keyword: &str,
+        values: Option<Context>,
+        next: fn(&mut Self, Option<Context>) -> Result<QueryAst, KqlError>,
+    ) -> Result<Vec<QueryAst>, KqlError> {
+        let mut clauses = vec![next(self, values)?];
+        loop {
+            self.skip_space();
+            if !self.at_keyword(keyword) {
+                return Ok(clauses);
+            }
+            self.pos += keyword.len();
+            self.skip_space();
+            clauses.push(next(self, values)?);
+        }
     }
 
     fn not(&mut self, values: Option<Context>) -> Result<QueryAst, KqlError> {
@@ -326,14 +318,7 @@ impl Parser<'_> {
                     fuzziness: None,
                 })
                 .collect();
-            if matches.len() == 1 {
-                return matches.into_iter().next().unwrap_or(QueryAst::MatchNone);
-            }
-            QueryAst::Bool(BoolQuery {
-                should: matches,
-                minimum_should_match: Some(1),
-                ..BoolQuery::default()
-            })
+            any_of(matches)
         }))
     }
 
@@ -341,11 +326,7 @@ impl Parser<'_> {
         match context {
             Some(field) => build(field),
             None if self.default_fields.len() == 1 => build(&self.default_fields[0]),
-            None => QueryAst::Bool(BoolQuery {
-                should: self.default_fields.iter().map(|f| build(f)).collect(),
-                minimum_should_match: Some(1),
-                ..BoolQuery::default()
-            }),
+            None => any_of(self.default_fields.iter().map(|f| build(f)).collect()),
         }
     }
 
@@ -457,6 +438,18 @@ impl Parser<'_> {
         }
         Ok((text, pattern, has_wildcard))
     }
+}
+
+/// Documents matching any of the clauses (the clause itself when there is one).
+fn any_of(clauses: Vec<QueryAst>) -> QueryAst {
+    if clauses.len() == 1 {
+        return clauses.into_iter().next().unwrap_or(QueryAst::MatchNone);
+    }
+    QueryAst::Bool(BoolQuery {
+        should: clauses,
+        minimum_should_match: Some(1),
+        ..BoolQuery::default()
+    })
 }
 
 /// The query with every field prefixed by `parent.` (KQL's nested `parent:{ ... }`).

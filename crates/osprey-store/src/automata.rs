@@ -326,44 +326,8 @@ fn normalize(regex: LuceneRegex) -> LuceneRegex {
                 _ => R::Concat(flat),
             }
         }
-        R::Union(items) => {
-            let mut flat = BTreeSet::new();
-            for item in items.into_iter().map(normalize) {
-                match item {
-                    R::Nothing => {}
-                    R::AnyString => return R::AnyString,
-                    R::Union(inner) => flat.extend(inner),
-                    other => {
-                        flat.insert(other);
-                    }
-                }
-            }
-            let mut flat: Vec<_> = flat.into_iter().collect();
-            match flat.len() {
-                0 => R::Nothing,
-                1 => flat.pop().unwrap_or(R::Nothing),
-                _ => R::Union(flat),
-            }
-        }
-        R::Intersection(items) => {
-            let mut flat = BTreeSet::new();
-            for item in items.into_iter().map(normalize) {
-                match item {
-                    R::Nothing => return R::Nothing,
-                    R::AnyString => {}
-                    R::Intersection(inner) => flat.extend(inner),
-                    other => {
-                        flat.insert(other);
-                    }
-                }
-            }
-            let mut flat: Vec<_> = flat.into_iter().collect();
-            match flat.len() {
-                0 => R::AnyString,
-                1 => flat.pop().unwrap_or(R::AnyString),
-                _ => R::Intersection(flat),
-            }
-        }
+        R::Union(items) => set_operation(items, R::Union, R::AnyString, R::Nothing),
+        R::Intersection(items) => set_operation(items, R::Intersection, R::Nothing, R::AnyString),
         R::Complement(inner) => match normalize(*inner) {
             R::Complement(twice) => *twice,
             R::AnyString => R::Nothing,
@@ -386,6 +350,41 @@ fn normalize(regex: LuceneRegex) -> LuceneRegex {
             }
         }
         other => other,
+    }
+}
+
+/// A union or intersection in canonical form: operands normalised, nested operations of the
+/// same kind spliced in, sorted and deduplicated; `absorbing` swallows the whole operation
+/// (anything ∪ everything), `identity` drops out of it (x ∪ nothing).
+fn set_operation(
+    items: Vec<LuceneRegex>,
+    make: fn(Vec<LuceneRegex>) -> LuceneRegex,
+    absorbing: LuceneRegex,
+    identity: LuceneRegex,
+) -> LuceneRegex {
+    use LuceneRegex as R;
+    let mut flat = BTreeSet::new();
+    for item in items.into_iter().map(normalize) {
+        if item == absorbing {
+            return absorbing;
+        }
+        if item == identity {
+            continue;
+        }
+        match (make(Vec::new()), item) {
+            (R::Union(_), R::Union(inner)) | (R::Intersection(_), R::Intersection(inner)) => {
+                flat.extend(inner);
+            }
+            (_, other) => {
+                flat.insert(other);
+            }
+        }
+    }
+    let mut flat: Vec<_> = flat.into_iter().collect();
+    match flat.len() {
+        0 => identity,
+        1 => flat.pop().unwrap_or(identity),
+        _ => make(flat),
     }
 }
 

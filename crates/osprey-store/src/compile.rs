@@ -13,7 +13,7 @@ use tantivy::query::{
     InvertedIndexRangeQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
     RangeQuery as TantivyRange, RegexQuery, TermQuery,
 };
-use tantivy::schema::{IndexRecordOption, Type};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
 use crate::analysis::analyze;
@@ -61,38 +61,61 @@ fn lucene_literal_prefix(regex: &LuceneRegex) -> Option<String> {
 }
 
 /// `start` (a term of an empty value) extended to the first value after every value that
-/// starts with `prefix`: `prefix` with its last byte incremented (UTF-8 has no 0xFF byte).
+/// starts with `prefix`.
 fn prefix_successor(mut start: Term, prefix: &str) -> Option<Term> {
-    let (&last, head) = prefix.as_bytes().split_last()?;
-    start.append_bytes(head);
-    start.append_bytes(&[last + 1]);
-    Some(start)
+    if prefix.is_empty() {
+        return None;
+    }
+    start.append_bytes(prefix.as_bytes());
+    Some(successor(start))
 }
 
-/// Whether a range bound is open or a number (NaN is not one); other bounds are left for
-/// `bound()` to reject with a message.
+/// The first term after every term that starts with `term`'s bytes: its last byte incremented
+/// (neither UTF-8 text nor a type code is ever 0xFF).
+fn successor(mut term: Term) -> Term {
+    let mut bytes = term.serialized_value_bytes().to_vec();
+    if let Some(last) = bytes.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    term.set_bytes(&bytes);
+    term
+}
+
+/// A query value as a number: integers as `Int`, other finite-or-infinite numbers as `Float`;
+/// NaN and text that is not a number are not numbers.
+fn value_number(value: &Value) -> Option<Number> {
+    match value {
+        Value::Int(i) => Some(Number::Int((*i).into())),
+        Value::Float(f) => Some(Number::Float(*f)).filter(|_| !f.is_nan()),
+        other => {
+            let text = other.to_text();
+            match text.parse::<i64>() {
+                Ok(i) => Some(Number::Int(i.into())),
+                Err(_) => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| !f.is_nan())
+                    .map(Number::Float),
+            }
+        }
+    }
+}
+
+/// Whether a range bound is open or a number; other bounds are left for `bound()` to reject
+/// with a message.
 fn is_number_or_open(bound: &Bound) -> bool {
     match bound {
         Bound::Unbounded => true,
-        Bound::Included(value) | Bound::Excluded(value) => match value {
-            Value::Int(_) => true,
-            Value::Float(f) => !f.is_nan(),
-            other => other.to_text().parse::<f64>().is_ok_and(|f| !f.is_nan()),
-        },
+        Bound::Included(value) | Bound::Excluded(value) => value_number(value).is_some(),
     }
 }
 
 /// Whether a range bound is a number that is not an `i64`.
 fn is_fractional(bound: &Bound) -> bool {
     match bound {
-        Bound::Included(value) | Bound::Excluded(value) => match value {
-            Value::Int(_) => false,
-            Value::Float(_) => true,
-            other => {
-                let text = other.to_text();
-                text.parse::<i64>().is_err() && text.parse::<f64>().is_ok_and(|f| !f.is_nan())
-            }
-        },
+        Bound::Included(value) | Bound::Excluded(value) => {
+            matches!(value_number(value), Some(Number::Float(_)))
+        }
         Bound::Unbounded => false,
     }
 }
@@ -101,24 +124,9 @@ fn is_fractional(bound: &Bound) -> bool {
 /// stay unbounded), or `None` when it covers none.
 fn integral_range(range: &RangeQuery) -> Option<RangeQuery> {
     let number = |bound: &Bound| -> Option<StdBound<Number>> {
-        let to_number = |value: &Value| match value {
-            Value::Int(i) => Some(Number::Int((*i).into())),
-            Value::Float(f) => Some(Number::Float(*f)).filter(|_| !f.is_nan()),
-            other => {
-                let text = other.to_text();
-                match text.parse::<i64>() {
-                    Ok(i) => Some(Number::Int(i.into())),
-                    Err(_) => text
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|f| !f.is_nan())
-                        .map(Number::Float),
-                }
-            }
-        };
         Some(match bound {
-            Bound::Included(value) => StdBound::Included(to_number(value)?),
-            Bound::Excluded(value) => StdBound::Excluded(to_number(value)?),
+            Bound::Included(value) => StdBound::Included(value_number(value)?),
+            Bound::Excluded(value) => StdBound::Excluded(value_number(value)?),
             Bound::Unbounded => StdBound::Unbounded,
         })
     };
@@ -681,11 +689,8 @@ impl CompileContext<'_> {
                     bound => bound,
                 };
                 let upper = match upper {
-                    StdBound::Unbounded => {
-                        let mut end = Term::from_field_json_path(self.fields.text, path, true);
-                        end.append_bytes(&[Type::Str.to_code() + 1]);
-                        StdBound::Excluded(end)
-                    }
+                    // Past every string of this path: the successor of its type byte.
+                    StdBound::Unbounded => StdBound::Excluded(successor(self.text_term(path, ""))),
                     bound => bound,
                 };
                 Box::new(ConstScoreQuery::new(
