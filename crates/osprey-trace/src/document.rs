@@ -1,0 +1,155 @@
+//! Spans as documents of the log store. A span is one document of the `osprey-spans` index,
+//! partitioned by day of its start like any log line, so retention, durability and the query
+//! engine are shared. The document has the fields trace search needs at its top level and the
+//! whole span, losslessly, under `span` (mapped `"enabled": false`: kept, never indexed).
+//!
+//! ```json
+//! {"@timestamp": 1700000000000, "traceID": "…", "spanID": "…", "parentSpanID": "…",
+//!  "service": "frontend", "operationName": "GET /", "spanKind": "server",
+//!  "startTime": 1700000000000000, "duration": 1500,
+//!  "tag": {"http.status_code": 200, "error": true, …},
+//!  "span": {…the model…}}
+//! ```
+//!
+//! `tag` holds the span's Jaeger tags, its process tags and its log fields, which is what
+//! Jaeger's tag search matches. Times under `startTime`/`duration` are microseconds, as Jaeger's.
+
+use serde_json::{Map, Value, json};
+
+use crate::jaeger::jaeger_tags;
+use crate::model::{AttrValue, KeyValue, Span};
+
+/// The index that holds spans.
+pub const SPAN_INDEX: &str = "osprey-spans";
+
+/// The explicit mapping of the span index.
+pub fn span_index_mapping() -> Value {
+    json!({
+        "mappings": {
+            "properties": {
+                "@timestamp": {"type": "date"},
+                "traceID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                "spanID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                "parentSpanID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                "service": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                "operationName": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                "spanKind": {"type": "keyword"},
+                "startTime": {"type": "long"},
+                "duration": {"type": "long"},
+                "span": {"type": "object", "enabled": false}
+            }
+        }
+    })
+}
+
+/// The stored document of a span.
+pub fn span_document(span: &Span) -> Map<String, Value> {
+    let mut tag = Map::new();
+    let mut put = |kv: &KeyValue| {
+        if kv.key.is_empty() || tag.contains_key(&kv.key) {
+            return;
+        }
+        let value = match &kv.value {
+            AttrValue::Str(s) => Value::String(s.clone()),
+            AttrValue::Bool(b) => Value::Bool(*b),
+            AttrValue::Int(i) => Value::from(*i),
+            AttrValue::Double(_) => kv.value.to_json(),
+            other => Value::String(other.to_text()),
+        };
+        tag.insert(kv.key.clone(), value);
+    };
+    for kv in &jaeger_tags(span) {
+        put(kv);
+    }
+    for kv in &span.resource.attributes {
+        put(kv);
+    }
+    for event in &span.events {
+        for kv in &event.attributes {
+            put(kv);
+        }
+    }
+    let mut document = Map::new();
+    document.insert("@timestamp".into(), json!(span.start_unix_nano / 1_000_000));
+    document.insert("traceID".into(), json!(span.trace_id.to_string()));
+    document.insert("spanID".into(), json!(span.span_id.to_string()));
+    if let Some(parent) = span.parent_span_id {
+        document.insert("parentSpanID".into(), json!(parent.to_string()));
+    }
+    document.insert("service".into(), json!(span.resource.service_name));
+    document.insert("operationName".into(), json!(span.operation_name));
+    let kind = span.kind.as_str();
+    if !kind.is_empty() {
+        document.insert("spanKind".into(), json!(kind));
+    }
+    document.insert("startTime".into(), json!(span.start_micros()));
+    document.insert("duration".into(), json!(span.duration_micros()));
+    if !tag.is_empty() {
+        document.insert("tag".into(), Value::Object(tag));
+    }
+    document.insert(
+        "span".into(),
+        serde_json::to_value(span).unwrap_or(Value::Null),
+    );
+    document
+}
+
+/// The span stored in a document's `_source`.
+pub fn span_from_source(source: &[u8]) -> Result<Span, String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        span: Span,
+    }
+    serde_json::from_slice::<Stored>(source)
+        .map(|stored| stored.span)
+        .map_err(|e| format!("stored span cannot be read: {e}"))
+}
+
+/// The document id of a span: unique per (trace, span), so a span sent twice (a client retry,
+/// or the same span through two protocols) is stored once.
+pub fn span_document_id(span: &Span) -> String {
+    format!("{}-{}", span.trace_id, span.span_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, Resource, SpanId, SpanKind, TraceId};
+
+    #[test]
+    fn document_round_trips_and_has_search_fields() {
+        let span = Span {
+            trace_id: TraceId(0xab),
+            span_id: SpanId(0xcd),
+            operation_name: "GET /".into(),
+            kind: SpanKind::Server,
+            start_unix_nano: 1_700_000_000_123_456_789,
+            duration_nanos: 1_500_000,
+            attributes: vec![KeyValue {
+                key: "http.status_code".into(),
+                value: AttrValue::Int(200),
+            }],
+            events: vec![Event {
+                time_unix_nano: 1,
+                name: "x".into(),
+                attributes: vec![KeyValue::string("level", "info")],
+                dropped_attributes_count: 0,
+            }],
+            resource: Resource {
+                service_name: "web".into(),
+                attributes: vec![KeyValue::string("hostname", "h1")],
+            },
+            ..Span::default()
+        };
+        let document = span_document(&span);
+        assert_eq!(document["@timestamp"], 1_700_000_000_123i64);
+        assert_eq!(document["startTime"], 1_700_000_000_123_456u64);
+        assert_eq!(document["duration"], 1_500);
+        assert_eq!(document["tag"]["http.status_code"], 200);
+        assert_eq!(document["tag"]["span.kind"], "server");
+        assert_eq!(document["tag"]["hostname"], "h1");
+        assert_eq!(document["tag"]["level"], "info");
+        let source = serde_json::to_vec(&document).expect("serialises");
+        assert_eq!(span_from_source(&source), Ok(span));
+    }
+}
