@@ -7,6 +7,7 @@ pub mod config;
 pub mod es;
 pub mod listeners;
 pub mod metrics;
+pub mod traces;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,13 +21,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use osprey_store::Store;
 use serde_json::json;
-use tokio::net::TcpListener;
+use osprey_trace::thrift;
+use tokio::net::{TcpListener, UdpSocket};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::config::Config;
 use crate::listeners::{Listener, Transport};
 use crate::metrics::Metrics;
+use crate::traces::{SpanStore, ingest};
 
 /// Shared by every handler.
 #[derive(Clone, Debug)]
@@ -229,11 +232,20 @@ pub async fn serve(
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::new(store.clone()));
+    let spans = {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || SpanStore::open(store, metrics))
+                .await
+                .map_err(|e| ServeError::Io(std::io::Error::other(e)))??,
+        )
+    };
+    let max_body_bytes = (config.http.max_body_mb as usize) << 20;
     let state = AppState {
         store: store.clone(),
         metrics,
         node_name: std::env::var("HOSTNAME").unwrap_or_else(|_| "osprey".into()),
-        max_body_bytes: (config.http.max_body_mb as usize) << 20,
+        max_body_bytes,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -245,19 +257,45 @@ pub async fn serve(
             tracing::debug!(listener = %listener, %addr, "listener name reserved; not served by this version");
             continue;
         }
-        debug_assert_eq!(listener.transport(), Transport::Tcp);
-        let socket = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                listener,
-                addr,
-                env: listener.env_var(),
-                source,
-            })?;
+        let bind_error = |source| ServeError::Bind {
+            listener,
+            addr,
+            env: listener.env_var(),
+            source,
+        };
+        if listener.transport() == Transport::Udp {
+            let socket = UdpSocket::bind(addr).await.map_err(bind_error)?;
+            let protocol = match listener {
+                Listener::JaegerBinary => thrift::Protocol::Binary,
+                _ => thrift::Protocol::Compact,
+            };
+            tracing::info!(listener = %listener, %addr, "listening (UDP)");
+            servers.spawn(ingest::serve_udp(
+                socket,
+                protocol,
+                spans.clone(),
+                stop_rx.clone(),
+            ));
+            continue;
+        }
+        let socket = TcpListener::bind(addr).await.map_err(bind_error)?;
         let router = match listener {
             Listener::Http => http_router(state.clone()),
             Listener::Elastic => elastic_router(state.clone()),
+            Listener::JaegerQuery => traces::query::router(spans.clone()),
+            Listener::JaegerHttp => ingest::jaeger_http_router(spans.clone(), max_body_bytes),
+            Listener::OtlpHttp => ingest::otlp_http_router(spans.clone(), max_body_bytes),
+            Listener::OtlpGrpc => ingest::otlp_grpc_router(spans.clone(), max_body_bytes),
+            Listener::Zipkin => ingest::zipkin_router(spans.clone(), max_body_bytes),
             _ => unreachable!("only implemented listeners are bound"),
+        };
+        let router = match listener {
+            // These two count their own requests (their routers are also used on their own).
+            Listener::Http | Listener::Elastic => router,
+            _ => router.layer(middleware::from_fn_with_state(
+                (state.clone(), listener.name()),
+                count_requests,
+            )),
         };
         let mut stop = stop_rx.clone();
         tracing::info!(listener = %listener, %addr, "listening");

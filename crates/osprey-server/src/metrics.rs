@@ -26,9 +26,20 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// Labels of span counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpanLabels {
+    /// Protocol the spans came in on (`jaeger_compact`, `otlp_grpc`, ...).
+    pub protocol: String,
+    /// `stored`, `rejected` (refused with an error to the sender), `invalid` (undecodable,
+    /// dropped: UDP has no one to tell) or `shed` (dropped because the queue was full).
+    pub outcome: String,
+}
+
 /// Every metric.
 pub struct Metrics {
     registry: Registry,
+    spans: Family<SpanLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     search_seconds: Histogram,
     docs_ingested: Counter,
@@ -118,9 +129,16 @@ impl Metrics {
             "Documents acknowledged over the APIs",
             docs_ingested.clone(),
         );
+        let spans = Family::<SpanLabels, Counter>::default();
+        registry.register(
+            "osprey_spans",
+            "Spans received, by protocol and outcome",
+            spans.clone(),
+        );
         registry.register_collector(Box::new(StoreCollector { store }));
         Metrics {
             registry,
+            spans,
             requests,
             search_seconds,
             docs_ingested,
@@ -146,6 +164,16 @@ impl Metrics {
     /// Counts acknowledged documents.
     pub fn record_docs(&self, count: u64) {
         self.docs_ingested.inc_by(count);
+    }
+
+    /// Counts spans of one protocol and outcome.
+    pub fn record_spans(&self, protocol: &str, outcome: &str, count: u64) {
+        self.spans
+            .get_or_create(&SpanLabels {
+                protocol: protocol.into(),
+                outcome: outcome.into(),
+            })
+            .inc_by(count);
     }
 
     /// The text exposition format.

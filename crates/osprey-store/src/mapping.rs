@@ -37,6 +37,8 @@ pub enum FieldType {
     Date,
     /// An object whose fields are mapped under its dotted path.
     Object,
+    /// An object mapped `"enabled": false`: kept in `_source`, never indexed.
+    Disabled,
 }
 
 impl FieldType {
@@ -49,7 +51,7 @@ impl FieldType {
             FieldType::Float => "float",
             FieldType::Boolean => "boolean",
             FieldType::Date => "date",
-            FieldType::Object => "object",
+            FieldType::Object | FieldType::Disabled => "object",
         }
     }
 
@@ -146,6 +148,9 @@ impl IndexMapping {
                 })?,
             };
             let field_type = match field_type {
+                FieldType::Object if spec.get("enabled") == Some(&Value::Bool(false)) => {
+                    FieldType::Disabled
+                }
                 FieldType::Text { .. } => FieldType::Text {
                     keyword: spec.pointer("/fields/keyword/type").and_then(Value::as_str)
                         == Some("keyword"),
@@ -198,6 +203,9 @@ impl IndexMapping {
         out: &mut MappedDocument,
         changed: &mut bool,
     ) {
+        if self.fields.get(path) == Some(&FieldType::Disabled) {
+            return;
+        }
         match value {
             Value::Null => {}
             Value::Array(items) => {
@@ -252,6 +260,10 @@ impl IndexMapping {
                     match field_type {
                         FieldType::Object => {
                             spec.entry("properties").or_insert_with(|| json!({}));
+                        }
+                        FieldType::Disabled => {
+                            spec.insert("type".into(), json!("object"));
+                            spec.insert("enabled".into(), json!(false));
                         }
                         FieldType::Text { keyword: true } => {
                             spec.insert("type".into(), json!("text"));
@@ -420,6 +432,22 @@ mod tests {
 
     fn doc(v: Value) -> Map<String, Value> {
         v.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn disabled_objects_are_kept_out_of_the_index() {
+        let mut m = IndexMapping::from_es_mappings(
+            &json!({"properties": {"raw": {"type": "object", "enabled": false}}}),
+        )
+        .expect("valid mapping");
+        let (d, _) = m.map_document(&doc(json!({"raw": {"a": 1, "b": "text"}, "c": 2})));
+        assert_eq!(m.get("raw"), Some(FieldType::Disabled));
+        assert_eq!(m.get("raw.a"), None);
+        assert_eq!(d.names, vec!["c".to_string()]);
+        assert_eq!(
+            m.to_es_json()["properties"]["raw"],
+            json!({"type": "object", "enabled": false})
+        );
     }
 
     #[test]

@@ -1,0 +1,381 @@
+//! Span ingest, one function per listener of the table:
+//!
+//! | listener | protocol | acknowledgement |
+//! |---|---|---|
+//! | JAEGER_COMPACT / JAEGER_BINARY (UDP) | `Agent.emitBatch` in Thrift compact / binary | none (UDP): queued, written in batches; undecodable datagrams and a full queue are counted |
+//! | JAEGER_HTTP | `POST /api/traces`, a Thrift binary `Batch` | `202` once durable |
+//! | OTLP_GRPC | `TraceService/Export` | once durable; invalid spans reported as partial success |
+//! | OTLP_HTTP | `POST /v1/traces`, protobuf or JSON | once durable, in the request's encoding |
+//! | ZIPKIN | `POST /api/v2/spans`, JSON or proto3 | `202` once durable |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use osprey_store::StoreError;
+use osprey_trace::thrift::{self, Protocol};
+use osprey_trace::{Span, otlp, zipkin};
+use prost::Message;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tower_http::decompression::RequestDecompressionLayer;
+
+use super::{SpanStore, WriteSummary};
+
+/// Largest UDP datagram a Jaeger client sends (its `max_packet_size` is 65,000).
+const MAX_DATAGRAM: usize = 65_535;
+/// Batches waiting for the UDP writer; beyond this, datagrams are shed (and counted) rather
+/// than held in unbounded memory.
+const UDP_QUEUE_BATCHES: usize = 4_096;
+/// The UDP writer stores at most this many spans per group commit.
+const UDP_WRITE_SPANS: usize = 20_000;
+
+/// A store failure as an HTTP status: a full disk or a shutdown is retryable.
+fn store_status(error: &StoreError) -> StatusCode {
+    match error {
+        StoreError::DiskFull(_) => StatusCode::TOO_MANY_REQUESTS,
+        StoreError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    message.push('\n');
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn with_body_layers(router: Router, max_body_bytes: usize) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestDecompressionLayer::new())
+}
+
+// ---------------------------------------------------------------- Jaeger Thrift over HTTP
+
+/// JAEGER_HTTP: `POST /api/traces` with a Thrift binary `jaeger.Batch`, as Jaeger clients'
+/// HTTP sender and the Jaeger agent's collector client send it.
+pub fn jaeger_http_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
+    with_body_layers(
+        Router::new()
+            .route("/api/traces", post(jaeger_http_post))
+            .with_state(spans),
+        max_body_bytes,
+    )
+}
+
+async fn jaeger_http_post(
+    State(spans): State<Arc<SpanStore>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let kind = content_type(&headers);
+    if !matches!(
+        kind.as_str(),
+        "" | "application/x-thrift" | "application/vnd.apache.thrift.binary"
+    ) {
+        return text_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported content type {kind:?}: send a Thrift binary jaeger.Batch as application/x-thrift"
+            ),
+        );
+    }
+    let batch = match thrift::decode_batch(&body, Protocol::Binary) {
+        Ok(batch) => batch,
+        Err(error) => {
+            spans.record_dropped("jaeger_http", "rejected", 1);
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("Unable to process request body: {error}"),
+            );
+        }
+    };
+    match spans.write("jaeger_http", batch.spans).await {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
+    }
+}
+
+// ---------------------------------------------------------------- Zipkin
+
+/// ZIPKIN: `POST /api/v2/spans`, JSON (default) or proto3 (`application/x-protobuf`).
+pub fn zipkin_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
+    with_body_layers(
+        Router::new()
+            .route("/api/v2/spans", post(zipkin_post))
+            .route("/api/v1/spans", post(zipkin_v1_post))
+            .with_state(spans),
+        max_body_bytes,
+    )
+}
+
+async fn zipkin_post(
+    State(spans): State<Arc<SpanStore>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let kind = content_type(&headers);
+    let decoded = match kind.as_str() {
+        "application/x-protobuf" | "application/protobuf" => zipkin::decode_proto(&body),
+        "" | "application/json" => zipkin::decode_json(&body),
+        other => {
+            return text_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported content type {other:?}: send application/json or application/x-protobuf"),
+            );
+        }
+    };
+    match decoded {
+        Ok(decoded) => match spans.write("zipkin", decoded).await {
+            Ok(_) => StatusCode::ACCEPTED.into_response(),
+            Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
+        },
+        Err(error) => {
+            spans.record_dropped("zipkin", "rejected", 1);
+            text_error(StatusCode::BAD_REQUEST, error.to_string())
+        }
+    }
+}
+
+async fn zipkin_v1_post() -> Response {
+    text_error(
+        StatusCode::BAD_REQUEST,
+        "Zipkin v1 spans are not accepted: configure the reporter for the v2 API (/api/v2/spans)",
+    )
+}
+
+// ---------------------------------------------------------------- OTLP over HTTP
+
+/// `google.rpc.Status`, the error body of OTLP/HTTP with protobuf.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// OTLP_HTTP: `POST /v1/traces`, protobuf or JSON, answered in the same encoding.
+pub fn otlp_http_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
+    with_body_layers(
+        Router::new()
+            .route("/v1/traces", post(otlp_http_traces))
+            .with_state(spans),
+        max_body_bytes,
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+fn otlp_error(encoding: Encoding, status: StatusCode, message: String) -> Response {
+    // gRPC codes of the OTLP specification: 3 INVALID_ARGUMENT, 14 UNAVAILABLE, 13 INTERNAL.
+    let code = match status {
+        StatusCode::BAD_REQUEST => 3,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => 14,
+        _ => 13,
+    };
+    match encoding {
+        Encoding::Protobuf => (
+            status,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            RpcStatus { code, message }.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => (
+            status,
+            axum::Json(serde_json::json!({"code": code, "message": message})),
+        )
+            .into_response(),
+    }
+}
+
+fn partial_success(summary: WriteSummary, decoded: &otlp::Decoded) -> ExportTraceServiceResponse {
+    let rejected = decoded.rejected + summary.rejected as u64;
+    ExportTraceServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message: decoded
+                .first_error
+                .clone()
+                .unwrap_or_else(|| "the store refused some spans".into()),
+        }),
+    }
+}
+
+async fn otlp_http_traces(
+    State(spans): State<Arc<SpanStore>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let encoding = match content_type(&headers).as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            return otlp_error(
+                Encoding::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"),
+            );
+        }
+    };
+    let decoded = match encoding {
+        Encoding::Protobuf => otlp::decode_protobuf(&body),
+        Encoding::Json => otlp::decode_json(&body),
+    };
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            spans.record_dropped("otlp_http", "rejected", 1);
+            return otlp_error(encoding, StatusCode::BAD_REQUEST, error.to_string());
+        }
+    };
+    if decoded.rejected > 0 {
+        spans.record_dropped("otlp_http", "rejected", decoded.rejected);
+    }
+    let summary = match spans.write("otlp_http", decoded.spans.clone()).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            return otlp_error(encoding, store_status(&error), format!("spans not stored: {error}"));
+        }
+    };
+    let response = partial_success(summary, &decoded);
+    match encoding {
+        Encoding::Protobuf => (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            response.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => axum::Json(response).into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- OTLP over gRPC
+
+#[derive(Debug, Clone)]
+struct OtlpGrpc {
+    spans: Arc<SpanStore>,
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let decoded = otlp::from_request(request.into_inner());
+        if decoded.rejected > 0 {
+            self.spans.record_dropped("otlp_grpc", "rejected", decoded.rejected);
+        }
+        match self.spans.write("otlp_grpc", decoded.spans.clone()).await {
+            Ok(summary) => Ok(tonic::Response::new(partial_success(summary, &decoded))),
+            Err(error) => Err(match error {
+                StoreError::DiskFull(_) | StoreError::ShuttingDown => {
+                    tonic::Status::unavailable(format!("spans not stored: {error}"))
+                }
+                other => tonic::Status::internal(format!("spans not stored: {other}")),
+            }),
+        }
+    }
+}
+
+/// OTLP_GRPC: the OTLP `TraceService` (gzip accepted), served over HTTP/2.
+pub fn otlp_grpc_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
+    let service = TraceServiceServer::new(OtlpGrpc { spans })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes);
+    Router::new().route_service(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        service,
+    )
+}
+
+// ---------------------------------------------------------------- Jaeger agent over UDP
+
+/// JAEGER_COMPACT / JAEGER_BINARY: receives `emitBatch` datagrams until `stop`, then stores
+/// what is queued before returning. UDP carries no acknowledgement, so a datagram that cannot
+/// be decoded is dropped and counted, and when the writer falls behind by more than
+/// `UDP_QUEUE_BATCHES` batches, datagrams are shed and counted instead of growing memory.
+pub async fn serve_udp(
+    socket: UdpSocket,
+    protocol: Protocol,
+    spans: Arc<SpanStore>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let name: &'static str = match protocol {
+        Protocol::Compact => "jaeger_compact",
+        Protocol::Binary => "jaeger_binary",
+    };
+    let (queue, mut batches) = mpsc::channel::<Vec<Span>>(UDP_QUEUE_BATCHES);
+    let writer_spans = spans.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(first) = batches.recv().await {
+            let mut pending = first;
+            while pending.len() < UDP_WRITE_SPANS {
+                match batches.try_recv() {
+                    Ok(more) => pending.extend(more),
+                    Err(_) => break,
+                }
+            }
+            let count = pending.len() as u64;
+            if let Err(error) = writer_spans.write(name, pending).await {
+                tracing::warn!(protocol = name, %error, spans = count, "spans from UDP not stored");
+                writer_spans.record_dropped(name, "rejected", count);
+            }
+        }
+    });
+    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buffer) => {
+                let (length, peer) = match received {
+                    Ok(received) => received,
+                    Err(error) => {
+                        // ICMP errors surface here on some systems; the socket stays usable.
+                        tracing::debug!(protocol = name, %error, "UDP receive error");
+                        continue;
+                    }
+                };
+                match thrift::decode_emit_batch(&buffer[..length], protocol) {
+                    Ok(batch) => {
+                        let count = batch.spans.len() as u64;
+                        if queue.try_send(batch.spans).is_err() {
+                            spans.record_dropped(name, "shed", count);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(protocol = name, %peer, %error, "undecodable datagram dropped");
+                        spans.record_dropped(name, "invalid", 1);
+                    }
+                }
+            }
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+    }
+    drop(queue);
+    writer.await.map_err(std::io::Error::other)?;
+    Ok(())
+}

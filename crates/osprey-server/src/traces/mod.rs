@@ -1,0 +1,205 @@
+//! Tracing on the server: span ingest on every protocol's listener (`ingest`), the Jaeger
+//! query API (`query`), and the `SpanStore` both share — spans are documents of the
+//! `osprey-spans` index in the log store, so durability, partitions and retention are the log
+//! store's.
+
+pub mod ingest;
+pub mod query;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+use osprey_query::QueryAst;
+use osprey_store::{Op, SearchRequest, Store, StoreError, TrackTotalHits, WriteItem};
+use osprey_trace::document::{
+    SPAN_INDEX, span_document, span_document_id, span_index_mapping,
+};
+use osprey_trace::Span;
+use serde_json::{Value, json};
+
+use crate::metrics::Metrics;
+
+/// Services and their operations (with span kinds), for the Jaeger UI's drop-downs. Kept in
+/// memory, learnt from every stored span and, at startup, from the spans already stored.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    services: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl Catalogue {
+    fn learn(&mut self, service: &str, operation: &str, kind: &str) {
+        let operations = self.services.entry(service.to_string()).or_default();
+        match operations.get_mut(operation) {
+            Some(kinds) => {
+                if !kinds.contains(kind) {
+                    kinds.insert(kind.to_string());
+                }
+            }
+            None => {
+                operations.insert(operation.to_string(), BTreeSet::from([kind.to_string()]));
+            }
+        }
+    }
+
+    /// Every service, sorted.
+    pub fn services(&self) -> Vec<String> {
+        self.services.keys().cloned().collect()
+    }
+
+    /// The operations of a service with their span kinds (`""` when unspecified).
+    pub fn operations(&self, service: &str) -> Vec<(String, String)> {
+        self.services
+            .get(service)
+            .into_iter()
+            .flatten()
+            .flat_map(|(op, kinds)| kinds.iter().map(move |k| (op.clone(), k.clone())))
+            .collect()
+    }
+}
+
+/// Where spans are written and read.
+#[derive(Debug)]
+pub struct SpanStore {
+    /// The log store holding the span index.
+    pub store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    catalogue: RwLock<Catalogue>,
+}
+
+/// What became of a batch of spans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Durably stored.
+    pub stored: usize,
+    /// Refused by the store, item by item.
+    pub rejected: usize,
+}
+
+impl SpanStore {
+    /// Creates the span index if needed and learns the catalogue of what is stored (blocking).
+    pub fn open(store: Arc<Store>, metrics: Arc<Metrics>) -> Result<SpanStore, StoreError> {
+        if store.index(SPAN_INDEX).is_none() {
+            match store.create_index(SPAN_INDEX, span_index_mapping()) {
+                Ok(()) | Err(StoreError::IndexExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let span_store = SpanStore {
+            store,
+            metrics,
+            catalogue: RwLock::new(Catalogue::default()),
+        };
+        span_store.load_catalogue()?;
+        Ok(span_store)
+    }
+
+    fn load_catalogue(&self) -> Result<(), StoreError> {
+        let indexes = self.store.resolve_indices(SPAN_INDEX, true)?;
+        let request = SearchRequest {
+            query: QueryAst::MatchAll,
+            from: 0,
+            size: 0,
+            sort: Vec::new(),
+            search_after: None,
+            aggregations: Some(json!({
+                "services": {"terms": {"field": "service.keyword", "size": 65536},
+                    "aggs": {"operations": {"terms": {"field": "operationName.keyword", "size": 65536},
+                        "aggs": {"kinds": {"terms": {"field": "spanKind", "size": 8}}}}}}
+            })),
+            track_total_hits: TrackTotalHits::Off,
+            now: jiff::Timestamp::now(),
+        };
+        let response = self.store.search(&indexes, &request)?;
+        let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
+        let buckets = |value: &Value, name: &str| -> Vec<Value> {
+            value
+                .pointer(&format!("/{name}/buckets"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let aggregations = response.aggregations.unwrap_or(Value::Null);
+        for service in buckets(&aggregations, "services") {
+            let service_name = service["key"].as_str().unwrap_or_default().to_string();
+            for operation in buckets(&service, "operations") {
+                let operation_name = operation["key"].as_str().unwrap_or_default();
+                let kinds = buckets(&operation, "kinds");
+                if kinds.is_empty() {
+                    catalogue.learn(&service_name, operation_name, "");
+                }
+                for kind in kinds {
+                    catalogue.learn(&service_name, operation_name, kind["key"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The catalogue (read-only).
+    pub fn catalogue(&self) -> std::sync::RwLockReadGuard<'_, Catalogue> {
+        self.catalogue.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores spans durably (blocking): returns once they are fsynced. A span sent twice keeps
+    /// one document (the id is trace id + span id).
+    pub fn write_blocking(
+        &self,
+        protocol: &'static str,
+        spans: Vec<Span>,
+    ) -> Result<WriteSummary, StoreError> {
+        if spans.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        {
+            let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
+            for span in &spans {
+                catalogue.learn(&span.resource.service_name, &span.operation_name, span.kind.as_str());
+            }
+        }
+        let items: Vec<WriteItem> = spans
+            .iter()
+            .map(|span| {
+                let document = span_document(span);
+                let source = serde_json::to_vec(&document).unwrap_or_default();
+                WriteItem {
+                    op: Op::Index,
+                    index: SPAN_INDEX.to_string(),
+                    id: Some(span_document_id(span)),
+                    source: Some(source),
+                    document: Some(document),
+                    update_doc: None,
+                    doc_as_upsert: false,
+                    upsert: None,
+                }
+            })
+            .collect();
+        let outcomes = self.store.write(items)?;
+        let rejected = outcomes.iter().filter(|o| o.status >= 400).count();
+        let summary = WriteSummary {
+            stored: outcomes.len() - rejected,
+            rejected,
+        };
+        self.metrics.record_spans(protocol, "stored", summary.stored as u64);
+        if rejected > 0 {
+            self.metrics.record_spans(protocol, "rejected", rejected as u64);
+        }
+        Ok(summary)
+    }
+
+    /// Stores spans durably from async code.
+    pub async fn write(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        spans: Vec<Span>,
+    ) -> Result<WriteSummary, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.write_blocking(protocol, spans))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+
+    /// Counts spans that never reached the store (undecodable, or shed under load).
+    pub fn record_dropped(&self, protocol: &'static str, outcome: &'static str, count: u64) {
+        self.metrics.record_spans(protocol, outcome, count);
+    }
+}

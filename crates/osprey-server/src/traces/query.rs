@@ -1,0 +1,651 @@
+//! JAEGER_QUERY: the HTTP API of Jaeger's query service, with Jaeger's exact JSON, so that the
+//! Jaeger UI and Grafana's Jaeger data source work against Osprey.
+//!
+//! Every answer is `{"data": …, "total": n, "limit": 0, "offset": 0, "errors": null}`; errors
+//! are `{"data": null, …, "errors": [{"code": 400, "msg": "…"}]}` with the same HTTP status.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use osprey_query::{BoolQuery, Bound, RangeQuery, Value as QueryValue};
+use osprey_query::QueryAst;
+use osprey_store::mapping::FieldType;
+use osprey_store::{SearchRequest, SortSpec, Store, StoreError, TrackTotalHits};
+use osprey_trace::document::{SPAN_INDEX, span_from_source};
+use osprey_trace::jaeger::trace_json;
+use osprey_trace::{Span, TraceId};
+use serde_json::{Value, json};
+
+use super::SpanStore;
+
+/// Jaeger's limit on spans per trace returned by one lookup.
+const MAX_SPANS_PER_TRACE: usize = 100_000;
+/// `/api/traces` examines at most this many matching spans to find its traces.
+const MAX_SPANS_SCANNED: usize = 200_000;
+/// `/api/dependencies` reads at most this many spans of the window.
+const MAX_DEPENDENCY_SPANS: usize = 1_000_000;
+
+/// A query-API failure.
+#[derive(Debug)]
+pub struct QueryError {
+    status: StatusCode,
+    message: String,
+}
+
+impl QueryError {
+    fn bad_request(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for QueryError {
+    fn from(error: StoreError) -> QueryError {
+        let status = StatusCode::from_u16(error.class().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(%error, "trace query failed");
+        }
+        QueryError {
+            status,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({
+                "data": null, "total": 0, "limit": 0, "offset": 0,
+                "errors": [{"code": self.status.as_u16(), "msg": self.message}]
+            })),
+        )
+            .into_response()
+    }
+}
+
+type QueryResult = Result<Response, QueryError>;
+
+fn envelope(data: Value, total: usize) -> Response {
+    axum::Json(json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}))
+        .into_response()
+}
+
+/// The routes of the Jaeger query API.
+pub fn router(spans: Arc<SpanStore>) -> Router {
+    Router::new()
+        .route("/api/services", get(services))
+        .route("/api/services/{service}/operations", get(service_operations))
+        .route("/api/operations", get(operations))
+        .route("/api/traces", get(find_traces))
+        .route("/api/traces/{trace_id}", get(get_trace))
+        .route("/api/dependencies", get(dependencies))
+        .fallback(|| async {
+            QueryError {
+                status: StatusCode::NOT_FOUND,
+                message: "no such endpoint of the Jaeger query API".into(),
+            }
+        })
+        .with_state(spans)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, QueryError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| QueryError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("internal task failed: {e}"),
+    })?
+}
+
+async fn services(State(spans): State<Arc<SpanStore>>) -> Response {
+    let services = spans.catalogue().services();
+    let total = services.len();
+    envelope(json!(services), total)
+}
+
+async fn service_operations(
+    State(spans): State<Arc<SpanStore>>,
+    Path(service): Path<String>,
+) -> Response {
+    let mut names: Vec<String> = spans
+        .catalogue()
+        .operations(&service)
+        .into_iter()
+        .map(|(op, _)| op)
+        .collect();
+    names.dedup();
+    let total = names.len();
+    envelope(json!(names), total)
+}
+
+async fn operations(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> QueryResult {
+    let params = Params::parse(query.as_deref());
+    let service = params
+        .first("service")
+        .ok_or_else(|| QueryError::bad_request("parameter 'service' is required"))?;
+    let kind = params.first("spanKind").unwrap_or_default();
+    let operations: Vec<Value> = spans
+        .catalogue()
+        .operations(service)
+        .into_iter()
+        .filter(|(_, k)| kind.is_empty() || k == kind)
+        .map(|(name, k)| json!({"name": name, "spanKind": k}))
+        .collect();
+    let total = operations.len();
+    Ok(envelope(json!(operations), total))
+}
+
+async fn get_trace(
+    State(spans): State<Arc<SpanStore>>,
+    Path(trace_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> QueryResult {
+    let id = TraceId::parse_hex(&trace_id).filter(|id| !id.is_zero()).ok_or_else(|| {
+        QueryError::bad_request(format!(
+            "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
+        ))
+    })?;
+    let params = Params::parse(query.as_deref());
+    let window = time_window_micros(&params, false)?;
+    let store = spans.store.clone();
+    let trace = blocking(move || Ok(load_traces(&store, &[id], window)?)).await?;
+    match trace.into_iter().next() {
+        Some((id, spans)) => Ok(envelope(json!([trace_json(id, &spans)]), 1)),
+        None => Err(QueryError {
+            status: StatusCode::NOT_FOUND,
+            message: "trace not found".into(),
+        }),
+    }
+}
+
+async fn find_traces(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> QueryResult {
+    let params = Params::parse(query.as_deref());
+    let store = spans.store.clone();
+    // `traceID=` (repeatable) asks for those traces, as the UI's "compare" does.
+    let ids: Vec<TraceId> = params
+        .all("traceID")
+        .map(|text| {
+            TraceId::parse_hex(text).ok_or_else(|| QueryError::bad_request(format!("{text:?} is not a trace id")))
+        })
+        .collect::<Result<_, _>>()?;
+    if !ids.is_empty() {
+        let traces = blocking(move || Ok(load_traces(&store, &ids, None)?)).await?;
+        let data: Vec<Value> = traces.iter().map(|(id, spans)| trace_json(*id, spans)).collect();
+        let total = data.len();
+        return Ok(envelope(Value::Array(data), total));
+    }
+    let search = TraceSearch::from_params(&params)?;
+    let traces = blocking(move || search.run(&store)).await?;
+    let data: Vec<Value> = traces.iter().map(|(id, spans)| trace_json(*id, spans)).collect();
+    let total = data.len();
+    Ok(envelope(Value::Array(data), total))
+}
+
+async fn dependencies(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> QueryResult {
+    let params = Params::parse(query.as_deref());
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let end_ms = match params.first("endTs") {
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| QueryError::bad_request(format!("endTs {text:?} is not epoch milliseconds")))?,
+        None => now_ms,
+    };
+    let lookback_ms = match params.first("lookback") {
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| QueryError::bad_request(format!("lookback {text:?} is not milliseconds")))?,
+        None => 24 * 3_600_000,
+    };
+    let store = spans.store.clone();
+    let links = blocking(move || Ok(dependency_links(&store, end_ms - lookback_ms, end_ms)?)).await?;
+    let total = links.len();
+    Ok(envelope(Value::Array(links), total))
+}
+
+// ---------------------------------------------------------------- parameters
+
+/// Query parameters in order, repeated keys kept.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Params {
+        Params(
+            query.map(form_urlencoded_pairs).unwrap_or_default(),
+        )
+    }
+
+    fn first(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A Go duration (`1.5s`, `100ms`, `250us`, `1h30m`) in microseconds, as Jaeger parses
+/// `minDuration`/`maxDuration`.
+fn parse_go_duration_micros(text: &str) -> Option<u64> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if number_end == 0 {
+            return None;
+        }
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ns" => 0.001,
+            "us" | "µs" | "μs" => 1.0,
+            "ms" => 1_000.0,
+            "s" => 1_000_000.0,
+            "m" => 60_000_000.0,
+            "h" => 3_600_000_000.0,
+            _ => return None,
+        };
+        total += number * factor;
+        rest = &rest[unit_end..];
+    }
+    (total.is_finite() && total >= 0.0).then_some(total as u64)
+}
+
+/// `start`/`end` (epoch microseconds) or `lookback` (`1h`, `2d`; `custom` means start/end).
+fn time_window_micros(params: &Params, default_lookback: bool) -> Result<Option<(u64, u64)>, QueryError> {
+    let parse = |key: &str| -> Result<Option<u64>, QueryError> {
+        params
+            .first(key)
+            .map(|text| {
+                text.parse::<u64>().map_err(|_| {
+                    QueryError::bad_request(format!("{key} {text:?} is not epoch microseconds"))
+                })
+            })
+            .transpose()
+    };
+    let now = jiff::Timestamp::now().as_microsecond().max(0) as u64;
+    let end = parse("end")?;
+    let start = parse("start")?;
+    let lookback = match params.first("lookback") {
+        None | Some("custom") => None,
+        Some(text) => {
+            let (number, unit) = text.split_at(text.len().saturating_sub(1));
+            let micros = match (number.parse::<u64>(), unit) {
+                (Ok(n), "d") => n.checked_mul(86_400_000_000),
+                (Ok(n), "w") => n.checked_mul(7 * 86_400_000_000),
+                _ => parse_go_duration_micros(text),
+            };
+            Some(micros.ok_or_else(|| {
+                QueryError::bad_request(format!("lookback {text:?} is not a duration (1h, 2d, 30m)"))
+            })?)
+        }
+    };
+    Ok(match (start, end, lookback) {
+        (None, None, None) if !default_lookback => None,
+        (start, end, lookback) => {
+            let end = end.unwrap_or(now);
+            let start = start.unwrap_or_else(|| end.saturating_sub(lookback.unwrap_or(3_600_000_000)));
+            Some((start, end))
+        }
+    })
+}
+
+// ---------------------------------------------------------------- search
+
+struct TraceSearch {
+    service: String,
+    operation: Option<String>,
+    tags: Vec<(String, String)>,
+    window: (u64, u64),
+    min_duration: Option<u64>,
+    max_duration: Option<u64>,
+    limit: usize,
+}
+
+impl TraceSearch {
+    fn from_params(params: &Params) -> Result<TraceSearch, QueryError> {
+        let service = params
+            .first("service")
+            .ok_or_else(|| QueryError::bad_request("parameter 'service' is required"))?
+            .to_string();
+        let mut tags = Vec::new();
+        if let Some(json_tags) = params.first("tags") {
+            let map: BTreeMap<String, Value> = serde_json::from_str(json_tags).map_err(|e| {
+                QueryError::bad_request(format!(
+                    "tags {json_tags:?} is not a JSON object of strings: {e}"
+                ))
+            })?;
+            for (key, value) in map {
+                let value = match value {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                tags.push((key, value));
+            }
+        }
+        for tag in params.all("tag") {
+            let (key, value) = tag.split_once(':').ok_or_else(|| {
+                QueryError::bad_request(format!("tag {tag:?} is not key:value"))
+            })?;
+            tags.push((key.to_string(), value.to_string()));
+        }
+        let duration = |key: &str| -> Result<Option<u64>, QueryError> {
+            params
+                .first(key)
+                .map(|text| {
+                    parse_go_duration_micros(text).ok_or_else(|| {
+                        QueryError::bad_request(format!(
+                            "{key} {text:?} is not a duration (e.g. 100ms, 1.5s, 250us)"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let limit = match params.first("limit") {
+            Some(text) => text
+                .parse::<usize>()
+                .map_err(|_| QueryError::bad_request(format!("limit {text:?} is not a number")))?,
+            None => 20,
+        };
+        let window = time_window_micros(params, true)?.unwrap_or((0, u64::MAX));
+        if window.0 > window.1 {
+            return Err(QueryError::bad_request("start is after end"));
+        }
+        Ok(TraceSearch {
+            service,
+            operation: params.first("operation").map(str::to_string),
+            tags,
+            window,
+            min_duration: duration("minDuration")?,
+            max_duration: duration("maxDuration")?,
+            limit: limit.clamp(1, 1_500),
+        })
+    }
+
+    fn query(&self, store: &Store) -> Result<QueryAst, StoreError> {
+        let mut filter = vec![
+            exact("service", &self.service),
+            time_range(self.window),
+        ];
+        if let Some(operation) = &self.operation {
+            filter.push(exact("operationName", operation));
+        }
+        if self.min_duration.is_some() || self.max_duration.is_some() {
+            filter.push(QueryAst::Range(RangeQuery {
+                field: "duration".into(),
+                lower: self.min_duration.map_or(Bound::Unbounded, |d| {
+                    Bound::Included(QueryValue::Int(d as i64))
+                }),
+                upper: self.max_duration.map_or(Bound::Unbounded, |d| {
+                    Bound::Included(QueryValue::Int(d as i64))
+                }),
+                format: None,
+                time_zone: None,
+            }));
+        }
+        if !self.tags.is_empty() {
+            let indexes = store.resolve_indices(SPAN_INDEX, true)?;
+            let mapping = Store::merged_mapping(&indexes);
+            for (key, value) in &self.tags {
+                let field = format!("tag.{key}");
+                filter.push(match mapping.get(&field) {
+                    Some(FieldType::Text { keyword: true }) => {
+                        // Exact value; longer values (no .keyword) fall back to the phrase.
+                        QueryAst::Bool(BoolQuery {
+                            should: vec![
+                                exact(&field, value),
+                                QueryAst::MatchPhrase {
+                                    field: field.clone(),
+                                    text: value.clone(),
+                                    slop: 0,
+                                },
+                            ],
+                            minimum_should_match: Some(1),
+                            ..BoolQuery::default()
+                        })
+                    }
+                    Some(FieldType::Text { keyword: false }) => QueryAst::MatchPhrase {
+                        field,
+                        text: value.clone(),
+                        slop: 0,
+                    },
+                    Some(_) => QueryAst::Term {
+                        field,
+                        value: QueryValue::Str(value.clone()),
+                    },
+                    None => QueryAst::MatchNone,
+                });
+            }
+        }
+        Ok(QueryAst::Bool(BoolQuery {
+            filter,
+            ..BoolQuery::default()
+        }))
+    }
+
+    /// The newest `limit` traces with a span matching every condition, each whole.
+    fn run(&self, store: &Store) -> Result<Vec<(TraceId, Vec<Span>)>, QueryError> {
+        let indexes = store.resolve_indices(SPAN_INDEX, true)?;
+        let query = self.query(store)?;
+        let mut trace_ids: Vec<TraceId> = Vec::new();
+        let mut seen: HashSet<TraceId> = HashSet::new();
+        let mut search_after = None;
+        let page = (self.limit * 8).clamp(100, 5_000);
+        let mut scanned = 0;
+        while trace_ids.len() < self.limit && scanned < MAX_SPANS_SCANNED {
+            let request = SearchRequest {
+                query: query.clone(),
+                from: 0,
+                size: page,
+                sort: vec![
+                    SortSpec { field: "@timestamp".into(), descending: true },
+                ],
+                search_after: search_after.take(),
+                aggregations: None,
+                track_total_hits: TrackTotalHits::Off,
+                now: jiff::Timestamp::now(),
+            };
+            let response = store.search(&indexes, &request)?;
+            scanned += response.hits.len();
+            for hit in &response.hits {
+                let Some(id) = trace_id_of(&hit.source) else { continue };
+                if seen.insert(id) {
+                    trace_ids.push(id);
+                    if trace_ids.len() == self.limit {
+                        break;
+                    }
+                }
+            }
+            if response.hits.len() < page {
+                break;
+            }
+            search_after = response.hits.last().map(|h| h.sort.clone());
+        }
+        let mut traces = load_traces(store, &trace_ids, None)?;
+        // Newest first, as found.
+        let order: HashMap<TraceId, usize> =
+            trace_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        traces.sort_by_key(|(id, _)| order.get(id).copied().unwrap_or(usize::MAX));
+        Ok(traces)
+    }
+}
+
+fn exact(field: &str, value: &str) -> QueryAst {
+    QueryAst::Term {
+        field: format!("{field}.keyword"),
+        value: QueryValue::Str(value.to_string()),
+    }
+}
+
+fn time_range((start, end): (u64, u64)) -> QueryAst {
+    // Milliseconds on @timestamp let the store skip whole day partitions.
+    QueryAst::Range(RangeQuery {
+        field: "@timestamp".into(),
+        lower: Bound::Included(QueryValue::Int((start / 1_000).min(i64::MAX as u64) as i64)),
+        upper: Bound::Included(QueryValue::Int(end.div_ceil(1_000).min(i64::MAX as u64) as i64)),
+        format: Some("epoch_millis".into()),
+        time_zone: None,
+    })
+}
+
+fn trace_id_of(source: &[u8]) -> Option<TraceId> {
+    #[derive(serde::Deserialize)]
+    struct Ids<'a> {
+        #[serde(rename = "traceID", borrow)]
+        trace_id: &'a str,
+    }
+    let ids: Ids<'_> = serde_json::from_slice(source).ok()?;
+    TraceId::parse_hex(ids.trace_id)
+}
+
+/// Every stored span of these traces (optionally only those starting in a window), grouped
+/// by trace, in the order of `ids`; traces without spans are left out.
+pub fn load_traces(
+    store: &Store,
+    ids: &[TraceId],
+    window: Option<(u64, u64)>,
+) -> Result<Vec<(TraceId, Vec<Span>)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let indexes = store.resolve_indices(SPAN_INDEX, true)?;
+    let mut filter = vec![QueryAst::Terms {
+        field: "traceID".into(),
+        values: ids.iter().map(|id| QueryValue::Str(id.to_string())).collect(),
+    }];
+    if let Some(window) = window {
+        filter.push(time_range(window));
+    }
+    let request = SearchRequest {
+        query: QueryAst::Bool(BoolQuery {
+            filter,
+            ..BoolQuery::default()
+        }),
+        from: 0,
+        size: MAX_SPANS_PER_TRACE.min(ids.len() * 10_000),
+        sort: Vec::new(),
+        search_after: None,
+        aggregations: None,
+        track_total_hits: TrackTotalHits::Off,
+        now: jiff::Timestamp::now(),
+    };
+    let response = store.search(&indexes, &request)?;
+    let mut grouped: HashMap<TraceId, Vec<Span>> = HashMap::new();
+    for hit in response.hits {
+        match span_from_source(&hit.source) {
+            Ok(span) => grouped.entry(span.trace_id).or_default().push(span),
+            Err(error) => tracing::warn!(id = %hit.id, %error, "unreadable span skipped"),
+        }
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| grouped.remove(id).map(|spans| (*id, spans)))
+        .collect())
+}
+
+/// Service-to-service call counts in a window: a span whose parent (same trace) belongs to
+/// another service is one call from the parent's service to the span's.
+fn dependency_links(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Value>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Node {
+        #[serde(rename = "traceID")]
+        trace_id: String,
+        #[serde(rename = "spanID")]
+        span_id: String,
+        #[serde(rename = "parentSpanID", default)]
+        parent_span_id: Option<String>,
+        service: String,
+    }
+    let indexes = store.resolve_indices(SPAN_INDEX, true)?;
+    let request = SearchRequest {
+        query: QueryAst::Range(RangeQuery {
+            field: "@timestamp".into(),
+            lower: Bound::Included(QueryValue::Int(start_ms)),
+            upper: Bound::Included(QueryValue::Int(end_ms)),
+            format: Some("epoch_millis".into()),
+            time_zone: None,
+        }),
+        from: 0,
+        size: MAX_DEPENDENCY_SPANS,
+        sort: Vec::new(),
+        search_after: None,
+        aggregations: None,
+        track_total_hits: TrackTotalHits::Off,
+        now: jiff::Timestamp::now(),
+    };
+    let response = store.search(&indexes, &request)?;
+    let nodes: Vec<Node> = response
+        .hits
+        .iter()
+        .filter_map(|hit| serde_json::from_slice(&hit.source).ok())
+        .collect();
+    let service_of: HashMap<(&str, &str), &str> = nodes
+        .iter()
+        .map(|n| ((n.trace_id.as_str(), n.span_id.as_str()), n.service.as_str()))
+        .collect();
+    let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for node in &nodes {
+        let Some(parent) = node.parent_span_id.as_deref() else { continue };
+        if let Some(parent_service) = service_of.get(&(node.trace_id.as_str(), parent)) {
+            if *parent_service != node.service {
+                *calls.entry((parent_service, node.service.as_str())).or_default() += 1;
+            }
+        }
+    }
+    Ok(calls
+        .into_iter()
+        .map(|((parent, child), count)| json!({"parent": parent, "child": child, "callCount": count}))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration_micros("1.5s"), Some(1_500_000));
+        assert_eq!(parse_go_duration_micros("100ms"), Some(100_000));
+        assert_eq!(parse_go_duration_micros("250us"), Some(250));
+        assert_eq!(parse_go_duration_micros("1h30m"), Some(5_400_000_000));
+        assert_eq!(parse_go_duration_micros("fast"), None);
+        assert_eq!(parse_go_duration_micros("10"), None);
+    }
+
+    #[test]
+    fn query_parameters_keep_repeats_and_decode() {
+        let params = Params::parse(Some("traceID=ab&traceID=cd&tags=%7B%22a%22%3A%221%22%7D&x=a+b"));
+        assert_eq!(params.all("traceID").collect::<Vec<_>>(), ["ab", "cd"]);
+        assert_eq!(params.first("tags"), Some("{\"a\":\"1\"}"));
+        assert_eq!(params.first("x"), Some("a b"));
+    }
+}
