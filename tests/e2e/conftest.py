@@ -6,7 +6,8 @@
 * `osprey_module` is one server shared by a whole test module (expensive data sets).
 
 Every fixture yields an `OspreyServer` (see osprey_e2e.py): `.es_url` is the base URL of
-the Elasticsearch API, `.http_url` the base URL of /health and /metrics.
+the Elasticsearch API, `.http_url` the base URL of /health and /metrics. A module that sets `OSPREY_TRACING = True`
+gets its `osprey_module` with every tracing listener on fresh ports (`.url(NAME)`, `.ports`).
 When a test fails, the stderr of every server that was running during it is attached to
 the report ("osprey stderr" section).
 """
@@ -45,11 +46,16 @@ def pytest_runtest_makereport(item, call):
 def _make_factory(request, tmp_root: Path):
     servers: list[OspreyServer] = []
 
-    def factory(data_dir: Path | None = None, start: bool = True, extra_env: dict | None = None) -> OspreyServer:
+    def factory(
+        data_dir: Path | None = None,
+        start: bool = True,
+        extra_env: dict | None = None,
+        tracing: bool = False,
+    ) -> OspreyServer:
         n = len(servers)
         if data_dir is None:
             data_dir = tmp_root / f"data{n}"
-        srv = OspreyServer(data_dir=data_dir, log_dir=tmp_root / f"log{n}", extra_env=extra_env)
+        srv = OspreyServer(data_dir=data_dir, log_dir=tmp_root / f"log{n}", extra_env=extra_env, tracing=tracing)
         servers.append(srv)
         # make the stderr of servers started here visible to the failure hook even after they stopped
         node = request.node
@@ -91,7 +97,7 @@ def osprey(osprey_factory) -> OspreyServer:
 def osprey_module(request):
     tmp_root = Path(tempfile.mkdtemp(prefix="osprey-e2e-mod-"))
     factory, servers, finish = _make_factory(request, tmp_root)
-    srv = factory()
+    srv = factory(tracing=getattr(request.module, "OSPREY_TRACING", False))
     try:
         yield srv
     finally:

@@ -35,6 +35,10 @@ DISABLED_LISTENERS = (
     "OSPREY_FORWARD_ADDR",
 )
 
+# The listeners a server started with `tracing=True` serves, each on a fresh port.
+TRACING_TCP_LISTENERS = ("OTLP_GRPC", "OTLP_HTTP", "JAEGER_QUERY", "JAEGER_HTTP", "ZIPKIN")
+TRACING_UDP_LISTENERS = ("JAEGER_COMPACT", "JAEGER_BINARY")
+
 HEALTH_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
 
@@ -50,8 +54,8 @@ def osprey_bin() -> Path:
     return p
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -63,12 +67,21 @@ class ServerStartError(RuntimeError):
 class OspreyServer:
     """One osprey process on a data directory; may be stopped and started again."""
 
-    def __init__(self, data_dir: Path, log_dir: Path | None = None, extra_env: dict | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path | None = None,
+        extra_env: dict | None = None,
+        tracing: bool = False,
+    ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="osprey-log-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.extra_env = dict(extra_env or {})
+        self.tracing = tracing
+        # listener NAME -> port, for the tracing listeners (when `tracing`)
+        self.ports: dict[str, int] = {}
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.es_port = 0
@@ -84,6 +97,15 @@ class OspreyServer:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def url(self, listener: str) -> str:
+        """Base URL of a tracing listener (`JAEGER_QUERY`, `OTLP_HTTP`, `ZIPKIN`, ...)."""
+        return f"http://127.0.0.1:{self.ports[listener]}"
+
+    def query_api(self, path: str, timeout: float = 30.0):
+        """GET on the Jaeger query API. Returns (status, parsed JSON)."""
+        status, _, data = request("GET", self.url("JAEGER_QUERY") + path, timeout=timeout)
+        return status, parse_json(data)
 
     # ------------------------------------------------------------ lifecycle
     def start(self, timeout: float = HEALTH_TIMEOUT_S) -> "OspreyServer":
@@ -106,6 +128,16 @@ class OspreyServer:
         )
         for name in DISABLED_LISTENERS:
             env[name] = "off"
+        if self.tracing:
+            used = {self.es_port, self.http_port}
+            for names, kind in ((TRACING_TCP_LISTENERS, socket.SOCK_STREAM), (TRACING_UDP_LISTENERS, socket.SOCK_DGRAM)):
+                for name in names:
+                    port = free_port(kind)
+                    while port in used:
+                        port = free_port(kind)
+                    used.add(port)
+                    self.ports[name] = port
+                    env[f"OSPREY_{name}_ADDR"] = f"127.0.0.1:{port}"
         env.update(self.extra_env)
         self.stderr_path = self.log_dir / f"osprey-stderr.{self.starts}.log"
         stderr = open(self.stderr_path, "wb")

@@ -637,23 +637,30 @@ fn micros_to_nanos(micros: i64) -> u64 {
     u64::try_from(micros).unwrap_or(0).saturating_mul(1_000)
 }
 
-/// Jaeger clients send the parent both as `parentSpanId` and, sometimes, as a `CHILD_OF`
-/// reference: the parent is kept once, as `parent_span_id`.
+/// Jaeger clients send the parent both as `parentSpanId` and, sometimes, as a reference. As in
+/// Jaeger's own converter, `parentSpanId` is the child-of parent only when no reference names
+/// that span already (jaeger-client sets it to the first reference even when that reference is
+/// follows-from); a child-of reference to the parent is kept once, as `parent_span_id`.
 fn normalise_references(span: &mut Span) {
-    if span.parent_span_id.is_none() {
-        if let Some(position) = span
+    let trace = span.trace_id;
+    if let Some(parent) = span.parent_span_id {
+        match span
             .references
             .iter()
-            .position(|r| r.ref_type == RefType::ChildOf && r.trace_id == span.trace_id)
+            .position(|r| r.span_id == parent && r.trace_id == trace)
         {
-            span.parent_span_id = Some(span.references.remove(position).span_id);
+            Some(position) if span.references[position].ref_type == RefType::ChildOf => {
+                span.references.remove(position);
+            }
+            Some(_) => span.parent_span_id = None,
+            None => {}
         }
-    } else {
-        let parent = span.parent_span_id;
-        let trace = span.trace_id;
-        span.references.retain(|r| {
-            !(r.ref_type == RefType::ChildOf && Some(r.span_id) == parent && r.trace_id == trace)
-        });
+    } else if let Some(position) = span
+        .references
+        .iter()
+        .position(|r| r.ref_type == RefType::ChildOf && r.trace_id == trace)
+    {
+        span.parent_span_id = Some(span.references.remove(position).span_id);
     }
 }
 
@@ -1013,6 +1020,17 @@ mod tests {
             let batch = decode_emit_batch(&bytes, protocol).expect("decodes");
             assert_eq!(batch.spans, spans, "{protocol:?}");
         }
+    }
+
+    #[test]
+    fn a_follows_from_parent_is_not_a_child_of_parent() {
+        let mut spans = sample_spans();
+        // What jaeger-client sends for a span whose only reference is follows-from.
+        spans[1].references[0].span_id = spans[0].span_id;
+        let bytes = Writer::emit_batch(Protocol::Compact, &spans);
+        let batch = decode_emit_batch(&bytes, Protocol::Compact).expect("decodes");
+        assert_eq!(batch.spans[1].parent_span_id, None);
+        assert_eq!(batch.spans[1].references[0].ref_type, RefType::FollowsFrom);
     }
 
     #[test]
