@@ -43,9 +43,8 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Decoded, OtlpError> {
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest`.
 pub fn decode_json(body: &[u8]) -> Result<Decoded, OtlpError> {
-    let request: ExportTraceServiceRequest = serde_json::from_slice(body).map_err(|e| {
-        OtlpError::Json(format!("{e} (line {}, column {})", e.line(), e.column()))
-    })?;
+    let request: ExportTraceServiceRequest =
+        crate::zipkin::from_json(body).map_err(OtlpError::Json)?;
     Ok(from_request(request))
 }
 

@@ -86,13 +86,7 @@ struct Endpoint {
 /// Decodes a JSON array of Zipkin v2 spans.
 pub fn decode_json(body: &[u8]) -> Result<Vec<Span>, ZipkinError> {
     let error = |reason: String| ZipkinError { format: "JSON", reason };
-    let spans: Vec<JsonSpan> = serde_json::from_slice(body).map_err(|e| {
-        error(format!(
-            "{e} (line {}, column {}); expected an array of spans",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let spans: Vec<JsonSpan> = from_json(body).map_err(error)?;
     spans
         .into_iter()
         .enumerate()
@@ -141,6 +135,21 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<Span>, ZipkinError> {
             }))
         })
         .collect()
+}
+
+/// Parses JSON, naming the path of a value of the wrong type (`[3].timestamp: …`).
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })?;
+    deserializer.end().map_err(|e| e.to_string())?;
+    Ok(value)
 }
 
 /// zipkin.proto3 `ListOfSpans`.

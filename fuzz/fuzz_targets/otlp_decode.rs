@@ -1,0 +1,16 @@
+//! OTLP trace export requests, protobuf and JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use osprey_trace::otlp::{decode_json, decode_protobuf};
+
+fuzz_target!(|data: &[u8]| {
+    for decoded in [decode_protobuf(data), decode_json(data)].into_iter().flatten() {
+        for span in &decoded.spans {
+            let document = osprey_trace::document::span_document(span);
+            let source = serde_json::to_vec(&document).expect("documents serialise");
+            let back = osprey_trace::document::span_from_source(&source).expect("stored spans read back");
+            assert_eq!(back.span_id, span.span_id);
+        }
+    }
+});
