@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the full Osprey test suite: formatting, clippy, unit/integration tests, then the
-# end-to-end suite (tests/e2e: official Elasticsearch client, malformed input, kill -9,
+# end-to-end suite (tests/e2e: official Elasticsearch client, real tracing clients and the
+# examples/flask-tracing app, malformed input, kill -9,
 # disk full, real rsyslog) against target/debug/osprey.
 #
 #   ./test.sh            everything
@@ -30,7 +31,7 @@ step() {
 }
 
 # ---------------------------------------------------------------- dependencies
-APT_PACKAGES=(liblucene8-java openjdk-17-jdk-headless rsyslog rsyslog-elasticsearch python3-venv)
+APT_PACKAGES=(liblucene8-java openjdk-17-jdk-headless rsyslog rsyslog-elasticsearch python3-venv redis-server)
 
 ensure_apt_packages() {
   local missing=()

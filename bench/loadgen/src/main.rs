@@ -7,6 +7,7 @@
 mod bulk;
 mod generate;
 mod query;
+mod spans;
 mod stats;
 
 use anyhow::Result;
@@ -27,6 +28,10 @@ enum Command {
     Bulk(bulk::BulkArgs),
     /// Run the query set through `_search` and report latencies per class.
     Query(query::QueryArgs),
+    /// Send generated traces over one span protocol and report spans per second.
+    Spans(spans::SpansArgs),
+    /// Time trace-by-id lookups and trace searches on the Jaeger query API.
+    TraceQuery(spans::TraceQueryArgs),
 }
 
 fn main() -> Result<()> {
@@ -34,5 +39,7 @@ fn main() -> Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Bulk(a) => bulk::run(a),
         Command::Query(a) => query::run(a),
+        Command::Spans(a) => spans::run(a),
+        Command::TraceQuery(a) => spans::run_queries(a),
     }
 }

@@ -19,10 +19,18 @@ pub fn jaeger_tags(span: &Span) -> Vec<KeyValue> {
     };
     if let Some(scope) = &span.scope {
         if !scope.name.is_empty() {
-            add(&mut tags, "otel.scope.name", AttrValue::Str(scope.name.clone()));
+            add(
+                &mut tags,
+                "otel.scope.name",
+                AttrValue::Str(scope.name.clone()),
+            );
         }
         if !scope.version.is_empty() {
-            add(&mut tags, "otel.scope.version", AttrValue::Str(scope.version.clone()));
+            add(
+                &mut tags,
+                "otel.scope.version",
+                AttrValue::Str(scope.version.clone()),
+            );
         }
     }
     let kind = span.kind.as_str();
@@ -33,7 +41,11 @@ pub fn jaeger_tags(span: &Span) -> Vec<KeyValue> {
         StatusCode::Unset => {}
         StatusCode::Ok => add(&mut tags, "otel.status_code", AttrValue::Str("OK".into())),
         StatusCode::Error => {
-            add(&mut tags, "otel.status_code", AttrValue::Str("ERROR".into()));
+            add(
+                &mut tags,
+                "otel.status_code",
+                AttrValue::Str("ERROR".into()),
+            );
             add(&mut tags, "error", AttrValue::Bool(true));
         }
     }
@@ -45,7 +57,11 @@ pub fn jaeger_tags(span: &Span) -> Vec<KeyValue> {
         );
     }
     if !span.trace_state.is_empty() {
-        add(&mut tags, "w3c.tracestate", AttrValue::Str(span.trace_state.clone()));
+        add(
+            &mut tags,
+            "w3c.tracestate",
+            AttrValue::Str(span.trace_state.clone()),
+        );
     }
     tags
 }
@@ -72,7 +88,9 @@ pub fn span_json(span: &Span, process_id: &str) -> Value {
     let trace_id = span.trace_id.to_string();
     let mut references = Vec::new();
     if let Some(parent) = span.parent_span_id {
-        references.push(json!({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent.to_string()}));
+        references.push(
+            json!({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent.to_string()}),
+        );
     }
     for reference in &span.references {
         let ref_type = match reference.ref_type {
@@ -193,7 +211,13 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            ["error", "otel.scope.name", "span.kind", "otel.status_code", "otel.status_description"]
+            [
+                "error",
+                "otel.scope.name",
+                "span.kind",
+                "otel.status_code",
+                "otel.status_description"
+            ]
         );
         assert_eq!(value["spans"][0]["references"][0]["refType"], "CHILD_OF");
         assert_eq!(value["spans"][0]["logs"][0]["fields"][0]["value"], "retry");

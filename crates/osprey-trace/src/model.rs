@@ -193,7 +193,9 @@ mod base64_bytes {
         serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -224,7 +226,10 @@ impl KeyValue {
 
 /// The value of attribute `key`, if present.
 pub fn find_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AttrValue> {
-    attributes.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| &kv.value)
 }
 
 /// A timed event (OTLP event, Jaeger log, Zipkin annotation).
@@ -477,7 +482,10 @@ mod tests {
 
     #[test]
     fn trace_ids_print_like_jaeger() {
-        assert_eq!(TraceId::from_halves(0, 0xabc).to_string(), "0000000000000abc");
+        assert_eq!(
+            TraceId::from_halves(0, 0xabc).to_string(),
+            "0000000000000abc"
+        );
         assert_eq!(
             TraceId::from_halves(1, 2).to_string(),
             "00000000000000010000000000000002"

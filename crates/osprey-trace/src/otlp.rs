@@ -1,7 +1,11 @@
 //! OTLP traces (protobuf, and OTLP/JSON with hex ids) into the span model.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as OtlpKeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue as OtlpKeyValue, KeyValueList, any_value,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+use opentelemetry_proto::tonic::trace::v1::{self as otlp_trace, ResourceSpans, ScopeSpans};
 use prost::Message;
 
 use crate::model::{
@@ -31,13 +35,16 @@ pub struct Decoded {
     pub first_error: Option<String>,
 }
 
+/// The link attribute that carries an OpenTracing reference type through OTLP (Jaeger's).
+const REF_TYPE_ATTRIBUTE: &str = "opentracing.ref_type";
+
 /// Nested OTLP values deeper than this are cut (with the value replaced by a marker string).
 const MAX_VALUE_DEPTH: usize = 16;
 
 /// Decodes a protobuf `ExportTraceServiceRequest`.
 pub fn decode_protobuf(body: &[u8]) -> Result<Decoded, OtlpError> {
-    let request = ExportTraceServiceRequest::decode(body)
-        .map_err(|e| OtlpError::Protobuf(e.to_string()))?;
+    let request =
+        ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string()))?;
     Ok(from_request(request))
 }
 
@@ -121,7 +128,10 @@ fn convert_span(
         .filter(|id| id.0 != 0),
     };
     let mut warnings = Vec::new();
-    let duration_nanos = match otlp.end_time_unix_nano.checked_sub(otlp.start_time_unix_nano) {
+    let duration_nanos = match otlp
+        .end_time_unix_nano
+        .checked_sub(otlp.start_time_unix_nano)
+    {
         Some(d) => d,
         None => {
             warnings.push("end time before start time; duration set to 0".to_string());
@@ -137,12 +147,28 @@ fn convert_span(
             warnings.push("a link with invalid ids was dropped".to_string());
             continue;
         };
+        let mut attributes: Vec<KeyValue> = link.attributes.into_iter().map(key_value).collect();
+        // Jaeger's convention for OpenTracing references carried as links.
+        let ref_type = match attributes.iter().position(|kv| kv.key == REF_TYPE_ATTRIBUTE) {
+            Some(i) => match &attributes[i].value {
+                AttrValue::Str(t) if t == "child_of" => {
+                    attributes.remove(i);
+                    RefType::ChildOf
+                }
+                AttrValue::Str(t) if t == "follows_from" => {
+                    attributes.remove(i);
+                    RefType::FollowsFrom
+                }
+                _ => RefType::Link,
+            },
+            None => RefType::Link,
+        };
         references.push(SpanRef {
-            ref_type: RefType::Link,
+            ref_type,
             trace_id: link_trace,
             span_id: link_span,
             trace_state: link.trace_state,
-            attributes: link.attributes.into_iter().map(key_value).collect(),
+            attributes,
             flags: link.flags,
         });
     }
@@ -199,7 +225,9 @@ fn any_value(value: Option<AnyValue>, depth: usize) -> AttrValue {
         return AttrValue::Str(String::new());
     };
     if depth >= MAX_VALUE_DEPTH {
-        return AttrValue::Str(format!("(value nested deeper than {MAX_VALUE_DEPTH} levels)"));
+        return AttrValue::Str(format!(
+            "(value nested deeper than {MAX_VALUE_DEPTH} levels)"
+        ));
     }
     match value {
         any_value::Value::StringValue(s) => AttrValue::Str(s),
@@ -226,6 +254,139 @@ fn any_value(value: Option<AnyValue>, depth: usize) -> AttrValue {
         #[allow(unreachable_patterns)]
         _ => AttrValue::Str(String::new()),
     }
+}
+
+/// Spans as one OTLP export request (grouped by resource and scope, in first-seen order):
+/// what api_v3 answers and what the benchmark sends. `from_request(to_request(s))` gives `s`
+/// back for spans with valid ids and no warnings.
+pub fn to_request(spans: &[Span]) -> ExportTraceServiceRequest {
+    let mut resource_spans: Vec<ResourceSpans> = Vec::new();
+    let mut resources: Vec<&Resource> = Vec::new();
+    for span in spans {
+        let r = match resources.iter().position(|r| **r == span.resource) {
+            Some(r) => r,
+            None => {
+                resources.push(&span.resource);
+                let mut attributes = vec![to_key_value(&KeyValue::string(
+                    "service.name",
+                    span.resource.service_name.clone(),
+                ))];
+                attributes.extend(span.resource.attributes.iter().map(to_key_value));
+                resource_spans.push(ResourceSpans {
+                    resource: Some(OtlpResource {
+                        attributes,
+                        ..OtlpResource::default()
+                    }),
+                    ..ResourceSpans::default()
+                });
+                resources.len() - 1
+            }
+        };
+        let scope = span.scope.as_ref().map(|s| InstrumentationScope {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            attributes: s.attributes.iter().map(to_key_value).collect(),
+            dropped_attributes_count: 0,
+        });
+        let scopes = &mut resource_spans[r].scope_spans;
+        let index = match scopes.iter().position(|s| s.scope == scope) {
+            Some(index) => index,
+            None => {
+                scopes.push(ScopeSpans {
+                    scope,
+                    ..ScopeSpans::default()
+                });
+                scopes.len() - 1
+            }
+        };
+        scopes[index].spans.push(to_otlp_span(span));
+    }
+    ExportTraceServiceRequest { resource_spans }
+}
+
+fn to_otlp_span(span: &Span) -> otlp_trace::Span {
+    otlp_trace::Span {
+        trace_id: span.trace_id.to_bytes().to_vec(),
+        span_id: span.span_id.0.to_be_bytes().to_vec(),
+        trace_state: span.trace_state.clone(),
+        parent_span_id: span
+            .parent_span_id
+            .map(|p| p.0.to_be_bytes().to_vec())
+            .unwrap_or_default(),
+        flags: span.flags,
+        name: span.operation_name.clone(),
+        kind: span.kind.to_otlp(),
+        start_time_unix_nano: span.start_unix_nano,
+        end_time_unix_nano: span.start_unix_nano.saturating_add(span.duration_nanos),
+        attributes: span.attributes.iter().map(to_key_value).collect(),
+        dropped_attributes_count: span.dropped_attributes_count,
+        events: span
+            .events
+            .iter()
+            .map(|e| otlp_trace::span::Event {
+                time_unix_nano: e.time_unix_nano,
+                name: e.name.clone(),
+                attributes: e.attributes.iter().map(to_key_value).collect(),
+                dropped_attributes_count: e.dropped_attributes_count,
+            })
+            .collect(),
+        dropped_events_count: span.dropped_events_count,
+        links: span
+            .references
+            .iter()
+            .map(|r| {
+                let mut attributes: Vec<OtlpKeyValue> = r.attributes.iter().map(to_key_value).collect();
+                match r.ref_type {
+                    RefType::Link => {}
+                    RefType::ChildOf => attributes.push(to_key_value(&KeyValue::string(REF_TYPE_ATTRIBUTE, "child_of"))),
+                    RefType::FollowsFrom => attributes.push(to_key_value(&KeyValue::string(REF_TYPE_ATTRIBUTE, "follows_from"))),
+                }
+                otlp_trace::span::Link {
+                    trace_id: r.trace_id.to_bytes().to_vec(),
+                    span_id: r.span_id.0.to_be_bytes().to_vec(),
+                    trace_state: r.trace_state.clone(),
+                    attributes,
+                    dropped_attributes_count: 0,
+                    flags: r.flags,
+                }
+            })
+            .collect(),
+        dropped_links_count: span.dropped_links_count,
+        status: (span.status != Status::default()).then(|| otlp_trace::Status {
+            message: span.status.message.clone(),
+            code: match span.status.code {
+                StatusCode::Unset => 0,
+                StatusCode::Ok => 1,
+                StatusCode::Error => 2,
+            },
+        }),
+    }
+}
+
+/// A model attribute as OTLP.
+pub fn to_key_value(kv: &KeyValue) -> OtlpKeyValue {
+    OtlpKeyValue {
+        key: kv.key.clone(),
+        value: Some(to_any_value(&kv.value)),
+        ..OtlpKeyValue::default()
+    }
+}
+
+fn to_any_value(value: &AttrValue) -> AnyValue {
+    let value = match value {
+        AttrValue::Str(s) => any_value::Value::StringValue(s.clone()),
+        AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
+        AttrValue::Int(i) => any_value::Value::IntValue(*i),
+        AttrValue::Double(d) => any_value::Value::DoubleValue(*d),
+        AttrValue::Bytes(b) => any_value::Value::BytesValue(b.clone()),
+        AttrValue::Array(items) => any_value::Value::ArrayValue(ArrayValue {
+            values: items.iter().map(to_any_value).collect(),
+        }),
+        AttrValue::Map(entries) => any_value::Value::KvlistValue(KeyValueList {
+            values: entries.iter().map(to_key_value).collect(),
+        }),
+    };
+    AnyValue { value: Some(value) }
 }
 
 #[cfg(test)]
@@ -269,8 +430,14 @@ mod tests {
         let decoded = decode_json(EXAMPLE.as_bytes()).expect("valid example");
         assert_eq!(decoded.rejected, 0);
         let span = &decoded.spans[0];
-        assert_eq!(span.trace_id.to_string(), "5b8efff798038103d269b633813fc60c");
-        assert_eq!(span.parent_span_id.map(|s| s.to_string()).as_deref(), Some("eee19b7ec3c1b173"));
+        assert_eq!(
+            span.trace_id.to_string(),
+            "5b8efff798038103d269b633813fc60c"
+        );
+        assert_eq!(
+            span.parent_span_id.map(|s| s.to_string()).as_deref(),
+            Some("eee19b7ec3c1b173")
+        );
         assert_eq!(span.kind, SpanKind::Server);
         assert_eq!(span.duration_nanos, 1_000_000_000);
         assert_eq!(span.resource.service_name, "my.service");
@@ -283,12 +450,18 @@ mod tests {
         assert_eq!(span.references[0].ref_type, RefType::Link);
         assert_eq!(span.references[0].attributes[0].key, "why");
         assert_eq!(span.status.code, StatusCode::Error);
-        assert_eq!(span.scope.as_ref().map(|s| s.name.as_str()), Some("my.library"));
+        assert_eq!(
+            span.scope.as_ref().map(|s| s.name.as_str()),
+            Some("my.library")
+        );
     }
 
     #[test]
     fn invalid_ids_are_counted_not_kept() {
-        let body = EXAMPLE.replace("5B8EFFF798038103D269B633813FC60C", "00000000000000000000000000000000");
+        let body = EXAMPLE.replace(
+            "5B8EFFF798038103D269B633813FC60C",
+            "00000000000000000000000000000000",
+        );
         let decoded = decode_json(body.as_bytes()).expect("parses");
         assert_eq!(decoded.spans.len(), 0);
         assert_eq!(decoded.rejected, 1);
@@ -317,6 +490,23 @@ mod tests {
         ] {
             assert!(decode_json(body.as_bytes()).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn model_to_otlp_and_back_is_lossless() {
+        let decoded = decode_json(EXAMPLE.as_bytes()).expect("valid example");
+        let mut spans = decoded.spans.clone();
+        let trace_id = spans[0].trace_id;
+        spans[0].references.push(SpanRef {
+            ref_type: RefType::FollowsFrom,
+            trace_id,
+            span_id: SpanId(77),
+            trace_state: String::new(),
+            attributes: Vec::new(),
+            flags: 0,
+        });
+        let back = from_request(to_request(&spans));
+        assert_eq!(back.spans, spans);
     }
 
     proptest! {

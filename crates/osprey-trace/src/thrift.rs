@@ -133,24 +133,32 @@ impl<'a> Reader<'a> {
 
     fn read_i16(&mut self) -> Result<i16> {
         match self.protocol {
-            Protocol::Compact => i16::try_from(self.zigzag()?)
-                .map_err(|_| self.error("i16 out of range")),
-            Protocol::Binary => Ok(i16::from_be_bytes(self.bytes(2)?.try_into().unwrap_or_default())),
+            Protocol::Compact => {
+                i16::try_from(self.zigzag()?).map_err(|_| self.error("i16 out of range"))
+            }
+            Protocol::Binary => Ok(i16::from_be_bytes(
+                self.bytes(2)?.try_into().unwrap_or_default(),
+            )),
         }
     }
 
     fn read_i32(&mut self) -> Result<i32> {
         match self.protocol {
-            Protocol::Compact => i32::try_from(self.zigzag()?)
-                .map_err(|_| self.error("i32 out of range")),
-            Protocol::Binary => Ok(i32::from_be_bytes(self.bytes(4)?.try_into().unwrap_or_default())),
+            Protocol::Compact => {
+                i32::try_from(self.zigzag()?).map_err(|_| self.error("i32 out of range"))
+            }
+            Protocol::Binary => Ok(i32::from_be_bytes(
+                self.bytes(4)?.try_into().unwrap_or_default(),
+            )),
         }
     }
 
     fn read_i64(&mut self) -> Result<i64> {
         match self.protocol {
             Protocol::Compact => self.zigzag(),
-            Protocol::Binary => Ok(i64::from_be_bytes(self.bytes(8)?.try_into().unwrap_or_default())),
+            Protocol::Binary => Ok(i64::from_be_bytes(
+                self.bytes(8)?.try_into().unwrap_or_default(),
+            )),
         }
     }
 
@@ -289,7 +297,8 @@ impl<'a> Reader<'a> {
                 let byte = self.u8()?;
                 let ttype = self.binary_type(byte)?;
                 let n = self.read_i32()?;
-                let n = u64::try_from(n).map_err(|_| self.error(format!("negative list size {n}")))?;
+                let n =
+                    u64::try_from(n).map_err(|_| self.error(format!("negative list size {n}")))?;
                 (ttype, n)
             }
             Protocol::Compact => {
@@ -320,7 +329,8 @@ impl<'a> Reader<'a> {
                 let (k, v) = (self.u8()?, self.u8()?);
                 let (k, v) = (self.binary_type(k)?, self.binary_type(v)?);
                 let n = self.read_i32()?;
-                let n = u64::try_from(n).map_err(|_| self.error(format!("negative map size {n}")))?;
+                let n =
+                    u64::try_from(n).map_err(|_| self.error(format!("negative map size {n}")))?;
                 (k, v, n)
             }
             Protocol::Compact => {
@@ -329,7 +339,11 @@ impl<'a> Reader<'a> {
                     return Ok((TType::Byte, TType::Byte, 0));
                 }
                 let types = self.u8()?;
-                (self.compact_type(types >> 4)?, self.compact_type(types & 0x0f)?, n)
+                (
+                    self.compact_type(types >> 4)?,
+                    self.compact_type(types & 0x0f)?,
+                    n,
+                )
             }
         };
         let n = usize::try_from(n).unwrap_or(usize::MAX);
@@ -454,7 +468,9 @@ impl<'a> Reader<'a> {
             Some(other) => {
                 return Err(self.error(format!("Tag {key:?} has unknown vType {other}")));
             }
-            None => return Err(self.error(format!("Tag {key:?} without its required vType (field 2)"))),
+            None => {
+                return Err(self.error(format!("Tag {key:?} without its required vType (field 2)")));
+            }
         };
         Ok(KeyValue { key, value })
     }
@@ -543,7 +559,8 @@ impl<'a> Reader<'a> {
         normalise_references(&mut span);
         span.start_unix_nano = micros_to_nanos(start);
         if duration < 0 {
-            span.warnings.push(format!("negative duration {duration}µs set to 0"));
+            span.warnings
+                .push(format!("negative duration {duration}µs set to 0"));
             duration = 0;
         }
         span.duration_nanos = micros_to_nanos(duration);
@@ -794,7 +811,9 @@ pub mod encode {
 
         fn binary_value(&mut self, bytes: &[u8]) {
             match self.protocol {
-                Protocol::Binary => self.out.extend_from_slice(&(bytes.len() as i32).to_be_bytes()),
+                Protocol::Binary => self
+                    .out
+                    .extend_from_slice(&(bytes.len() as i32).to_be_bytes()),
                 Protocol::Compact => self.varint(bytes.len() as u64),
             }
             self.out.extend_from_slice(bytes);
@@ -881,7 +900,10 @@ pub mod encode {
                 self.field(STRUCT, id, None);
             }
             self.struct_begin();
-            let process = spans.first().map(|s| s.resource.clone()).unwrap_or_default();
+            let process = spans
+                .first()
+                .map(|s| s.resource.clone())
+                .unwrap_or_default();
             self.field(STRUCT, 1, None);
             self.struct_begin();
             self.binary_field(1, process.service_name.as_bytes());
@@ -935,7 +957,9 @@ pub mod encode {
                     writer.binary_value(b"emitBatch");
                 }
                 Protocol::Binary => {
-                    writer.out.extend_from_slice(&(0x8001_0000u32 | 4).to_be_bytes());
+                    writer
+                        .out
+                        .extend_from_slice(&(0x8001_0000u32 | 4).to_be_bytes());
                     writer.binary_value(b"emitBatch");
                     writer.out.extend_from_slice(&1i32.to_be_bytes());
                 }
@@ -973,17 +997,32 @@ mod tests {
             flags: 1,
             attributes: vec![
                 KeyValue::string("span.kind", "server"),
-                KeyValue { key: "http.status_code".into(), value: AttrValue::Int(200) },
-                KeyValue { key: "error".into(), value: AttrValue::Bool(false) },
-                KeyValue { key: "ratio".into(), value: AttrValue::Double(0.25) },
-                KeyValue { key: "blob".into(), value: AttrValue::Bytes(vec![1, 2, 3]) },
+                KeyValue {
+                    key: "http.status_code".into(),
+                    value: AttrValue::Int(200),
+                },
+                KeyValue {
+                    key: "error".into(),
+                    value: AttrValue::Bool(false),
+                },
+                KeyValue {
+                    key: "ratio".into(),
+                    value: AttrValue::Double(0.25),
+                },
+                KeyValue {
+                    key: "blob".into(),
+                    value: AttrValue::Bytes(vec![1, 2, 3]),
+                },
             ],
             events: vec![Event {
                 time_unix_nano: 1_700_000_000_001_000_000,
                 name: "cache miss".into(),
                 attributes: vec![
                     KeyValue::string("event", "cache miss"),
-                    KeyValue { key: "attempt".into(), value: AttrValue::Int(2) },
+                    KeyValue {
+                        key: "attempt".into(),
+                        value: AttrValue::Int(2),
+                    },
                 ],
                 dropped_attributes_count: 0,
             }],

@@ -85,14 +85,19 @@ struct Endpoint {
 
 /// Decodes a JSON array of Zipkin v2 spans.
 pub fn decode_json(body: &[u8]) -> Result<Vec<Span>, ZipkinError> {
-    let error = |reason: String| ZipkinError { format: "JSON", reason };
+    let error = |reason: String| ZipkinError {
+        format: "JSON",
+        reason,
+    };
     let spans: Vec<JsonSpan> = from_json(body).map_err(error)?;
     spans
         .into_iter()
         .enumerate()
         .map(|(index, span)| {
             let at = |field: &str, value: &str| {
-                error(format!("span [{index}]: {field} {value:?} is not a valid hex id"))
+                error(format!(
+                    "span [{index}]: {field} {value:?} is not a valid hex id"
+                ))
             };
             let trace_id = TraceId::parse_hex(&span.trace_id)
                 .filter(|id| !id.is_zero() && matches!(span.trace_id.len(), 16 | 32))
@@ -119,7 +124,10 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<Span>, ZipkinError> {
                 span_id,
                 parent,
                 name: span.name.unwrap_or_default(),
-                kind: span.kind.as_deref().map_or(SpanKind::Unspecified, SpanKind::parse),
+                kind: span
+                    .kind
+                    .as_deref()
+                    .map_or(SpanKind::Unspecified, SpanKind::parse),
                 timestamp_micros: span.timestamp.unwrap_or_default(),
                 duration_micros: span.duration.unwrap_or_default(),
                 local: span.local_endpoint.map(endpoint).unwrap_or_default(),
@@ -218,20 +226,27 @@ pub struct ProtoAnnotation {
 
 /// Decodes a proto3 `ListOfSpans`.
 pub fn decode_proto(body: &[u8]) -> Result<Vec<Span>, ZipkinError> {
-    let error = |reason: String| ZipkinError { format: "proto3", reason };
+    let error = |reason: String| ZipkinError {
+        format: "proto3",
+        reason,
+    };
     let list = ProtoListOfSpans::decode(body).map_err(|e| error(e.to_string()))?;
     list.spans
         .into_iter()
         .enumerate()
         .map(|(index, span)| {
-            let at = |field: &str, len: usize| {
-                error(format!("span [{index}]: {field} has {len} bytes"))
-            };
+            let at =
+                |field: &str, len: usize| error(format!("span [{index}]: {field} has {len} bytes"));
             let trace_id = TraceId::from_bytes(&span.trace_id)
                 .filter(|id| !id.is_zero())
-                .ok_or_else(|| at("trace_id (8 or 16 expected, not all zero)", span.trace_id.len()))?;
-            let span_id = SpanId::from_bytes(&span.id)
-                .ok_or_else(|| at("id (8 expected)", span.id.len()))?;
+                .ok_or_else(|| {
+                    at(
+                        "trace_id (8 or 16 expected, not all zero)",
+                        span.trace_id.len(),
+                    )
+                })?;
+            let span_id =
+                SpanId::from_bytes(&span.id).ok_or_else(|| at("id (8 expected)", span.id.len()))?;
             let parent = match span.parent_id.len() {
                 0 => None,
                 len => Some(
@@ -367,11 +382,17 @@ mod tests {
         let spans = decode_json(EXAMPLE.as_bytes()).expect("valid");
         let span = &spans[0];
         assert_eq!(span.trace_id.to_string(), "5af7183fb1d4cf5f");
-        assert_eq!(span.parent_span_id.map(|p| p.to_string()).as_deref(), Some("6b221d5bc9e6496c"));
+        assert_eq!(
+            span.parent_span_id.map(|p| p.to_string()).as_deref(),
+            Some("6b221d5bc9e6496c")
+        );
         assert_eq!(span.kind, SpanKind::Client);
         assert_eq!(span.resource.service_name, "frontend");
         assert_eq!(span.duration_nanos, 1_431_000);
-        assert!(span.attributes.contains(&KeyValue::string("peer.service", "backend")));
+        assert!(
+            span.attributes
+                .contains(&KeyValue::string("peer.service", "backend"))
+        );
         assert_eq!(span.events[0].name, "ws");
     }
 

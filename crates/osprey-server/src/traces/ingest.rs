@@ -53,14 +53,25 @@ fn store_status(error: &StoreError) -> StatusCode {
 fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
     let mut message = message.into();
     message.push('\n');
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
 }
 
 fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -141,7 +152,9 @@ async fn zipkin_post(
         other => {
             return text_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unsupported content type {other:?}: send application/json or application/x-protobuf"),
+                format!(
+                    "unsupported content type {other:?}: send application/json or application/x-protobuf"
+                ),
             );
         }
     };
@@ -238,7 +251,9 @@ async fn otlp_http_traces(
             return otlp_error(
                 Encoding::Json,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"),
+                format!(
+                    "unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"
+                ),
             );
         }
     };
@@ -259,7 +274,11 @@ async fn otlp_http_traces(
     let summary = match spans.write("otlp_http", decoded.spans.clone()).await {
         Ok(summary) => summary,
         Err(error) => {
-            return otlp_error(encoding, store_status(&error), format!("spans not stored: {error}"));
+            return otlp_error(
+                encoding,
+                store_status(&error),
+                format!("spans not stored: {error}"),
+            );
         }
     };
     let response = partial_success(summary, &decoded);
@@ -288,7 +307,8 @@ impl TraceService for OtlpGrpc {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let decoded = otlp::from_request(request.into_inner());
         if decoded.rejected > 0 {
-            self.spans.record_dropped("otlp_grpc", "rejected", decoded.rejected);
+            self.spans
+                .record_dropped("otlp_grpc", "rejected", decoded.rejected);
         }
         match self.spans.write("otlp_grpc", decoded.spans.clone()).await {
             Ok(summary) => Ok(tonic::Response::new(partial_success(summary, &decoded))),

@@ -11,10 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use osprey_query::QueryAst;
 use osprey_store::{Op, SearchRequest, Store, StoreError, TrackTotalHits, WriteItem};
-use osprey_trace::document::{
-    SPAN_INDEX, span_document, span_document_id, span_index_mapping,
-};
 use osprey_trace::Span;
+use osprey_trace::document::{SPAN_INDEX, span_document, span_document_id, span_index_mapping};
 use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
@@ -128,7 +126,11 @@ impl SpanStore {
                     catalogue.learn(&service_name, operation_name, "");
                 }
                 for kind in kinds {
-                    catalogue.learn(&service_name, operation_name, kind["key"].as_str().unwrap_or_default());
+                    catalogue.learn(
+                        &service_name,
+                        operation_name,
+                        kind["key"].as_str().unwrap_or_default(),
+                    );
                 }
             }
         }
@@ -153,7 +155,11 @@ impl SpanStore {
         {
             let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
             for span in &spans {
-                catalogue.learn(&span.resource.service_name, &span.operation_name, span.kind.as_str());
+                catalogue.learn(
+                    &span.resource.service_name,
+                    &span.operation_name,
+                    span.kind.as_str(),
+                );
             }
         }
         let items: Vec<WriteItem> = spans
@@ -179,9 +185,11 @@ impl SpanStore {
             stored: outcomes.len() - rejected,
             rejected,
         };
-        self.metrics.record_spans(protocol, "stored", summary.stored as u64);
+        self.metrics
+            .record_spans(protocol, "stored", summary.stored as u64);
         if rejected > 0 {
-            self.metrics.record_spans(protocol, "rejected", rejected as u64);
+            self.metrics
+                .record_spans(protocol, "rejected", rejected as u64);
         }
         Ok(summary)
     }

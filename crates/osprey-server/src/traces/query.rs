@@ -12,8 +12,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use osprey_query::{BoolQuery, Bound, RangeQuery, Value as QueryValue};
 use osprey_query::QueryAst;
+use osprey_query::{BoolQuery, Bound, RangeQuery, Value as QueryValue};
 use osprey_store::mapping::FieldType;
 use osprey_store::{SearchRequest, SortSpec, Store, StoreError, TrackTotalHits};
 use osprey_trace::document::{SPAN_INDEX, span_from_source};
@@ -84,7 +84,10 @@ fn envelope(data: Value, total: usize) -> Response {
 pub fn router(spans: Arc<SpanStore>) -> Router {
     Router::new()
         .route("/api/services", get(services))
-        .route("/api/services/{service}/operations", get(service_operations))
+        .route(
+            "/api/services/{service}/operations",
+            get(service_operations),
+        )
         .route("/api/operations", get(operations))
         .route("/api/traces", get(find_traces))
         .route("/api/traces/{trace_id}", get(get_trace))
@@ -101,10 +104,12 @@ pub fn router(spans: Arc<SpanStore>) -> Router {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, QueryError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| QueryError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("internal task failed: {e}"),
-    })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| QueryError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("internal task failed: {e}"),
+        })?
 }
 
 async fn services(State(spans): State<Arc<SpanStore>>) -> Response {
@@ -150,11 +155,13 @@ async fn get_trace(
     Path(trace_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> QueryResult {
-    let id = TraceId::parse_hex(&trace_id).filter(|id| !id.is_zero()).ok_or_else(|| {
-        QueryError::bad_request(format!(
-            "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
-        ))
-    })?;
+    let id = TraceId::parse_hex(&trace_id)
+        .filter(|id| !id.is_zero())
+        .ok_or_else(|| {
+            QueryError::bad_request(format!(
+                "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
+            ))
+        })?;
     let params = Params::parse(query.as_deref());
     let window = time_window_micros(&params, false)?;
     let store = spans.store.clone();
@@ -168,46 +175,60 @@ async fn get_trace(
     }
 }
 
-async fn find_traces(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> QueryResult {
+async fn find_traces(
+    State(spans): State<Arc<SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> QueryResult {
     let params = Params::parse(query.as_deref());
     let store = spans.store.clone();
     // `traceID=` (repeatable) asks for those traces, as the UI's "compare" does.
     let ids: Vec<TraceId> = params
         .all("traceID")
         .map(|text| {
-            TraceId::parse_hex(text).ok_or_else(|| QueryError::bad_request(format!("{text:?} is not a trace id")))
+            TraceId::parse_hex(text)
+                .ok_or_else(|| QueryError::bad_request(format!("{text:?} is not a trace id")))
         })
         .collect::<Result<_, _>>()?;
     if !ids.is_empty() {
         let traces = blocking(move || Ok(load_traces(&store, &ids, None)?)).await?;
-        let data: Vec<Value> = traces.iter().map(|(id, spans)| trace_json(*id, spans)).collect();
+        let data: Vec<Value> = traces
+            .iter()
+            .map(|(id, spans)| trace_json(*id, spans))
+            .collect();
         let total = data.len();
         return Ok(envelope(Value::Array(data), total));
     }
     let search = TraceSearch::from_params(&params)?;
     let traces = blocking(move || search.run(&store)).await?;
-    let data: Vec<Value> = traces.iter().map(|(id, spans)| trace_json(*id, spans)).collect();
+    let data: Vec<Value> = traces
+        .iter()
+        .map(|(id, spans)| trace_json(*id, spans))
+        .collect();
     let total = data.len();
     Ok(envelope(Value::Array(data), total))
 }
 
-async fn dependencies(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> QueryResult {
+async fn dependencies(
+    State(spans): State<Arc<SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> QueryResult {
     let params = Params::parse(query.as_deref());
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let end_ms = match params.first("endTs") {
-        Some(text) => text
-            .parse::<i64>()
-            .map_err(|_| QueryError::bad_request(format!("endTs {text:?} is not epoch milliseconds")))?,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            QueryError::bad_request(format!("endTs {text:?} is not epoch milliseconds"))
+        })?,
         None => now_ms,
     };
     let lookback_ms = match params.first("lookback") {
-        Some(text) => text
-            .parse::<i64>()
-            .map_err(|_| QueryError::bad_request(format!("lookback {text:?} is not milliseconds")))?,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            QueryError::bad_request(format!("lookback {text:?} is not milliseconds"))
+        })?,
         None => 24 * 3_600_000,
     };
     let store = spans.store.clone();
-    let links = blocking(move || Ok(dependency_links(&store, end_ms - lookback_ms, end_ms)?)).await?;
+    let links =
+        blocking(move || Ok(dependency_links(&store, end_ms - lookback_ms, end_ms)?)).await?;
     let total = links.len();
     Ok(envelope(Value::Array(links), total))
 }
@@ -219,9 +240,7 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(query: Option<&str>) -> Params {
-        Params(
-            query.map(form_urlencoded_pairs).unwrap_or_default(),
-        )
+        Params(query.map(form_urlencoded_pairs).unwrap_or_default())
     }
 
     fn first(&self, key: &str) -> Option<&str> {
@@ -281,7 +300,10 @@ fn parse_go_duration_micros(text: &str) -> Option<u64> {
 }
 
 /// `start`/`end` (epoch microseconds) or `lookback` (`1h`, `2d`; `custom` means start/end).
-fn time_window_micros(params: &Params, default_lookback: bool) -> Result<Option<(u64, u64)>, QueryError> {
+fn time_window_micros(
+    params: &Params,
+    default_lookback: bool,
+) -> Result<Option<(u64, u64)>, QueryError> {
     let parse = |key: &str| -> Result<Option<u64>, QueryError> {
         params
             .first(key)
@@ -305,7 +327,9 @@ fn time_window_micros(params: &Params, default_lookback: bool) -> Result<Option<
                 _ => parse_go_duration_micros(text),
             };
             Some(micros.ok_or_else(|| {
-                QueryError::bad_request(format!("lookback {text:?} is not a duration (1h, 2d, 30m)"))
+                QueryError::bad_request(format!(
+                    "lookback {text:?} is not a duration (1h, 2d, 30m)"
+                ))
             })?)
         }
     };
@@ -313,7 +337,8 @@ fn time_window_micros(params: &Params, default_lookback: bool) -> Result<Option<
         (None, None, None) if !default_lookback => None,
         (start, end, lookback) => {
             let end = end.unwrap_or(now);
-            let start = start.unwrap_or_else(|| end.saturating_sub(lookback.unwrap_or(3_600_000_000)));
+            let start =
+                start.unwrap_or_else(|| end.saturating_sub(lookback.unwrap_or(3_600_000_000)));
             Some((start, end))
         }
     })
@@ -353,9 +378,9 @@ impl TraceSearch {
             }
         }
         for tag in params.all("tag") {
-            let (key, value) = tag.split_once(':').ok_or_else(|| {
-                QueryError::bad_request(format!("tag {tag:?} is not key:value"))
-            })?;
+            let (key, value) = tag
+                .split_once(':')
+                .ok_or_else(|| QueryError::bad_request(format!("tag {tag:?} is not key:value")))?;
             tags.push((key.to_string(), value.to_string()));
         }
         let duration = |key: &str| -> Result<Option<u64>, QueryError> {
@@ -392,10 +417,7 @@ impl TraceSearch {
     }
 
     fn query(&self, store: &Store) -> Result<QueryAst, StoreError> {
-        let mut filter = vec![
-            exact("service", &self.service),
-            time_range(self.window),
-        ];
+        let mut filter = vec![exact("service", &self.service), time_range(self.window)];
         if let Some(operation) = &self.operation {
             filter.push(exact("operationName", operation));
         }
@@ -466,9 +488,10 @@ impl TraceSearch {
                 query: query.clone(),
                 from: 0,
                 size: page,
-                sort: vec![
-                    SortSpec { field: "@timestamp".into(), descending: true },
-                ],
+                sort: vec![SortSpec {
+                    field: "@timestamp".into(),
+                    descending: true,
+                }],
                 search_after: search_after.take(),
                 aggregations: None,
                 track_total_hits: TrackTotalHits::Off,
@@ -477,7 +500,9 @@ impl TraceSearch {
             let response = store.search(&indexes, &request)?;
             scanned += response.hits.len();
             for hit in &response.hits {
-                let Some(id) = trace_id_of(&hit.source) else { continue };
+                let Some(id) = trace_id_of(&hit.source) else {
+                    continue;
+                };
                 if seen.insert(id) {
                     trace_ids.push(id);
                     if trace_ids.len() == self.limit {
@@ -492,8 +517,11 @@ impl TraceSearch {
         }
         let mut traces = load_traces(store, &trace_ids, None)?;
         // Newest first, as found.
-        let order: HashMap<TraceId, usize> =
-            trace_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let order: HashMap<TraceId, usize> = trace_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         traces.sort_by_key(|(id, _)| order.get(id).copied().unwrap_or(usize::MAX));
         Ok(traces)
     }
@@ -511,7 +539,9 @@ fn time_range((start, end): (u64, u64)) -> QueryAst {
     QueryAst::Range(RangeQuery {
         field: "@timestamp".into(),
         lower: Bound::Included(QueryValue::Int((start / 1_000).min(i64::MAX as u64) as i64)),
-        upper: Bound::Included(QueryValue::Int(end.div_ceil(1_000).min(i64::MAX as u64) as i64)),
+        upper: Bound::Included(QueryValue::Int(
+            end.div_ceil(1_000).min(i64::MAX as u64) as i64
+        )),
         format: Some("epoch_millis".into()),
         time_zone: None,
     })
@@ -540,7 +570,10 @@ pub fn load_traces(
     let indexes = store.resolve_indices(SPAN_INDEX, true)?;
     let mut filter = vec![QueryAst::Terms {
         field: "traceID".into(),
-        values: ids.iter().map(|id| QueryValue::Str(id.to_string())).collect(),
+        values: ids
+            .iter()
+            .map(|id| QueryValue::Str(id.to_string()))
+            .collect(),
     }];
     if let Some(window) = window {
         filter.push(time_range(window));
@@ -610,15 +643,24 @@ fn dependency_links(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Val
         .collect();
     let service_of: HashMap<(&str, &str), &str> = nodes
         .iter()
-        .map(|n| ((n.trace_id.as_str(), n.span_id.as_str()), n.service.as_str()))
+        .map(|n| {
+            (
+                (n.trace_id.as_str(), n.span_id.as_str()),
+                n.service.as_str(),
+            )
+        })
         .collect();
     let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for node in &nodes {
-        let Some(parent) = node.parent_span_id.as_deref() else { continue };
-        if let Some(parent_service) = service_of.get(&(node.trace_id.as_str(), parent)) {
-            if *parent_service != node.service {
-                *calls.entry((parent_service, node.service.as_str())).or_default() += 1;
-            }
+        let Some(parent) = node.parent_span_id.as_deref() else {
+            continue;
+        };
+        if let Some(parent_service) = service_of.get(&(node.trace_id.as_str(), parent))
+            && *parent_service != node.service
+        {
+            *calls
+                .entry((parent_service, node.service.as_str()))
+                .or_default() += 1;
         }
     }
     Ok(calls
@@ -643,7 +685,9 @@ mod tests {
 
     #[test]
     fn query_parameters_keep_repeats_and_decode() {
-        let params = Params::parse(Some("traceID=ab&traceID=cd&tags=%7B%22a%22%3A%221%22%7D&x=a+b"));
+        let params = Params::parse(Some(
+            "traceID=ab&traceID=cd&tags=%7B%22a%22%3A%221%22%7D&x=a+b",
+        ));
         assert_eq!(params.all("traceID").collect::<Vec<_>>(), ["ab", "cd"]);
         assert_eq!(params.first("tags"), Some("{\"a\":\"1\"}"));
         assert_eq!(params.first("x"), Some("a b"));
