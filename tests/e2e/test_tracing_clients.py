@@ -2,7 +2,8 @@
 with every span, tag, log/event and parent link intact.
 
 Clients (each in its own process, see trace_clients.py): jaeger-client (Python, Thrift compact
-over UDP), Apache Thrift with Jaeger's IDL (binary over UDP, and POST /api/traces), the
+over UDP), Apache Thrift with Jaeger's IDL (binary over UDP, and POST /api/traces), grpcio with
+Python's protobuf runtime for Jaeger's api_v2 PostSpans, the
 OpenTelemetry Python SDK over OTLP gRPC and OTLP HTTP, and py_zipkin with JSON and proto3.
 What each client sent is described from the client's own records, not written down here.
 """
@@ -122,7 +123,7 @@ def assert_searchable(server, sent: dict, service: str):
 
 @pytest.mark.parametrize(
     "client",
-    ["jaeger-udp", "thrift-binary", "thrift-http", "otel-grpc", "otel-http", "zipkin-json", "zipkin-proto"],
+    ["jaeger-udp", "thrift-binary", "thrift-http", "jaeger-grpc", "otel-grpc", "otel-http", "zipkin-json", "zipkin-proto"],
 )
 def test_real_client_round_trip(osprey_module, client):
     server = osprey_module
@@ -134,6 +135,8 @@ def test_real_client_round_trip(osprey_module, client):
     elif client == "thrift-http":
         sent = run_client("thrift-http", server.url("JAEGER_HTTP"), service)
         assert sent["status"] == 202
+    elif client == "jaeger-grpc":
+        sent = run_client("jaeger-grpc", f"127.0.0.1:{server.ports['JAEGER_GRPC']}", service)
     elif client.startswith("otel-"):
         protocol = client.split("-")[1]
         endpoint = server.url("OTLP_GRPC" if protocol == "grpc" else "OTLP_HTTP")
@@ -141,7 +144,7 @@ def test_real_client_round_trip(osprey_module, client):
     else:
         sent = run_client("zipkin", client.split("-")[1], server.ports["ZIPKIN"], service)
     trace = fetch_trace(server, sent["trace_id"], len(sent["spans"]))
-    assert_trace_matches(trace, sent, exact_tags=client.startswith(("otel", "thrift", "zipkin")))
+    assert_trace_matches(trace, sent, exact_tags=client.startswith(("otel", "thrift", "zipkin", "jaeger-grpc")))
     assert_searchable(server, sent, service)
 
 

@@ -200,3 +200,30 @@ def test_zipkin_rejects_bad_spans_by_position(osprey_module):
     assert code == 202
     wait_until(lambda: trace_stored(server, "00000000000abc01"), timeout=10, what="good Zipkin span")
     assert server.alive()
+
+
+def test_jaeger_grpc_rejects_invalid_batches(osprey_module):
+    import trace_clients
+
+    classes = trace_clients.jaeger_api_v2_classes()
+    server = osprey_module
+    with grpc.insecure_channel(f"127.0.0.1:{server.ports['JAEGER_GRPC']}") as channel:
+        post = channel.unary_unary("/jaeger.api_v2.CollectorService/PostSpans",
+                                   request_serializer=lambda m: m if isinstance(m, bytes) else m.SerializeToString(),
+                                   response_deserializer=lambda b: b)
+        request = classes["PostSpansRequest"]()
+        span = request.batch.spans.add()
+        span.trace_id, span.span_id, span.operation_name = os.urandom(16), b"\x01\x02\x03", "op"
+        request.batch.process.service_name = "grpc-bad"
+        with pytest.raises(grpc.RpcError) as error:
+            post(request, timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "span [0]: span_id" in error.value.details()
+        request.batch.spans[0].span_id = os.urandom(8)
+        request.batch.ClearField("process")
+        with pytest.raises(grpc.RpcError) as error:
+            post(request, timeout=10)
+        assert "process" in error.value.details()
+        with pytest.raises(grpc.RpcError):
+            post(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)
+    assert server.alive()

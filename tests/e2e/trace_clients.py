@@ -3,6 +3,7 @@
     python trace_clients.py jaeger-udp    PORT SERVICE   # jaeger-client, Thrift compact over UDP
     python trace_clients.py thrift-binary PORT SERVICE   # Apache Thrift + Jaeger's IDL, binary over UDP
     python trace_clients.py thrift-http   URL  SERVICE   # Apache Thrift + Jaeger's IDL, POST /api/traces
+    python trace_clients.py jaeger-grpc   HOST:PORT SERVICE  # grpcio + Python protobuf, api_v2 PostSpans
     python trace_clients.py otel          grpc|http ENDPOINT SERVICE   # OpenTelemetry SDK, OTLP
     python trace_clients.py zipkin        json|proto PORT SERVICE      # py_zipkin, /api/v2/spans
 
@@ -18,6 +19,7 @@ with Jaeger's tag types (string, bool, int64, float64).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import time
@@ -180,6 +182,100 @@ def thrift_http(url: str, service: str) -> dict:
     return described
 
 
+# ---------------------------------------------------------------- Jaeger api_v2 over gRPC
+def jaeger_api_v2_classes():
+    """Message classes of jaeger.api_v2 (the subset PostSpans uses), built at run time from a
+    descriptor by Python's own protobuf runtime: an encoder independent of Osprey's."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name="jaeger_api_v2_e2e.proto", package="jaeger.api_v2", syntax="proto3")
+    file.dependency.extend(["google/protobuf/timestamp.proto", "google/protobuf/duration.proto"])
+
+    def message(name, fields):
+        m = file.message_type.add(name=name)
+        for number, (field_name, kind, label, type_name) in enumerate(fields, start=1):
+            if field_name is None:
+                continue
+            f = m.field.add(name=field_name, number=number, type=kind, label=label)
+            if type_name:
+                f.type_name = type_name
+
+    opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
+    message("KeyValue", [("key", F.TYPE_STRING, opt, None), ("v_type", F.TYPE_INT32, opt, None),
+                         ("v_str", F.TYPE_STRING, opt, None), ("v_bool", F.TYPE_BOOL, opt, None),
+                         ("v_int64", F.TYPE_INT64, opt, None), ("v_float64", F.TYPE_DOUBLE, opt, None),
+                         ("v_binary", F.TYPE_BYTES, opt, None)])
+    message("Log", [("timestamp", F.TYPE_MESSAGE, opt, ".google.protobuf.Timestamp"),
+                    ("fields", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.KeyValue")])
+    message("SpanRef", [("trace_id", F.TYPE_BYTES, opt, None), ("span_id", F.TYPE_BYTES, opt, None),
+                        ("ref_type", F.TYPE_INT32, opt, None)])
+    message("Process", [("service_name", F.TYPE_STRING, opt, None), ("tags", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.KeyValue")])
+    message("Span", [("trace_id", F.TYPE_BYTES, opt, None), ("span_id", F.TYPE_BYTES, opt, None),
+                     ("operation_name", F.TYPE_STRING, opt, None), ("references", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.SpanRef"),
+                     ("flags", F.TYPE_UINT32, opt, None), ("start_time", F.TYPE_MESSAGE, opt, ".google.protobuf.Timestamp"),
+                     ("duration", F.TYPE_MESSAGE, opt, ".google.protobuf.Duration"), ("tags", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.KeyValue"),
+                     ("logs", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.Log"), ("process", F.TYPE_MESSAGE, opt, ".jaeger.api_v2.Process")])
+    message("Batch", [("spans", F.TYPE_MESSAGE, rep, ".jaeger.api_v2.Span"), ("process", F.TYPE_MESSAGE, opt, ".jaeger.api_v2.Process")])
+    message("PostSpansRequest", [("batch", F.TYPE_MESSAGE, opt, ".jaeger.api_v2.Batch")])
+    message("PostSpansResponse", [])
+    from google.protobuf import duration_pb2, timestamp_pb2  # noqa: F401 (registers the imports)
+
+    pool = descriptor_pool.Default()
+    pool.Add(file)
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"jaeger.api_v2.{name}"))
+            for name in ("PostSpansRequest", "PostSpansResponse")}
+
+
+def jaeger_grpc(target: str, service: str) -> dict:
+    import grpc
+
+    classes = jaeger_api_v2_classes()
+    request = classes["PostSpansRequest"]()
+    batch = request.batch
+    batch.process.service_name = service
+    host = batch.process.tags.add()
+    host.key, host.v_str = "hostname", "node-3"
+    trace_id = os.urandom(16)
+    root_id, child_id = os.urandom(8), os.urandom(8)
+    now = time.time_ns()
+    root = batch.spans.add()
+    root.trace_id, root.span_id, root.operation_name, root.flags = trace_id, root_id, "HTTP GET /items", 1
+    root.start_time.FromNanoseconds(now)
+    root.duration.FromNanoseconds(2_000_000)
+    for key, v_type, field, value in [("span.kind", 0, "v_str", "server"), ("http.status_code", 2, "v_int64", 200),
+                                      ("cache.hit", 1, "v_bool", True), ("ratio", 3, "v_float64", 0.5)]:
+        kv = root.tags.add()
+        kv.key, kv.v_type = key, v_type
+        setattr(kv, field, value)
+    log = root.logs.add()
+    log.timestamp.FromNanoseconds(now + 1000)
+    field = log.fields.add()
+    field.key, field.v_str = "event", "fetched"
+    child = batch.spans.add()
+    child.trace_id, child.span_id, child.operation_name, child.flags = trace_id, child_id, "SELECT items", 1
+    child.start_time.FromNanoseconds(now + 10_000)
+    child.duration.FromNanoseconds(500_000)
+    ref = child.references.add()
+    ref.trace_id, ref.span_id, ref.ref_type = trace_id, root_id, 0
+    with grpc.insecure_channel(target) as channel:
+        post = channel.unary_unary("/jaeger.api_v2.CollectorService/PostSpans",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=classes["PostSpansResponse"].FromString)
+        post(request, timeout=10)
+    return {
+        "trace_id": trace_id.hex(),
+        "spans": [
+            {"span_id": root_id.hex(), "parent_id": None, "operation": "HTTP GET /items",
+             "tags": [tag("span.kind", "server"), tag("http.status_code", 200), tag("cache.hit", True), tag("ratio", 0.5)],
+             "logs": [[tag("event", "fetched")]], "follows_from": [], "service": service},
+            {"span_id": child_id.hex(), "parent_id": root_id.hex(), "operation": "SELECT items", "tags": [], "logs": [],
+             "follows_from": [], "service": service},
+        ],
+        "process_tags": [tag("hostname", "node-3")],
+    }
+
+
 # ---------------------------------------------------------------- OpenTelemetry SDK
 def otel(protocol: str, endpoint: str, service: str) -> dict:
     from opentelemetry import trace
@@ -293,6 +389,8 @@ def main(argv):
         result = thrift_binary_udp(int(argv[2]), argv[3])
     elif kind == "thrift-http":
         result = thrift_http(argv[2], argv[3])
+    elif kind == "jaeger-grpc":
+        result = jaeger_grpc(argv[2], argv[3])
     elif kind == "otel":
         result = otel(argv[2], argv[3], argv[4])
     elif kind == "zipkin":

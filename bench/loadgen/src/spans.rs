@@ -75,7 +75,10 @@ pub(crate) struct SpansArgs {
 }
 
 const SERVICES: [(&str, &[&str]); 6] = [
-    ("frontend", &["GET /", "GET /product", "POST /cart", "GET /checkout"]),
+    (
+        "frontend",
+        &["GET /", "GET /product", "POST /cart", "GET /checkout"],
+    ),
     ("cart", &["AddItem", "GetCart", "EmptyCart"]),
     ("checkout", &["PlaceOrder", "PrepareOrder"]),
     ("payment", &["Charge", "Refund"]),
@@ -183,7 +186,10 @@ pub(crate) fn generate_trace(rng: &mut StdRng, index: usize, start_nanos: u64) -
             server.events.push(Event {
                 time_unix_nano: server.start_unix_nano + 1_000,
                 name: "cache miss".into(),
-                attributes: vec![KeyValue::string("cache.key", format!("{service}:{}", rng.random_range(0..10_000)))],
+                attributes: vec![KeyValue::string(
+                    "cache.key",
+                    format!("{service}:{}", rng.random_range(0..10_000)),
+                )],
                 dropped_attributes_count: 0,
             });
         }
@@ -192,9 +198,18 @@ pub(crate) fn generate_trace(rng: &mut StdRng, index: usize, start_nanos: u64) -
         spans.push(server);
         for _ in 0..rng.random_range(0..=2) {
             let (system, statement) = if rng.random_bool(0.5) {
-                ("redis", format!("GET {service}:{}", rng.random_range(0..100_000)))
+                (
+                    "redis",
+                    format!("GET {service}:{}", rng.random_range(0..100_000)),
+                )
             } else {
-                ("postgresql", format!("SELECT * FROM {service}_items WHERE id = {}", rng.random_range(0..100_000)))
+                (
+                    "postgresql",
+                    format!(
+                        "SELECT * FROM {service}_items WHERE id = {}",
+                        rng.random_range(0..100_000)
+                    ),
+                )
             };
             spans.push(Span {
                 trace_id,
@@ -288,8 +303,16 @@ pub(crate) fn run(args: SpansArgs) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     // Traces 10 ms apart: a million traces span about three hours.
     let mut requests: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
-    let mut ids = args.ids_out.as_ref().map(|p| File::create(p).map(BufWriter::new)).transpose()?;
-    let mut docs = args.docs_out.as_ref().map(|p| File::create(p).map(BufWriter::new)).transpose()?;
+    let mut ids = args
+        .ids_out
+        .as_ref()
+        .map(|p| File::create(p).map(BufWriter::new))
+        .transpose()?;
+    let mut docs = args
+        .docs_out
+        .as_ref()
+        .map(|p| File::create(p).map(BufWriter::new))
+        .transpose()?;
     let mut pending: Vec<Span> = Vec::new();
     let mut pending_traces = 0;
     let mut total_spans = 0usize;
@@ -326,7 +349,10 @@ pub(crate) fn run(args: SpansArgs) -> Result<()> {
         println!("{}", json!({"traces": args.traces, "spans": total_spans}));
         return Ok(());
     }
-    let payload_bytes: usize = requests.iter().flat_map(|(_, p)| p.iter().map(Vec::len)).sum();
+    let payload_bytes: usize = requests
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(Vec::len))
+        .sum();
     let started = Instant::now();
     let latencies = send_all(&args, requests)?;
     let elapsed = started.elapsed();
@@ -399,11 +425,17 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
             for (_, payloads) in requests.iter() {
                 for payload in payloads {
                     if payload.len() > 65_000 {
-                        bail!("a datagram of {} bytes is too big; lower --batch", payload.len());
+                        bail!(
+                            "a datagram of {} bytes is too big; lower --batch",
+                            payload.len()
+                        );
                     }
                     let t = Instant::now();
                     socket.send_to(payload, &args.addr)?;
-                    latencies.lock().map_err(|_| anyhow!("poisoned"))?.push(t.elapsed());
+                    latencies
+                        .lock()
+                        .map_err(|_| anyhow!("poisoned"))?
+                        .push(t.elapsed());
                 }
             }
         }
@@ -423,7 +455,9 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
                         scope.spawn(move || -> Result<()> {
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some((_, payloads)) = requests.get(i) else { return Ok(()) };
+                                let Some((_, payloads)) = requests.get(i) else {
+                                    return Ok(());
+                                };
                                 for payload in payloads {
                                     let t = Instant::now();
                                     let response = http
@@ -434,7 +468,10 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
                                         failures.fetch_add(1, Ordering::Relaxed);
                                         bail!("{url} answered {}", response.status());
                                     }
-                                    latencies.lock().map_err(|_| anyhow!("poisoned"))?.push(t.elapsed());
+                                    latencies
+                                        .lock()
+                                        .map_err(|_| anyhow!("poisoned"))?
+                                        .push(t.elapsed());
                                 }
                             }
                         })
@@ -497,7 +534,11 @@ pub(crate) fn run_queries(args: TraceQueryArgs) -> Result<()> {
             let body = response.body_mut().read_to_string()?;
             latencies.push(t.elapsed());
             if !response.status().is_success() || (must_find && !body.contains("\"spans\"")) {
-                bail!("{url} answered {}: {}", response.status(), crate::stats::truncate(&body, 300));
+                bail!(
+                    "{url} answered {}: {}",
+                    response.status(),
+                    crate::stats::truncate(&body, 300)
+                );
             }
         }
         latencies.sort();
@@ -513,17 +554,41 @@ pub(crate) fn run_queries(args: TraceQueryArgs) -> Result<()> {
     };
     // Warm-up, then lookups of random stored traces.
     let pick = |rng: &mut StdRng| ids[rng.random_range(0..ids.len())].clone();
-    let warm: Vec<String> = (0..100).map(|_| format!("{base}/api/traces/{}", pick(&mut rng))).collect();
+    let warm: Vec<String> = (0..100)
+        .map(|_| format!("{base}/api/traces/{}", pick(&mut rng)))
+        .collect();
     measure("warmup", warm, true)?;
-    let lookups: Vec<String> = (0..args.lookups).map(|_| format!("{base}/api/traces/{}", pick(&mut rng))).collect();
+    let lookups: Vec<String> = (0..args.lookups)
+        .map(|_| format!("{base}/api/traces/{}", pick(&mut rng)))
+        .collect();
     measure("trace_by_id", lookups, true)?;
     let searches = |query: &str| -> Vec<String> {
-        (0..args.searches).map(|_| format!("{base}/api/traces?{query}")).collect()
+        (0..args.searches)
+            .map(|_| format!("{base}/api/traces?{query}"))
+            .collect()
     };
-    measure("search_service", searches("service=checkout&lookback=2d&limit=20"), true)?;
-    measure("search_operation", searches("service=frontend&operation=GET%20%2Fcheckout&lookback=2d&limit=20"), true)?;
-    measure("search_tag", searches("service=frontend&tags=%7B%22http.status_code%22%3A%22500%22%7D&lookback=2d&limit=20"), true)?;
-    measure("search_min_duration", searches("service=payment&minDuration=100ms&lookback=2d&limit=20"), true)?;
+    measure(
+        "search_service",
+        searches("service=checkout&lookback=2d&limit=20"),
+        true,
+    )?;
+    measure(
+        "search_operation",
+        searches("service=frontend&operation=GET%20%2Fcheckout&lookback=2d&limit=20"),
+        true,
+    )?;
+    measure(
+        "search_tag",
+        searches(
+            "service=frontend&tags=%7B%22http.status_code%22%3A%22500%22%7D&lookback=2d&limit=20",
+        ),
+        true,
+    )?;
+    measure(
+        "search_min_duration",
+        searches("service=payment&minDuration=100ms&lookback=2d&limit=20"),
+        true,
+    )?;
     timings.remove("warmup");
     let summary = serde_json::Value::Object(timings);
     if args.json {

@@ -286,6 +286,7 @@ pub async fn serve(
             Listener::JaegerHttp => ingest::jaeger_http_router(spans.clone(), max_body_bytes),
             Listener::OtlpHttp => ingest::otlp_http_router(spans.clone(), max_body_bytes),
             Listener::OtlpGrpc => ingest::otlp_grpc_router(spans.clone(), max_body_bytes),
+            Listener::JaegerGrpc => ingest::jaeger_grpc_router(spans.clone(), max_body_bytes),
             Listener::Zipkin => ingest::zipkin_router(spans.clone(), max_body_bytes),
             _ => unreachable!("only implemented listeners are bound"),
         };

@@ -6,6 +6,7 @@
 
 pub mod document;
 pub mod jaeger;
+pub mod jaeger_proto;
 pub mod model;
 pub mod otlp;
 pub mod thrift;

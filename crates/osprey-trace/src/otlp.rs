@@ -149,7 +149,10 @@ fn convert_span(
         };
         let mut attributes: Vec<KeyValue> = link.attributes.into_iter().map(key_value).collect();
         // Jaeger's convention for OpenTracing references carried as links.
-        let ref_type = match attributes.iter().position(|kv| kv.key == REF_TYPE_ATTRIBUTE) {
+        let ref_type = match attributes
+            .iter()
+            .position(|kv| kv.key == REF_TYPE_ATTRIBUTE)
+        {
             Some(i) => match &attributes[i].value {
                 AttrValue::Str(t) if t == "child_of" => {
                     attributes.remove(i);
@@ -335,11 +338,18 @@ fn to_otlp_span(span: &Span) -> otlp_trace::Span {
             .references
             .iter()
             .map(|r| {
-                let mut attributes: Vec<OtlpKeyValue> = r.attributes.iter().map(to_key_value).collect();
+                let mut attributes: Vec<OtlpKeyValue> =
+                    r.attributes.iter().map(to_key_value).collect();
                 match r.ref_type {
                     RefType::Link => {}
-                    RefType::ChildOf => attributes.push(to_key_value(&KeyValue::string(REF_TYPE_ATTRIBUTE, "child_of"))),
-                    RefType::FollowsFrom => attributes.push(to_key_value(&KeyValue::string(REF_TYPE_ATTRIBUTE, "follows_from"))),
+                    RefType::ChildOf => attributes.push(to_key_value(&KeyValue::string(
+                        REF_TYPE_ATTRIBUTE,
+                        "child_of",
+                    ))),
+                    RefType::FollowsFrom => attributes.push(to_key_value(&KeyValue::string(
+                        REF_TYPE_ATTRIBUTE,
+                        "follows_from",
+                    ))),
                 }
                 otlp_trace::span::Link {
                     trace_id: r.trace_id.to_bytes().to_vec(),

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | JAEGER_COMPACT / JAEGER_BINARY (UDP) | `Agent.emitBatch` in Thrift compact / binary | none (UDP): queued, written in batches; undecodable datagrams and a full queue are counted |
 //! | JAEGER_HTTP | `POST /api/traces`, a Thrift binary `Batch` | `202` once durable |
+//! | JAEGER_GRPC | `jaeger.api_v2.CollectorService/PostSpans` | once durable |
 //! | OTLP_GRPC | `TraceService/Export` | once durable; invalid spans reported as partial success |
 //! | OTLP_HTTP | `POST /v1/traces`, protobuf or JSON | once durable, in the request's encoding |
 //! | ZIPKIN | `POST /api/v2/spans`, JSON or proto3 | `202` once durable |
@@ -23,6 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use osprey_store::StoreError;
+use osprey_trace::jaeger_proto::{self, PostSpansRequest, PostSpansResponse};
 use osprey_trace::thrift::{self, Protocol};
 use osprey_trace::{Span, otlp, zipkin};
 use prost::Message;
@@ -331,6 +333,58 @@ pub fn otlp_grpc_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router 
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
         service,
     )
+}
+
+// ---------------------------------------------------------------- Jaeger api_v2 over gRPC
+
+#[derive(Debug, Clone)]
+struct PostSpans {
+    spans: Arc<SpanStore>,
+}
+
+impl tonic::server::UnaryService<PostSpansRequest> for PostSpans {
+    type Response = PostSpansResponse;
+    type Future = futures::future::BoxFuture<
+        'static,
+        Result<tonic::Response<PostSpansResponse>, tonic::Status>,
+    >;
+
+    fn call(&mut self, request: tonic::Request<PostSpansRequest>) -> Self::Future {
+        let spans = self.spans.clone();
+        Box::pin(async move {
+            let decoded = jaeger_proto::from_request(request.into_inner()).map_err(|error| {
+                spans.record_dropped("jaeger_grpc", "rejected", 1);
+                tonic::Status::invalid_argument(error.to_string())
+            })?;
+            spans
+                .write("jaeger_grpc", decoded)
+                .await
+                .map_err(|error| match error {
+                    StoreError::DiskFull(_) | StoreError::ShuttingDown => {
+                        tonic::Status::unavailable(format!("spans not stored: {error}"))
+                    }
+                    other => tonic::Status::internal(format!("spans not stored: {other}")),
+                })?;
+            Ok(tonic::Response::new(PostSpansResponse {}))
+        })
+    }
+}
+
+/// JAEGER_GRPC: Jaeger's collector service (`PostSpans`, gzip accepted), as jaeger-agent and
+/// the Jaeger clients' gRPC reporters call it.
+pub fn jaeger_grpc_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
+    let service = tower::service_fn(move |request: axum::extract::Request| {
+        let method = PostSpans {
+            spans: spans.clone(),
+        };
+        async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_body_bytes);
+            Ok::<_, std::convert::Infallible>(grpc.unary(method, request).await)
+        }
+    });
+    Router::new().route_service("/jaeger.api_v2.CollectorService/PostSpans", service)
 }
 
 // ---------------------------------------------------------------- Jaeger agent over UDP
