@@ -24,6 +24,43 @@ pub struct Config {
     pub http: HttpSettings,
     /// Osprey's own logs.
     pub log: LogSettings,
+    /// Jaeger sampling strategies (SAMPLING listener).
+    pub sampling: SamplingSettings,
+}
+
+/// `[sampling]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingSettings {
+    /// A Jaeger strategies file (JSON); empty for none. Env: OSPREY_SAMPLING_STRATEGIES_FILE.
+    pub strategies_file: String,
+    /// Seconds between checks of the strategies file for changes.
+    pub reload_interval_secs: u64,
+    /// Probability for services without a strategy (Jaeger's default, 0.001).
+    pub default_probability: f64,
+    /// Steer each operation of services without a file strategy toward
+    /// `target_traces_per_second`, from the root spans received.
+    pub adaptive: bool,
+    /// Adaptive sampling's target, traces per second per operation.
+    pub target_traces_per_second: f64,
+    /// Seconds between adaptive recalculations.
+    pub adaptive_interval_secs: u64,
+    /// Lowest probability adaptive sampling hands out.
+    pub min_probability: f64,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        SamplingSettings {
+            strategies_file: String::new(),
+            reload_interval_secs: 10,
+            default_probability: 0.001,
+            adaptive: false,
+            target_traces_per_second: 1.0,
+            adaptive_interval_secs: 60,
+            min_probability: 0.00001,
+        }
+    }
 }
 
 /// `[store]`
@@ -76,6 +113,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            sampling: SamplingSettings::default(),
         }
     }
 }
@@ -166,6 +204,9 @@ impl Config {
         if let Some(dir) = lookup("OSPREY_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
+        if let Some(file) = lookup("OSPREY_SAMPLING_STRATEGIES_FILE") {
+            self.sampling.strategies_file = file;
+        }
     }
 
     /// The address of a listener, or `None` when it is `off`.
@@ -217,6 +258,19 @@ impl Config {
         if self.store.refresh_interval_ms == 0 || self.store.refresh_interval_ms > 1000 {
             return Err(ConfigError::Invalid(
                 "[store] refresh_interval_ms must be between 1 and 1000 (documents are searchable within a second)".into(),
+            ));
+        }
+        let sampling = &self.sampling;
+        if !(0.0..=1.0).contains(&sampling.default_probability)
+            || !(0.0..=1.0).contains(&sampling.min_probability)
+        {
+            return Err(ConfigError::Invalid(
+                "[sampling] default_probability and min_probability must be between 0 and 1".into(),
+            ));
+        }
+        if !(sampling.target_traces_per_second > 0.0) {
+            return Err(ConfigError::Invalid(
+                "[sampling] target_traces_per_second must be positive".into(),
             ));
         }
         Ok(())

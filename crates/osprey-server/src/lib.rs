@@ -29,6 +29,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use crate::config::Config;
 use crate::listeners::{Listener, Transport};
 use crate::metrics::Metrics;
+use crate::traces::sampling::Sampling;
 use crate::traces::{SpanStore, ingest};
 
 /// Shared by every handler.
@@ -232,10 +233,14 @@ pub async fn serve(
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::new(store.clone()));
+    let sampling = Arc::new(
+        Sampling::new(config.sampling.clone())
+            .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e.to_string())))?,
+    );
     let spans = {
-        let (store, metrics) = (store.clone(), metrics.clone());
+        let (store, metrics, sampling) = (store.clone(), metrics.clone(), sampling.clone());
         Arc::new(
-            tokio::task::spawn_blocking(move || SpanStore::open(store, metrics))
+            tokio::task::spawn_blocking(move || SpanStore::open(store, metrics, Some(sampling)))
                 .await
                 .map_err(|e| ServeError::Io(std::io::Error::other(e)))??,
         )
@@ -288,6 +293,7 @@ pub async fn serve(
             Listener::OtlpGrpc => ingest::otlp_grpc_router(spans.clone(), max_body_bytes),
             Listener::JaegerGrpc => ingest::jaeger_grpc_router(spans.clone(), max_body_bytes),
             Listener::Zipkin => ingest::zipkin_router(spans.clone(), max_body_bytes),
+            Listener::Sampling => traces::sampling::router(sampling.clone()),
             _ => unreachable!("only implemented listeners are bound"),
         };
         let router = match listener {
@@ -306,6 +312,13 @@ pub async fn serve(
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 })
                 .await
+        });
+    }
+    {
+        let (sampling, stop) = (sampling.clone(), stop_rx.clone());
+        servers.spawn(async move {
+            sampling.run(stop).await;
+            Ok(())
         });
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, data_dir = %config.data_dir.display(), "ready");

@@ -138,7 +138,7 @@ impl Listener {
 
     /// Whether this build serves it (the others are reserved names).
     pub fn implemented(self) -> bool {
-        !matches!(self, Listener::Sampling | Listener::Forward)
+        !matches!(self, Listener::Forward)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod ingest;
 pub mod query;
+pub mod sampling;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -62,6 +63,7 @@ pub struct SpanStore {
     pub store: Arc<Store>,
     metrics: Arc<Metrics>,
     catalogue: RwLock<Catalogue>,
+    sampling: Option<Arc<sampling::Sampling>>,
 }
 
 /// What became of a batch of spans.
@@ -75,7 +77,11 @@ pub struct WriteSummary {
 
 impl SpanStore {
     /// Creates the span index if needed and learns the catalogue of what is stored (blocking).
-    pub fn open(store: Arc<Store>, metrics: Arc<Metrics>) -> Result<SpanStore, StoreError> {
+    pub fn open(
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        sampling: Option<Arc<sampling::Sampling>>,
+    ) -> Result<SpanStore, StoreError> {
         if store.index(SPAN_INDEX).is_none() {
             match store.create_index(SPAN_INDEX, span_index_mapping()) {
                 Ok(()) | Err(StoreError::IndexExists(_)) => {}
@@ -86,6 +92,7 @@ impl SpanStore {
             store,
             metrics,
             catalogue: RwLock::new(Catalogue::default()),
+            sampling,
         };
         span_store.load_catalogue()?;
         Ok(span_store)
@@ -151,6 +158,9 @@ impl SpanStore {
     ) -> Result<WriteSummary, StoreError> {
         if spans.is_empty() {
             return Ok(WriteSummary::default());
+        }
+        if let Some(sampling) = &self.sampling {
+            sampling.observe(&spans);
         }
         {
             let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
