@@ -1,10 +1,12 @@
-//! OTLP trace export requests, protobuf and JSON.
+//! OTLP trace and log export requests, protobuf and JSON.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use osprey_trace::otlp::{decode_json, decode_protobuf};
 
 fuzz_target!(|data: &[u8]| {
+    let _ = osprey_trace::otlp_logs::decode_protobuf(data);
+    let _ = osprey_trace::otlp_logs::decode_json(data);
     for decoded in [decode_protobuf(data), decode_json(data)].into_iter().flatten() {
         for span in &decoded.spans {
             let document = osprey_trace::document::span_document(span);

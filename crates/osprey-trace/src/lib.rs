@@ -9,6 +9,7 @@ pub mod jaeger;
 pub mod jaeger_proto;
 pub mod model;
 pub mod otlp;
+pub mod otlp_logs;
 pub mod thrift;
 pub mod zipkin;
 

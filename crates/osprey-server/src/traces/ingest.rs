@@ -7,6 +7,7 @@
 //! | JAEGER_GRPC | `jaeger.api_v2.CollectorService/PostSpans` | once durable |
 //! | OTLP_GRPC | `TraceService/Export` | once durable; invalid spans reported as partial success |
 //! | OTLP_HTTP | `POST /v1/traces`, protobuf or JSON | once durable, in the request's encoding |
+//! | OTLP_GRPC / OTLP_HTTP | OTLP logs (`LogsService/Export`, `POST /v1/logs`) into the `otel-logs` index | once durable |
 //! | ZIPKIN | `POST /api/v2/spans`, JSON or proto3 | `202` once durable |
 
 use std::sync::Arc;
@@ -17,6 +18,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -25,6 +32,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use osprey_store::StoreError;
 use osprey_trace::jaeger_proto::{self, PostSpansRequest, PostSpansResponse};
+use osprey_trace::otlp_logs::{self, OTLP_LOGS_INDEX};
 use osprey_trace::thrift::{self, Protocol};
 use osprey_trace::{Span, otlp, zipkin};
 use prost::Message;
@@ -195,6 +203,7 @@ pub fn otlp_http_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router 
     with_body_layers(
         Router::new()
             .route("/v1/traces", post(otlp_http_traces))
+            .route("/v1/logs", post(otlp_http_logs))
             .with_state(spans),
         max_body_bytes,
     )
@@ -294,7 +303,99 @@ async fn otlp_http_traces(
     }
 }
 
+fn logs_partial_success(
+    summary: WriteSummary,
+    decoded: &otlp_logs::DecodedLogs,
+) -> ExportLogsServiceResponse {
+    let rejected = decoded.rejected + summary.rejected as u64;
+    ExportLogsServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message: decoded
+                .first_error
+                .clone()
+                .unwrap_or_else(|| "the store refused some log records".into()),
+        }),
+    }
+}
+
+async fn write_logs(
+    spans: &Arc<SpanStore>,
+    documents: Vec<serde_json::Map<String, serde_json::Value>>,
+) -> Result<WriteSummary, StoreError> {
+    let spans = spans.clone();
+    tokio::task::spawn_blocking(move || spans.write_logs_blocking(OTLP_LOGS_INDEX, documents))
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+}
+
+async fn otlp_http_logs(
+    State(spans): State<Arc<SpanStore>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let encoding = match content_type(&headers).as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            return otlp_error(
+                Encoding::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    let decoded = match encoding {
+        Encoding::Protobuf => otlp_logs::decode_protobuf(&body),
+        Encoding::Json => otlp_logs::decode_json(&body),
+    };
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(error) => return otlp_error(encoding, StatusCode::BAD_REQUEST, error),
+    };
+    let summary = match write_logs(&spans, decoded.documents.clone()).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            return otlp_error(
+                encoding,
+                store_status(&error),
+                format!("logs not stored: {error}"),
+            );
+        }
+    };
+    let response = logs_partial_success(summary, &decoded);
+    match encoding {
+        Encoding::Protobuf => (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            response.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => axum::Json(response).into_response(),
+    }
+}
+
 // ---------------------------------------------------------------- OTLP over gRPC
+
+#[tonic::async_trait]
+impl LogsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let decoded = otlp_logs::from_request(request.into_inner());
+        match write_logs(&self.spans, decoded.documents.clone()).await {
+            Ok(summary) => Ok(tonic::Response::new(logs_partial_success(
+                summary, &decoded,
+            ))),
+            Err(error @ (StoreError::DiskFull(_) | StoreError::ShuttingDown)) => Err(
+                tonic::Status::unavailable(format!("logs not stored: {error}")),
+            ),
+            Err(error) => Err(tonic::Status::internal(format!("logs not stored: {error}"))),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct OtlpGrpc {
@@ -324,15 +425,25 @@ impl TraceService for OtlpGrpc {
     }
 }
 
-/// OTLP_GRPC: the OTLP `TraceService` (gzip accepted), served over HTTP/2.
+/// OTLP_GRPC: the OTLP `TraceService` and `LogsService` (gzip accepted), over HTTP/2.
 pub fn otlp_grpc_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Router {
-    let service = TraceServiceServer::new(OtlpGrpc { spans })
+    let traces = TraceServiceServer::new(OtlpGrpc {
+        spans: spans.clone(),
+    })
+    .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+    .max_decoding_message_size(max_body_bytes);
+    let logs = LogsServiceServer::new(OtlpGrpc { spans })
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes);
-    Router::new().route_service(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        service,
-    )
+    Router::new()
+        .route_service(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            traces,
+        )
+        .route_service(
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            logs,
+        )
 }
 
 // ---------------------------------------------------------------- Jaeger api_v2 over gRPC

@@ -216,6 +216,37 @@ impl SpanStore {
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
     }
 
+    /// Stores log documents (OTLP logs) durably in `index`, blocking until they are fsynced.
+    pub fn write_logs_blocking(
+        &self,
+        index: &str,
+        documents: Vec<serde_json::Map<String, Value>>,
+    ) -> Result<WriteSummary, StoreError> {
+        if documents.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        let items: Vec<WriteItem> = documents
+            .into_iter()
+            .map(|document| WriteItem {
+                op: Op::Index,
+                index: index.to_string(),
+                id: None,
+                source: Some(serde_json::to_vec(&document).unwrap_or_default()),
+                document: Some(document),
+                update_doc: None,
+                doc_as_upsert: false,
+                upsert: None,
+            })
+            .collect();
+        let outcomes = self.store.write(items)?;
+        let rejected = outcomes.iter().filter(|o| o.status >= 400).count();
+        self.metrics.record_docs((outcomes.len() - rejected) as u64);
+        Ok(WriteSummary {
+            stored: outcomes.len() - rejected,
+            rejected,
+        })
+    }
+
     /// Counts spans that never reached the store (undecodable, or shed under load).
     pub fn record_dropped(&self, protocol: &'static str, outcome: &'static str, count: u64) {
         self.metrics.record_spans(protocol, outcome, count);

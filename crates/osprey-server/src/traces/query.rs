@@ -91,6 +91,7 @@ pub fn router(spans: Arc<SpanStore>) -> Router {
         .route("/api/operations", get(operations))
         .route("/api/traces", get(find_traces))
         .route("/api/traces/{trace_id}", get(get_trace))
+        .route("/api/traces/{trace_id}/logs", get(trace_logs))
         .route("/api/dependencies", get(dependencies))
         .fallback(|| async {
             QueryError {
@@ -173,6 +174,128 @@ async fn get_trace(
             message: "trace not found".into(),
         }),
     }
+}
+
+/// Fields of log documents that carry a trace id / a span id, as loggers and shippers name them
+/// (OTLP logs, OpenTelemetry log correlation, ECS, Jaeger-style camel case).
+const TRACE_ID_FIELDS: [&str; 5] = ["trace_id", "traceID", "traceId", "trace.id", "otelTraceID"];
+const SPAN_ID_FIELDS: [&str; 5] = ["span_id", "spanID", "spanId", "span.id", "otelSpanID"];
+/// At most this many log lines per request.
+const MAX_TRACE_LOGS: usize = 10_000;
+
+/// `GET /api/traces/{id}/logs[?spanID=&limit=]` (an Osprey extension): the log documents of
+/// every index (spans excepted) that carry this trace id — and this span id, when given —
+/// oldest first. The search is limited to the trace's time span (±5 minutes) when the trace
+/// is stored.
+async fn trace_logs(
+    State(spans): State<Arc<SpanStore>>,
+    Path(trace_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> QueryResult {
+    let id = TraceId::parse_hex(&trace_id)
+        .filter(|id| !id.is_zero())
+        .ok_or_else(|| {
+            QueryError::bad_request(format!(
+                "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
+            ))
+        })?;
+    let params = Params::parse(query.as_deref());
+    let span_id = params
+        .first("spanID")
+        .map(|text| {
+            osprey_trace::SpanId::parse_hex(text)
+                .ok_or_else(|| QueryError::bad_request(format!("spanID {text:?} is not a span id")))
+        })
+        .transpose()?;
+    let limit = match params.first("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| QueryError::bad_request(format!("limit {text:?} is not a number")))?
+            .min(MAX_TRACE_LOGS),
+        None => 1_000,
+    };
+    let store = spans.store.clone();
+    let logs = blocking(move || Ok(find_trace_logs(&store, id, span_id, limit)?)).await?;
+    let total = logs.len();
+    Ok(envelope(Value::Array(logs), total))
+}
+
+fn id_terms(fields: &[&str], forms: &[String]) -> QueryAst {
+    QueryAst::Bool(BoolQuery {
+        should: fields
+            .iter()
+            .map(|field| QueryAst::Terms {
+                field: (*field).to_string(),
+                values: forms.iter().map(|f| QueryValue::Str(f.clone())).collect(),
+            })
+            .collect(),
+        minimum_should_match: Some(1),
+        ..BoolQuery::default()
+    })
+}
+
+fn find_trace_logs(
+    store: &Store,
+    trace_id: TraceId,
+    span_id: Option<osprey_trace::SpanId>,
+    limit: usize,
+) -> Result<Vec<Value>, StoreError> {
+    let window = load_traces(store, &[trace_id], None)?
+        .into_iter()
+        .next()
+        .map(|(_, spans)| {
+            let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+            let end = spans
+                .iter()
+                .map(|s| s.start_unix_nano.saturating_add(s.duration_nanos))
+                .max()
+                .unwrap_or(u64::MAX);
+            let margin = 300_000_000_000; // 5 minutes: clocks and shippers lag
+            (
+                start.saturating_sub(margin) / 1_000,
+                end.saturating_add(margin) / 1_000,
+            )
+        });
+    // Both spellings of a 64-bit id: Jaeger's 16 digits and the zero-padded 32 of OTel loggers.
+    let mut forms = vec![trace_id.to_string(), format!("{:032x}", trace_id.0)];
+    forms.dedup();
+    let mut filter = vec![id_terms(&TRACE_ID_FIELDS, &forms)];
+    if let Some(span_id) = span_id {
+        filter.push(id_terms(&SPAN_ID_FIELDS, &[span_id.to_string()]));
+    }
+    if let Some(window) = window {
+        filter.push(time_range(window));
+    }
+    let indexes: Vec<_> = store
+        .resolve_indices("*", true)?
+        .into_iter()
+        .filter(|index| index.name != SPAN_INDEX)
+        .collect();
+    let request = SearchRequest {
+        query: QueryAst::Bool(BoolQuery {
+            filter,
+            ..BoolQuery::default()
+        }),
+        from: 0,
+        size: limit,
+        sort: vec![SortSpec {
+            field: "@timestamp".into(),
+            descending: false,
+        }],
+        search_after: None,
+        aggregations: None,
+        track_total_hits: TrackTotalHits::Off,
+        now: jiff::Timestamp::now(),
+    };
+    let response = store.search(&indexes, &request)?;
+    Ok(response
+        .hits
+        .into_iter()
+        .map(|hit| {
+            let source: Value = serde_json::from_slice(&hit.source).unwrap_or(Value::Null);
+            json!({"index": hit.index, "id": hit.id, "source": source})
+        })
+        .collect())
 }
 
 async fn find_traces(
