@@ -268,7 +268,9 @@ impl Config {
                 "[sampling] default_probability and min_probability must be between 0 and 1".into(),
             ));
         }
-        if !(sampling.target_traces_per_second > 0.0) {
+        if !sampling.target_traces_per_second.is_finite()
+            || sampling.target_traces_per_second <= 0.0
+        {
             return Err(ConfigError::Invalid(
                 "[sampling] target_traces_per_second must be positive".into(),
             ));
