@@ -218,3 +218,45 @@ def test_dependencies_from_parent_child_across_services(osprey_module):
 
 def server_url(server, listener: str) -> str:
     return server.url(listener)
+
+
+def test_api_v3_returns_otlp_shaped_traces(osprey_module):
+    """api_v3 answers in OTLP/JSON: the spans the OTel SDK sent come back with their OTLP ids,
+    kinds, attributes, events, links and status."""
+    server = osprey_module
+    service = "e2e-api-v3"
+    sent = run_client("otel", "http", server.url("OTLP_HTTP"), service)
+    fetch_trace(server, sent["trace_id"], len(sent["spans"]))
+    status, body = server.query_api(f"/api/v3/traces/{sent['trace_id']}")
+    assert status == 200, body
+    spans = {}
+    for resource_spans in body["result"]["resourceSpans"]:
+        attributes = {a["key"]: a["value"] for a in resource_spans["resource"]["attributes"]}
+        assert attributes["service.name"] == {"stringValue": service}
+        for scope_spans in resource_spans["scopeSpans"]:
+            assert scope_spans["scope"]["name"] == "osprey.e2e"
+            for span in scope_spans["spans"]:
+                spans[span["spanId"]] = span
+    assert set(spans) == {s["span_id"] for s in sent["spans"]}
+    for expected in sent["spans"]:
+        span = spans[expected["span_id"]]
+        assert span["traceId"] == sent["trace_id"] and span["name"] == expected["operation"]
+        assert span.get("parentSpanId", "") == (expected["parent_id"] or "")
+        assert [link["spanId"] for link in span.get("links", [])] == expected["follows_from"]
+    root = next(s for s in spans.values() if not s.get("parentSpanId"))
+    assert root["kind"] == 2  # SERVER
+    assert {"key": "http.status_code", "value": {"intValue": "200"}} in root["attributes"]
+    assert root["events"][0]["name"] == "cart loaded"
+    child = next(s for s in spans.values() if s["name"] == "redis GET")
+    assert child["status"] == {"code": 2, "message": "timeout"}
+    status, body = server.query_api("/api/v3/services")
+    assert service in body["services"]
+    status, body = server.query_api(f"/api/v3/operations?service={service}&span_kind=client")
+    assert body["operations"] == [{"name": "redis GET", "spanKind": "client"}]
+    status, body = server.query_api(f"/api/v3/traces?query.service_name={service}&query.operation_name=render")
+    assert status == 200 and {s["traceId"] for rs in body["result"]["resourceSpans"]
+                              for ss in rs["scopeSpans"] for s in ss["spans"]} == {sent["trace_id"]}
+    status, body = server.query_api("/api/v3/traces?query.service_name=x&query.start_time_min=yesterday")
+    assert status == 400 and "RFC 3339" in body["error"]["message"]
+    status, body = server.query_api("/api/v3/traces/00000000000000000000000000000def")
+    assert status == 404 and body["error"]["httpCode"] == 404

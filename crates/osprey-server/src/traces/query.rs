@@ -93,6 +93,10 @@ pub fn router(spans: Arc<SpanStore>) -> Router {
         .route("/api/traces/{trace_id}", get(get_trace))
         .route("/api/traces/{trace_id}/logs", get(trace_logs))
         .route("/api/dependencies", get(dependencies))
+        .route("/api/v3/services", get(v3_services))
+        .route("/api/v3/operations", get(v3_operations))
+        .route("/api/v3/traces", get(v3_find_traces))
+        .route("/api/v3/traces/{trace_id}", get(v3_get_trace))
         .fallback(|| async {
             QueryError {
                 status: StatusCode::NOT_FOUND,
@@ -354,6 +358,124 @@ async fn dependencies(
         blocking(move || Ok(dependency_links(&store, end_ms - lookback_ms, end_ms)?)).await?;
     let total = links.len();
     Ok(envelope(Value::Array(links), total))
+}
+
+// ---------------------------------------------------------------- api_v3 (OTLP-shaped)
+
+fn v3_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"httpCode": status.as_u16(), "message": message.into()}})),
+    )
+        .into_response()
+}
+
+fn v3_result(traces: &[(TraceId, Vec<Span>)]) -> Response {
+    let spans: Vec<Span> = traces
+        .iter()
+        .flat_map(|(_, spans)| spans.iter().cloned())
+        .collect();
+    let request = osprey_trace::otlp::to_request(&spans);
+    axum::Json(json!({"result": {"resourceSpans": request.resource_spans}})).into_response()
+}
+
+async fn v3_services(State(spans): State<Arc<SpanStore>>) -> Response {
+    axum::Json(json!({"services": spans.catalogue().services()})).into_response()
+}
+
+async fn v3_operations(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQuery) -> Response {
+    let params = Params::parse(query.as_deref());
+    let Some(service) = params.first("service") else {
+        return v3_error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
+    };
+    let kind = params.first("span_kind").unwrap_or_default();
+    let operations: Vec<Value> = spans
+        .catalogue()
+        .operations(service)
+        .into_iter()
+        .filter(|(_, k)| kind.is_empty() || k == kind)
+        .map(|(name, k)| json!({"name": name, "spanKind": k}))
+        .collect();
+    axum::Json(json!({"operations": operations})).into_response()
+}
+
+async fn v3_get_trace(
+    State(spans): State<Arc<SpanStore>>,
+    Path(trace_id): Path<String>,
+) -> Response {
+    let Some(id) = TraceId::parse_hex(&trace_id).filter(|id| !id.is_zero()) else {
+        return v3_error(
+            StatusCode::BAD_REQUEST,
+            format!("{trace_id:?} is not a trace id"),
+        );
+    };
+    let store = spans.store.clone();
+    match blocking(move || Ok(load_traces(&store, &[id], None)?)).await {
+        Ok(traces) if traces.is_empty() => v3_error(StatusCode::NOT_FOUND, "trace not found"),
+        Ok(traces) => v3_result(&traces),
+        Err(error) => v3_error(error.status, error.message),
+    }
+}
+
+/// `GET /api/v3/traces?query.service_name=…&query.operation_name=…&query.start_time_min=RFC3339
+/// &query.start_time_max=…&query.duration_min=100ms&query.duration_max=…&query.num_traces=20`
+/// and `query.attributes={"k":"v"}`.
+async fn v3_find_traces(
+    State(spans): State<Arc<SpanStore>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.as_deref());
+    let time = |key: &str| -> Result<Option<u64>, QueryError> {
+        params
+            .first(key)
+            .map(|text| {
+                text.parse::<jiff::Timestamp>()
+                    .map(|t| t.as_microsecond().max(0) as u64)
+                    .map_err(|e| {
+                        QueryError::bad_request(format!(
+                            "{key} {text:?} is not an RFC 3339 time: {e}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let mut translated: Vec<(String, String)> = Vec::new();
+    for (from, to) in [
+        ("query.service_name", "service"),
+        ("query.operation_name", "operation"),
+        ("query.duration_min", "minDuration"),
+        ("query.duration_max", "maxDuration"),
+        ("query.num_traces", "limit"),
+        ("query.attributes", "tags"),
+    ] {
+        if let Some(value) = params.first(from) {
+            translated.push((to.to_string(), value.to_string()));
+        }
+    }
+    let window = match (time("query.start_time_min"), time("query.start_time_max")) {
+        (Ok(min), Ok(max)) => (min, max),
+        (Err(error), _) | (_, Err(error)) => return v3_error(error.status, error.message),
+    };
+    if let Some(min) = window.0 {
+        translated.push(("start".into(), min.to_string()));
+    }
+    if let Some(max) = window.1 {
+        translated.push(("end".into(), max.to_string()));
+    }
+    let search = match TraceSearch::from_params(&Params(translated)) {
+        Ok(search) => search,
+        Err(error) => {
+            return v3_error(
+                error.status,
+                error.message.replace("'service'", "'query.service_name'"),
+            );
+        }
+    };
+    let store = spans.store.clone();
+    match blocking(move || search.run(&store)).await {
+        Ok(traces) => v3_result(&traces),
+        Err(error) => v3_error(error.status, error.message),
+    }
 }
 
 // ---------------------------------------------------------------- parameters
