@@ -175,7 +175,7 @@ fn target_of(path: &str, field_type: FieldType) -> Option<Target> {
         FieldType::Boolean => Target::Boolean(path.to_string()),
         FieldType::Date if path == TIMESTAMP_FIELD => Target::Timestamp,
         FieldType::Date => Target::Date(path.to_string()),
-        FieldType::Object | FieldType::Disabled => return None,
+        FieldType::Object | FieldType::Disabled | FieldType::Flattened => return None,
     })
 }
 

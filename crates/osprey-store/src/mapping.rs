@@ -39,6 +39,9 @@ pub enum FieldType {
     Object,
     /// An object mapped `"enabled": false`: kept in `_source`, never indexed.
     Disabled,
+    /// Elasticsearch's `flattened`: every leaf below is an exact keyword (`path.to.leaf`),
+    /// whatever its JSON type; no text analysis, no type conflicts.
+    Flattened,
 }
 
 impl FieldType {
@@ -52,6 +55,7 @@ impl FieldType {
             FieldType::Boolean => "boolean",
             FieldType::Date => "date",
             FieldType::Object | FieldType::Disabled => "object",
+            FieldType::Flattened => "flattened",
         }
     }
 
@@ -63,7 +67,8 @@ impl FieldType {
             "float" | "double" | "half_float" | "scaled_float" => FieldType::Float,
             "boolean" => FieldType::Boolean,
             "date" | "date_nanos" => FieldType::Date,
-            "object" | "nested" | "flattened" => FieldType::Object,
+            "object" | "nested" => FieldType::Object,
+            "flattened" => FieldType::Flattened,
             _ => return None,
         })
     }
@@ -203,8 +208,14 @@ impl IndexMapping {
         out: &mut MappedDocument,
         changed: &mut bool,
     ) {
-        if self.fields.get(path) == Some(&FieldType::Disabled) {
-            return;
+        match self.fields.get(path) {
+            Some(FieldType::Disabled) => return,
+            Some(FieldType::Flattened) => {
+                push_names(path, out);
+                self.map_flattened(path, value, out, changed);
+                return;
+            }
+            _ => {}
         }
         match value {
             Value::Null => {}
@@ -247,10 +258,55 @@ impl IndexMapping {
         }
     }
 
+    /// The leaves of a `flattened` field: exact keywords under their dotted paths.
+    fn map_flattened(
+        &mut self,
+        path: &str,
+        value: &Value,
+        out: &mut MappedDocument,
+        changed: &mut bool,
+    ) {
+        match value {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    self.map_flattened(path, item, out, changed);
+                }
+            }
+            Value::Object(object) => {
+                for (key, child) in object {
+                    if !key.is_empty() {
+                        self.map_flattened(&format!("{path}.{key}"), child, out, changed);
+                    }
+                }
+            }
+            scalar => {
+                if !self.fields.contains_key(path) {
+                    self.fields.insert(path.to_string(), FieldType::Keyword);
+                    *changed = true;
+                }
+                if let Some(text) = scalar_text(scalar) {
+                    out.exact.push((path.to_string(), ExactValue::Str(text)));
+                }
+                push_names(path, out);
+            }
+        }
+    }
+
+    /// Whether a strict ancestor of `path` is `flattened` (its leaves are not listed on their own).
+    fn under_flattened(&self, path: &str) -> bool {
+        path.char_indices()
+            .filter(|(_, c)| *c == '.')
+            .any(|(i, _)| self.fields.get(&path[..i]) == Some(&FieldType::Flattened))
+    }
+
     /// The Elasticsearch `_mapping` body: nested `properties`.
     pub fn to_es_json(&self) -> Value {
         let mut root = Map::new();
         for (path, field_type) in &self.fields {
+            if self.under_flattened(path) {
+                continue;
+            }
             let mut node = &mut root;
             let mut parts = path.split('.').peekable();
             while let Some(part) = parts.next() {
@@ -264,6 +320,9 @@ impl IndexMapping {
                         FieldType::Disabled => {
                             spec.insert("type".into(), json!("object"));
                             spec.insert("enabled".into(), json!(false));
+                        }
+                        FieldType::Flattened => {
+                            spec.insert("type".into(), json!("flattened"));
                         }
                         FieldType::Text { keyword: true } => {
                             spec.insert("type".into(), json!("text"));
@@ -447,6 +506,32 @@ mod tests {
         assert_eq!(
             m.to_es_json()["properties"]["raw"],
             json!({"type": "object", "enabled": false})
+        );
+    }
+
+    #[test]
+    fn flattened_leaves_are_keywords_whatever_their_type() {
+        let mut m =
+            IndexMapping::from_es_mappings(&json!({"properties": {"tag": {"type": "flattened"}}}))
+                .expect("valid mapping");
+        let (d, _) = m.map_document(&doc(json!({"tag": {"http.status_code": 200, "error": true, "db": {"statement": "SELECT 1"}}})));
+        assert_eq!(m.get("tag.http.status_code"), Some(FieldType::Keyword));
+        assert_eq!(m.get("tag.db.statement"), Some(FieldType::Keyword));
+        assert!(d.exact.contains(&(
+            "tag.http.status_code".to_string(),
+            ExactValue::Str("200".into())
+        )));
+        assert!(
+            d.exact
+                .contains(&("tag.error".to_string(), ExactValue::Str("true".into())))
+        );
+        assert!(d.text.is_empty() && d.ignored.is_empty());
+        // A later string value for the same leaf is no conflict.
+        let (d, _) = m.map_document(&doc(json!({"tag": {"http.status_code": "oops"}})));
+        assert!(d.ignored.is_empty());
+        assert_eq!(
+            m.to_es_json()["properties"]["tag"],
+            json!({"type": "flattened"})
         );
     }
 

@@ -28,14 +28,17 @@ pub fn span_index_mapping() -> Value {
         "mappings": {
             "properties": {
                 "@timestamp": {"type": "date"},
-                "traceID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
-                "spanID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
-                "parentSpanID": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                // A trace id is one token: the inverted index finds a trace's spans directly.
+                "traceID": {"type": "text"},
+                "spanID": {"type": "keyword"},
+                "parentSpanID": {"type": "keyword"},
                 "service": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
                 "operationName": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
                 "spanKind": {"type": "keyword"},
                 "startTime": {"type": "long"},
                 "duration": {"type": "long"},
+                // Tags are matched exactly (Jaeger's tag search): keywords, never analysed.
+                "tag": {"type": "flattened"},
                 "span": {"type": "object", "enabled": false}
             }
         }
