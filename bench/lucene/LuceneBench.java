@@ -2,7 +2,8 @@
 // NDJSON documents and query strings, approximating what an Elasticsearch node does
 // with dynamic mapping (minus translog, replication, refresh and HTTP overhead).
 //
-//   java -cp ... LuceneBench index NDJSON INDEXDIR [--threads N] [--json]
+//   java -cp ... LuceneBench index NDJSON INDEXDIR [--threads N] [--not-indexed F1,F2] [--json]
+//     (--not-indexed: top-level objects kept in _source but not indexed, ES's "enabled": false)
 //   java -cp ... LuceneBench query INDEXDIR queries.tsv REPEAT [--warmup N] [--json]
 //
 // No dependencies besides the Lucene jars; JSON is parsed by a small built-in parser.
@@ -138,6 +139,12 @@ public final class LuceneBench {
     static void index(Path input, Path dir, String[] opts) throws Exception {
         int threads = intOpt(opts, "--threads", Runtime.getRuntime().availableProcessors());
         boolean json = flag(opts, "--json");
+        List<String> notIndexed = new ArrayList<>();
+        for (int i = 0; i + 1 < opts.length; i++) {
+            if (opts[i].equals("--not-indexed")) {
+                notIndexed.addAll(Arrays.asList(opts[i + 1].split(",")));
+            }
+        }
         if (Files.exists(dir)) {
             try (Stream<Path> s = Files.walk(dir)) {
                 s.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
@@ -179,6 +186,9 @@ public final class LuceneBench {
                                 doc.add(new NumericDocValuesField("_primary_term", 1));
                                 doc.add(new NumericDocValuesField("_version", 1));
                                 doc.add(new StoredField("_source", new BytesRef(line)));
+                                for (String key : notIndexed) {
+                                    ((Map<?, ?>) parsed).remove(key);
+                                }
                                 addFields(doc, "", (Map<?, ?>) parsed, mapping);
                                 writer.addDocument(doc);
                             }

@@ -86,6 +86,10 @@ const SERVICES: [(&str, &[&str]); 6] = [
     ("shipping", &["GetQuote", "ShipOrder"]),
 ];
 
+/// Instances of each service: a Jaeger batch carries one process, so this sets how many spans
+/// a Jaeger request holds.
+const PODS_PER_SERVICE: u32 = 3;
+
 /// A deterministic trace: a frontend server span with calls into other services, each a
 /// client span with its server span, some with database or cache spans below.
 pub(crate) fn generate_trace(rng: &mut StdRng, index: usize, start_nanos: u64) -> Vec<Span> {
@@ -125,7 +129,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, index: usize, start_nanos: u64) -
             KeyValue::string("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
             KeyValue::string("request.id", format!("req-{index:010}")),
         ],
-        resource: resource("frontend", rng.random_range(0..20)),
+        resource: resource("frontend", rng.random_range(0..PODS_PER_SERVICE)),
         scope: scope.clone(),
         flags: 1,
         ..Span::default()
@@ -161,7 +165,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, index: usize, start_nanos: u64) -
             ..Span::default()
         });
         let server_id = SpanId(rng.random::<u64>() | 1);
-        let server_resource = resource(service, rng.random_range(0..20));
+        let server_resource = resource(service, rng.random_range(0..PODS_PER_SERVICE));
         let mut server = Span {
             trace_id,
             span_id: server_id,

@@ -219,6 +219,22 @@ async fn pretty_printed(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(text))
 }
 
+/// A UDP socket with a large receive buffer (best effort: the kernel caps it at
+/// `net.core.rmem_max`), so bursts of Jaeger datagrams wait in the kernel rather than drop.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if let Err(error) = socket.set_recv_buffer_size(ingest::UDP_RECEIVE_BUFFER) {
+        tracing::warn!(%error, %addr, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Opens the store and serves every configured listener until `shutdown` resolves, then
 /// drains connections and closes the store cleanly.
 pub async fn serve(
@@ -269,7 +285,7 @@ pub async fn serve(
             source,
         };
         if listener.transport() == Transport::Udp {
-            let socket = UdpSocket::bind(addr).await.map_err(bind_error)?;
+            let socket = bind_udp(addr).map_err(bind_error)?;
             let protocol = match listener {
                 Listener::JaegerBinary => thrift::Protocol::Binary,
                 _ => thrift::Protocol::Compact,

@@ -108,12 +108,6 @@ pub fn span_from_source(source: &[u8]) -> Result<Span, String> {
         .map_err(|e| format!("stored span cannot be read: {e}"))
 }
 
-/// The document id of a span: unique per (trace, span), so a span sent twice (a client retry,
-/// or the same span through two protocols) is stored once.
-pub fn span_document_id(span: &Span) -> String {
-    format!("{}-{}", span.trace_id, span.span_id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

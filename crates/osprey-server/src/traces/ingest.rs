@@ -34,7 +34,7 @@ use osprey_store::StoreError;
 use osprey_trace::jaeger_proto::{self, PostSpansRequest, PostSpansResponse};
 use osprey_trace::otlp_logs::{self, OTLP_LOGS_INDEX};
 use osprey_trace::thrift::{self, Protocol};
-use osprey_trace::{Span, otlp, zipkin};
+use osprey_trace::{otlp, zipkin};
 use prost::Message;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -44,9 +44,12 @@ use super::{SpanStore, WriteSummary};
 
 /// Largest UDP datagram a Jaeger client sends (its `max_packet_size` is 65,000).
 const MAX_DATAGRAM: usize = 65_535;
-/// Batches waiting for the UDP writer; beyond this, datagrams are shed (and counted) rather
-/// than held in unbounded memory.
-const UDP_QUEUE_BATCHES: usize = 4_096;
+/// Datagrams waiting for the UDP writer (at most 256 MiB); beyond this, datagrams are shed
+/// (and counted) rather than held in unbounded memory.
+const UDP_QUEUE_DATAGRAMS: usize = 4_096;
+/// Receive buffer asked of the kernel for the UDP sockets (granted up to `net.core.rmem_max`;
+/// the Jaeger agent's advice applies: raise it on busy nodes).
+pub const UDP_RECEIVE_BUFFER: usize = 8 << 20;
 /// The UDP writer stores at most this many spans per group commit.
 const UDP_WRITE_SPANS: usize = 20_000;
 
@@ -503,7 +506,7 @@ pub fn jaeger_grpc_router(spans: Arc<SpanStore>, max_body_bytes: usize) -> Route
 /// JAEGER_COMPACT / JAEGER_BINARY: receives `emitBatch` datagrams until `stop`, then stores
 /// what is queued before returning. UDP carries no acknowledgement, so a datagram that cannot
 /// be decoded is dropped and counted, and when the writer falls behind by more than
-/// `UDP_QUEUE_BATCHES` batches, datagrams are shed and counted instead of growing memory.
+/// `UDP_QUEUE_DATAGRAMS` datagrams, they are shed and counted instead of growing memory.
 pub async fn serve_udp(
     socket: UdpSocket,
     protocol: Protocol,
@@ -514,18 +517,31 @@ pub async fn serve_udp(
         Protocol::Compact => "jaeger_compact",
         Protocol::Binary => "jaeger_binary",
     };
-    let (queue, mut batches) = mpsc::channel::<Vec<Span>>(UDP_QUEUE_BATCHES);
+    // The receive loop only copies datagrams out of the socket buffer (which the kernel keeps
+    // small); decoding and writing happen on the writer task, so bursts are not dropped by
+    // the kernel while a batch is being decoded.
+    let (queue, mut datagrams) = mpsc::channel::<Vec<u8>>(UDP_QUEUE_DATAGRAMS);
     let writer_spans = spans.clone();
     let writer = tokio::spawn(async move {
-        while let Some(first) = batches.recv().await {
-            let mut pending = first;
-            while pending.len() < UDP_WRITE_SPANS {
-                match batches.try_recv() {
-                    Ok(more) => pending.extend(more),
-                    Err(_) => break,
+        while let Some(first) = datagrams.recv().await {
+            let mut pending = Vec::new();
+            let mut next = Some(first);
+            while let Some(datagram) = next.take() {
+                match thrift::decode_emit_batch(&datagram, protocol) {
+                    Ok(batch) => pending.extend(batch.spans),
+                    Err(error) => {
+                        tracing::debug!(protocol = name, %error, "undecodable datagram dropped");
+                        writer_spans.record_dropped(name, "invalid", 1);
+                    }
+                }
+                if pending.len() < UDP_WRITE_SPANS {
+                    next = datagrams.try_recv().ok();
                 }
             }
             let count = pending.len() as u64;
+            if count == 0 {
+                continue;
+            }
             if let Err(error) = writer_spans.write(name, pending).await {
                 tracing::warn!(protocol = name, %error, spans = count, "spans from UDP not stored");
                 writer_spans.record_dropped(name, "rejected", count);
@@ -536,25 +552,16 @@ pub async fn serve_udp(
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buffer) => {
-                let (length, peer) = match received {
-                    Ok(received) => received,
+                let length = match received {
+                    Ok((length, _)) => length,
                     Err(error) => {
                         // ICMP errors surface here on some systems; the socket stays usable.
                         tracing::debug!(protocol = name, %error, "UDP receive error");
                         continue;
                     }
                 };
-                match thrift::decode_emit_batch(&buffer[..length], protocol) {
-                    Ok(batch) => {
-                        let count = batch.spans.len() as u64;
-                        if queue.try_send(batch.spans).is_err() {
-                            spans.record_dropped(name, "shed", count);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::debug!(protocol = name, %peer, %error, "undecodable datagram dropped");
-                        spans.record_dropped(name, "invalid", 1);
-                    }
+                if queue.try_send(buffer[..length].to_vec()).is_err() {
+                    spans.record_dropped(name, "shed", 1);
                 }
             }
             _ = stop.wait_for(|stopped| *stopped) => break,

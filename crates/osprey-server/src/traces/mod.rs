@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use osprey_query::QueryAst;
 use osprey_store::{Op, SearchRequest, Store, StoreError, TrackTotalHits, WriteItem};
 use osprey_trace::Span;
-use osprey_trace::document::{SPAN_INDEX, span_document, span_document_id, span_index_mapping};
+use osprey_trace::document::{SPAN_INDEX, span_document, span_index_mapping};
 use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
@@ -149,8 +149,9 @@ impl SpanStore {
         self.catalogue.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores spans durably (blocking): returns once they are fsynced. A span sent twice keeps
-    /// one document (the id is trace id + span id).
+    /// Stores spans durably (blocking): returns once they are fsynced. Documents get generated
+    /// ids (an explicit id would cost an existence check per span); a span sent twice, by a
+    /// client retry, is stored twice and shown once (`query::load_traces` drops exact copies).
     pub fn write_blocking(
         &self,
         protocol: &'static str,
@@ -180,7 +181,7 @@ impl SpanStore {
                 WriteItem {
                     op: Op::Index,
                     index: SPAN_INDEX.to_string(),
-                    id: Some(span_document_id(span)),
+                    id: None,
                     source: Some(source),
                     document: Some(document),
                     update_doc: None,

@@ -846,7 +846,15 @@ pub fn load_traces(
     }
     Ok(ids
         .iter()
-        .filter_map(|id| grouped.remove(id).map(|spans| (*id, spans)))
+        .filter_map(|id| {
+            grouped.remove(id).map(|mut spans| {
+                // A batch a client sent twice: exact copies are shown once. (Distinct spans
+                // sharing an id, like Zipkin's shared client/server spans, all stay.)
+                spans.sort_by_key(|s| (s.span_id, s.start_unix_nano, s.duration_nanos));
+                spans.dedup();
+                (*id, spans)
+            })
+        })
         .collect())
 }
 
