@@ -9,6 +9,8 @@
 #   --fill-traces F    traces added over OTLP gRPC before the lookups (default 760000: ~10M spans in all)
 #   --lucene-traces L  traces indexed by Lucene for the side-by-side (default 80000, ~1M spans)
 #   --lookups K        timed trace-by-id lookups (default 2000)
+#   --udp-rate R       spans/s the Jaeger UDP sender is paced at (default 20000; UDP has no
+#                      flow control, so unpaced the kernel drops what was not read yet)
 #   --out DIR          scratch directory (default bench/out)
 #   --report FILE      write the markdown results there (default: OUT/traces-report.md)
 #   --no-build         do not rebuild
@@ -24,6 +26,7 @@ TRACES=20000
 FILL=760000
 LUCENE_TRACES=80000
 LOOKUPS=2000
+UDP_RATE=20000
 OUT="$ROOT/bench/out"
 REPORT=""
 BUILD=1
@@ -33,6 +36,7 @@ while [[ $# -gt 0 ]]; do
         --fill-traces) FILL="$2"; shift 2 ;;
         --lucene-traces) LUCENE_TRACES="$2"; shift 2 ;;
         --lookups) LOOKUPS="$2"; shift 2 ;;
+        --udp-rate) UDP_RATE="$2"; shift 2 ;;
         --out) OUT="$(realpath -m "$2")"; shift 2 ;;
         --report) REPORT="$(realpath -m "$2")"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
@@ -90,12 +94,13 @@ for protocol in otlp-grpc otlp-http jaeger-http zipkin jaeger-udp; do
     # Jaeger batches hold one process: more traces per request keep them realistic
     # (a client flushes everything its process made in a second); UDP datagrams stay < 65 KB.
     batch=20
+    pacing=()
     [[ $protocol == jaeger-http ]] && batch=200
-    [[ $protocol == jaeger-udp ]] && batch=5
+    [[ $protocol == jaeger-udp ]] && batch=5 && pacing=(--rate "$UDP_RATE")
     log "$protocol: $TRACES traces"
     start=$(date +%s%N)
     "$LOADGEN" spans --protocol "$protocol" --addr "$addr" --traces "$TRACES" --batch "$batch" \
-        --seed "$seed" --json > "$RES/$protocol.json"
+        --seed "$seed" "${pacing[@]}" --json > "$RES/$protocol.json"
     if [[ $protocol == jaeger-udp ]]; then
         # Not acknowledged: the rate is what got stored, timed until the count stops moving.
         last=0; last_change=$(date +%s%N)
@@ -165,10 +170,12 @@ import json, statistics, sys, platform, os
 res, total, disk, rss, lucene_spans, lucene_bytes, report = sys.argv[1:8]
 total, disk, lucene_spans, lucene_bytes = float(total), float(disk), float(lucene_spans), float(lucene_bytes)
 load = lambda name: json.load(open(os.path.join(res, name)))
-lines = ["| protocol | spans | spans/s | request p50 ms | request p99 ms |", "|---|---:|---:|---:|---:|"]
+lines = ["| protocol | spans stored | spans/s | request p50 ms | request p99 ms |", "|---|---:|---:|---:|---:|"]
 for p in ["otlp-grpc", "otlp-http", "jaeger-http", "zipkin", "jaeger-udp"]:
     r = load(p + ".json")
     spans = r.get("stored", r["spans"])
+    if "stored" in r:
+        p = f"{p} (paced, {r['spans'] - r['stored']:,.0f} of {r['spans']:,.0f} lost)"
     lines.append(f"| {p} | {spans:,.0f} | {r['spans_per_second']:,.0f} | {r['request_p50_ms']:.1f} | {r['request_p99_ms']:.1f} |")
 lucene_index = [json.loads(l) for l in open(os.path.join(res, "lucene-index.json")) if l.strip()][-1]
 lucene_rate = lucene_index["docs_per_s"]

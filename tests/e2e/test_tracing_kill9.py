@@ -1,5 +1,5 @@
 """Crash safety of span ingest: kill -9 during concurrent OTLP exports (HTTP and gRPC) and
-Jaeger/Zipkin HTTP posts, restart, and every acknowledged batch is there, whole.
+Zipkin posts, restart, and every acknowledged batch is there, whole.
 
 Each batch is one trace of SPANS_PER_TRACE spans with a unique trace id; a batch counts as
 acknowledged when the protocol answered success. After every restart each acknowledged trace
@@ -96,6 +96,7 @@ def test_kill9_during_span_ingest_loses_no_acknowledged_batch(osprey_factory):
     acked: list[str] = []
     lock = threading.Lock()
     rng = random.Random(7)
+    acked_before = 0
     for round_no in range(ROUNDS):
         stop = threading.Event()
         threads = [
@@ -115,7 +116,8 @@ def test_kill9_during_span_ingest_loses_no_acknowledged_batch(osprey_factory):
         server.start()
         with lock:
             expected = list(acked)
-        assert expected, f"round {round_no}: nothing was acknowledged before the kill"
+        assert len(expected) > acked_before, f"round {round_no}: nothing was acknowledged before the kill"
+        acked_before = len(expected)
         missing = []
         for trace_id in expected:
             status, body = server.query_api(f"/api/traces/{trace_id}")

@@ -91,12 +91,14 @@ def test_udp_garbage_is_counted_and_good_batches_still_arrive(osprey_module, com
         good[: len(good) // 2],  # truncated
         good[:-1],
     ]
-    # An absurd list length: the span list claims 2^31-1 elements (binary) / a huge varint (compact).
+    # An absurd list length: the span list claims 2^31-1 elements.
     if not compact:
-        index = good.index(b"\x0f\x00\x02\x0c")  # field 2 (spans), list of structs
+        index = good.index(b"\x0f\x00\x02\x0c")  # field 2 (spans), list of structs, i32 size
         damaged.append(good[: index + 4] + struct.pack(">i", 2**31 - 1) + good[index + 8:])
     else:
-        damaged.append(good[:20] + b"\xff" * 12 + good[32:])
+        index = good.index(b"\x19\x1c")  # field 2 (spans, delta 1, list), one struct element
+        varint = bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x07])  # 2^31-1
+        damaged.append(good[: index + 1] + b"\xfc" + varint + good[index + 2:])
     before = metric(server, name, "invalid")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         for payload in damaged:
@@ -114,11 +116,16 @@ def test_jaeger_http_rejects_bad_bodies_clearly(osprey_module):
     url = server.url("JAEGER_HTTP") + "/api/traces"
     thrift = {"Content-Type": "application/x-thrift"}
     good = batch_bytes(thrift_batch("http-bad", 0xBEEF1))
+    spans_at = good.index(b"\x0f\x00\x02\x0c")  # field 2 (spans): a list of structs
     cases = [
-        (good[: len(good) // 2], 400, "byte"),
-        (b"", 400, "process"),
+        (good[: len(good) // 2], 400, "remain"),
+        (b"", 400, "remain"),
+        (b"\x00", 400, "process"),
         (b"\x0c\x00\x01" + b"\xff" * 20, 400, "invalid thrift"),
-        (good.replace(b"\x0f\x00\x02\x0c", b"\x0b\x00\x02\x0c"), 400, ""),  # spans field sent as a string
+        # the spans field sent as a string
+        (good[:spans_at] + b"\x0b\x00\x02" + struct.pack(">i", 1) + b"x\x00", 400, "expected a list"),
+        # a list of 2^31-1 spans in a small body
+        (good[: spans_at + 4] + struct.pack(">i", 2**31 - 1) + good[spans_at + 8:], 400, "cannot fit"),
     ]
     for body, status, word in cases:
         code, _, answer = request("POST", url, body, thrift)

@@ -69,6 +69,10 @@ pub(crate) struct SpansArgs {
     /// Only generate (with --ids-out/--docs-out); send nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Jaeger UDP only: send at most this many spans per second (UDP has no flow control;
+    /// unpaced, the kernel drops what the receiver has not read yet).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print a single machine-readable JSON summary line.
     #[arg(long)]
     json: bool,
@@ -328,7 +332,10 @@ pub(crate) fn run(args: SpansArgs) -> Result<()> {
         }
         if let Some(docs) = docs.as_mut() {
             for span in &trace {
-                serde_json::to_writer(&mut *docs, &document::span_document(span))?;
+                serde_json::to_writer(
+                    &mut *docs,
+                    &document::span_document(span, span.start_unix_nano),
+                )?;
                 docs.write_all(b"\n")?;
             }
         }
@@ -426,7 +433,16 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
         }
         SpanProtocol::JaegerUdp => {
             let socket = UdpSocket::bind("127.0.0.1:0")?;
-            for (_, payloads) in requests.iter() {
+            let started = Instant::now();
+            let mut sent_spans = 0usize;
+            for (spans, payloads) in requests.iter() {
+                if let Some(rate) = args.rate {
+                    let due = Duration::from_secs_f64(sent_spans as f64 / rate);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                sent_spans += spans;
                 for payload in payloads {
                     if payload.len() > 65_000 {
                         bail!(

@@ -315,10 +315,18 @@ pub async fn serve(
         let router = match listener {
             // These two count their own requests (their routers are also used on their own).
             Listener::Http | Listener::Elastic => router,
-            _ => router.layer(middleware::from_fn_with_state(
-                (state.clone(), listener.name()),
-                count_requests,
-            )),
+            _ => router
+                .layer(CatchPanicLayer::custom(|_| {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal error while handling the request; it was logged\n",
+                    )
+                        .into_response()
+                }))
+                .layer(middleware::from_fn_with_state(
+                    (state.clone(), listener.name()),
+                    count_requests,
+                )),
         };
         let mut stop = stop_rx.clone();
         tracing::info!(listener = %listener, %addr, "listening");

@@ -202,6 +202,10 @@ pub(crate) fn resolve_field(name: &str, mapping: &IndexMapping) -> Vec<Target> {
     {
         return vec![Target::Keyword(base.to_string())];
     }
+    if mapping.under_flattened(name) {
+        // Leaves of a flattened field are exact keywords, resolved through the parent.
+        return vec![Target::Keyword(name.to_string())];
+    }
     Vec::new()
 }
 

@@ -16,6 +16,10 @@ pub const TIMESTAMP_FIELD: &str = "@timestamp";
 /// Strings longer than this are not indexed in the `.keyword` sub-field (ES's `ignore_above`).
 pub const KEYWORD_IGNORE_ABOVE: usize = 256;
 
+/// Leaves of a `flattened` field longer than this are kept in `_source` only (a stack trace
+/// or an SQL statement in a tag is not an exact-match key).
+pub const FLATTENED_IGNORE_ABOVE: usize = 4096;
+
 /// The type of one field path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,7 +216,7 @@ impl IndexMapping {
             Some(FieldType::Disabled) => return,
             Some(FieldType::Flattened) => {
                 push_names(path, out);
-                self.map_flattened(path, value, out, changed);
+                self.map_flattened(path, value, out);
                 return;
             }
             _ => {}
@@ -259,33 +263,27 @@ impl IndexMapping {
     }
 
     /// The leaves of a `flattened` field: exact keywords under their dotted paths.
-    fn map_flattened(
-        &mut self,
-        path: &str,
-        value: &Value,
-        out: &mut MappedDocument,
-        changed: &mut bool,
-    ) {
+    fn map_flattened(&self, path: &str, value: &Value, out: &mut MappedDocument) {
         match value {
             Value::Null => {}
             Value::Array(items) => {
                 for item in items {
-                    self.map_flattened(path, item, out, changed);
+                    self.map_flattened(path, item, out);
                 }
             }
             Value::Object(object) => {
                 for (key, child) in object {
                     if !key.is_empty() {
-                        self.map_flattened(&format!("{path}.{key}"), child, out, changed);
+                        self.map_flattened(&format!("{path}.{key}"), child, out);
                     }
                 }
             }
             scalar => {
-                if !self.fields.contains_key(path) {
-                    self.fields.insert(path.to_string(), FieldType::Keyword);
-                    *changed = true;
-                }
-                if let Some(text) = scalar_text(scalar) {
+                // Leaves are not added to the mapping (it would grow with every new key, the
+                // very thing `flattened` prevents); queries resolve them through the parent.
+                if let Some(text) = scalar_text(scalar)
+                    && text.chars().count() <= FLATTENED_IGNORE_ABOVE
+                {
                     out.exact.push((path.to_string(), ExactValue::Str(text)));
                 }
                 push_names(path, out);
@@ -293,8 +291,8 @@ impl IndexMapping {
         }
     }
 
-    /// Whether a strict ancestor of `path` is `flattened` (its leaves are not listed on their own).
-    fn under_flattened(&self, path: &str) -> bool {
+    /// Whether a strict ancestor of `path` is `flattened`: the path is then an exact keyword.
+    pub fn under_flattened(&self, path: &str) -> bool {
         path.char_indices()
             .filter(|(_, c)| *c == '.')
             .any(|(i, _)| self.fields.get(&path[..i]) == Some(&FieldType::Flattened))
@@ -515,8 +513,9 @@ mod tests {
             IndexMapping::from_es_mappings(&json!({"properties": {"tag": {"type": "flattened"}}}))
                 .expect("valid mapping");
         let (d, _) = m.map_document(&doc(json!({"tag": {"http.status_code": 200, "error": true, "db": {"statement": "SELECT 1"}}})));
-        assert_eq!(m.get("tag.http.status_code"), Some(FieldType::Keyword));
-        assert_eq!(m.get("tag.db.statement"), Some(FieldType::Keyword));
+        // Leaves stay out of the mapping; they resolve through their flattened parent.
+        assert_eq!(m.get("tag.http.status_code"), None);
+        assert!(m.under_flattened("tag.db.statement") && !m.under_flattened("tag"));
         assert!(d.exact.contains(&(
             "tag.http.status_code".to_string(),
             ExactValue::Str("200".into())

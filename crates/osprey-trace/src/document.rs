@@ -1,7 +1,8 @@
 //! Spans as documents of the log store. A span is one document of the `osprey-spans` index,
 //! partitioned by day of its start like any log line, so retention, durability and the query
 //! engine are shared. The document has the fields trace search needs at its top level and the
-//! whole span, losslessly, under `span` (mapped `"enabled": false`: kept, never indexed).
+//! whole span, losslessly (non-finite numbers included), under `span` (mapped
+//! `"enabled": false`: kept, never indexed).
 //!
 //! ```json
 //! {"@timestamp": 1700000000000, "traceID": "…", "spanID": "…", "parentSpanID": "…",
@@ -32,8 +33,9 @@ pub fn span_index_mapping() -> Value {
                 "traceID": {"type": "text"},
                 "spanID": {"type": "keyword"},
                 "parentSpanID": {"type": "keyword"},
-                "service": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
-                "operationName": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+                // Exact names of any length (Jaeger matches them exactly).
+                "service": {"type": "keyword"},
+                "operationName": {"type": "keyword"},
                 "spanKind": {"type": "keyword"},
                 "startTime": {"type": "long"},
                 "duration": {"type": "long"},
@@ -45,8 +47,16 @@ pub fn span_index_mapping() -> Value {
     })
 }
 
-/// The stored document of a span.
-pub fn span_document(span: &Span) -> Map<String, Value> {
+/// Spans starting before this (2000-01-01) are indexed at the time they were received.
+const EARLIEST_START_NANOS: u64 = 946_684_800_000_000_000;
+/// Spans starting more than a day after they were received are indexed at receipt too.
+const LATEST_START_AHEAD_NANOS: u64 = 86_400_000_000_000;
+
+/// The stored document of a span received at `received_nanos`. A span whose start is missing
+/// or absurd (before 2000, or more than a day ahead) is indexed at its receipt time — so that
+/// it lands in a partition retention keeps and time windows find — and says so in a warning;
+/// its own start is kept as sent.
+pub fn span_document(span: &Span, received_nanos: u64) -> Map<String, Value> {
     let mut tag = Map::new();
     let mut put = |kv: &KeyValue| {
         if kv.key.is_empty() || tag.contains_key(&kv.key) {
@@ -72,8 +82,15 @@ pub fn span_document(span: &Span) -> Map<String, Value> {
             put(kv);
         }
     }
+    let start_is_sane = span.start_unix_nano >= EARLIEST_START_NANOS
+        && span.start_unix_nano <= received_nanos.saturating_add(LATEST_START_AHEAD_NANOS);
+    let indexed_at = if start_is_sane {
+        span.start_unix_nano
+    } else {
+        received_nanos
+    };
     let mut document = Map::new();
-    document.insert("@timestamp".into(), json!(span.start_unix_nano / 1_000_000));
+    document.insert("@timestamp".into(), json!(indexed_at / 1_000_000));
     document.insert("traceID".into(), json!(span.trace_id.to_string()));
     document.insert("spanID".into(), json!(span.span_id.to_string()));
     if let Some(parent) = span.parent_span_id {
@@ -90,10 +107,18 @@ pub fn span_document(span: &Span) -> Map<String, Value> {
     if !tag.is_empty() {
         document.insert("tag".into(), Value::Object(tag));
     }
-    document.insert(
-        "span".into(),
-        serde_json::to_value(span).unwrap_or(Value::Null),
-    );
+    let stored = if start_is_sane {
+        serde_json::to_value(span)
+    } else {
+        let mut flagged = span.clone();
+        flagged.warnings.push(format!(
+            "start time {} ns is out of range; indexed at receipt ({} ns)",
+            span.start_unix_nano, received_nanos
+        ));
+        serde_json::to_value(&flagged)
+    };
+    // The model serialises infallibly (string keys, non-finite floats named).
+    document.insert("span".into(), stored.unwrap_or(Value::Null));
     document
 }
 
@@ -138,7 +163,7 @@ mod tests {
             },
             ..Span::default()
         };
-        let document = span_document(&span);
+        let document = span_document(&span, span.start_unix_nano + 1_000);
         assert_eq!(document["@timestamp"], 1_700_000_000_123i64);
         assert_eq!(document["startTime"], 1_700_000_000_123_456u64);
         assert_eq!(document["duration"], 1_500);
@@ -147,6 +172,23 @@ mod tests {
         assert_eq!(document["tag"]["hostname"], "h1");
         assert_eq!(document["tag"]["level"], "info");
         let source = serde_json::to_vec(&document).expect("serialises");
-        assert_eq!(span_from_source(&source), Ok(span));
+        assert_eq!(span_from_source(&source), Ok(span.clone()));
+
+        // No start time: indexed at receipt, with a warning; the start stays as sent.
+        let unstarted = Span {
+            start_unix_nano: 0,
+            ..span
+        };
+        let received = 1_800_000_000_000_000_000;
+        let document = span_document(&unstarted, received);
+        assert_eq!(document["@timestamp"], 1_800_000_000_000i64);
+        let back = span_from_source(&serde_json::to_vec(&document).expect("serialises"))
+            .expect("reads back");
+        assert_eq!(back.start_unix_nano, 0);
+        assert!(
+            back.warnings[0].contains("out of range"),
+            "{:?}",
+            back.warnings
+        );
     }
 }

@@ -135,8 +135,45 @@ pub fn span_json(span: &Span, process_id: &str) -> Value {
     })
 }
 
+/// Zipkin's shared spans: a client span and the server span that handled it carry the same
+/// id. Jaeger's UI needs unique ids, so — as Jaeger's own span-id deduplicator does — the
+/// server side gets a fresh id and becomes the client span's child.
+fn dedupe_shared_span_ids(spans: &[Span]) -> Vec<Span> {
+    use std::collections::HashSet;
+    let mut used: HashSet<u64> = spans.iter().map(|s| s.span_id.0).collect();
+    let clients: HashSet<u64> = spans
+        .iter()
+        .filter(|s| s.kind == crate::model::SpanKind::Client)
+        .map(|s| s.span_id.0)
+        .collect();
+    spans
+        .iter()
+        .map(|span| {
+            let shared =
+                span.kind == crate::model::SpanKind::Server && clients.contains(&span.span_id.0);
+            if !shared {
+                return span.clone();
+            }
+            let mut fresh = span.span_id.0.wrapping_add(1);
+            while fresh == 0 || used.contains(&fresh) {
+                fresh = fresh.wrapping_add(1);
+            }
+            used.insert(fresh);
+            let mut server = span.clone();
+            server.parent_span_id = Some(span.span_id);
+            server.span_id = crate::model::SpanId(fresh);
+            server.warnings.push(format!(
+                "span id {} shared with its client span (Zipkin); shown as {}",
+                span.span_id, server.span_id
+            ));
+            server
+        })
+        .collect()
+}
+
 /// A whole trace in Jaeger JSON: spans in start order, processes deduplicated as `p1`, `p2`, …
 pub fn trace_json(trace_id: TraceId, spans: &[Span]) -> Value {
+    let spans = dedupe_shared_span_ids(spans);
     let mut processes: Vec<&crate::model::Resource> = Vec::new();
     let mut ordered: Vec<&Span> = spans.iter().collect();
     ordered.sort_by_key(|s| (s.start_unix_nano, s.span_id));
@@ -170,6 +207,33 @@ pub fn trace_json(trace_id: TraceId, spans: &[Span]) -> Value {
 mod tests {
     use super::*;
     use crate::model::{Event, Resource, Scope, SpanId, SpanKind, Status};
+
+    #[test]
+    fn zipkin_shared_spans_get_unique_ids() {
+        let client = Span {
+            trace_id: TraceId(1),
+            span_id: SpanId(7),
+            parent_span_id: Some(SpanId(1)),
+            kind: SpanKind::Client,
+            ..Span::default()
+        };
+        let server = Span {
+            kind: SpanKind::Server,
+            start_unix_nano: 10,
+            ..client.clone()
+        };
+        let value = trace_json(TraceId(1), &[client, server]);
+        let spans = value["spans"].as_array().cloned().unwrap_or_default();
+        assert_eq!(spans[0]["spanID"], "0000000000000007");
+        assert_eq!(spans[1]["spanID"], "0000000000000008");
+        assert_eq!(spans[1]["references"][0]["spanID"], "0000000000000007");
+        assert!(
+            spans[1]["warnings"][0]
+                .as_str()
+                .unwrap_or_default()
+                .contains("shared")
+        );
+    }
 
     #[test]
     fn otlp_fields_become_jaeger_tags_once() {

@@ -5,8 +5,8 @@
 use prost::Message;
 
 use crate::model::{
-    AttrValue, Event, KeyValue, RefType, Resource, Span, SpanId, SpanKind, SpanRef, TraceId,
-    find_attr,
+    AttrValue, Event, KeyValue, RefType, Resource, Span, SpanId, SpanRef, TraceId,
+    event_name_from_fields, kind_from_tags,
 };
 
 /// `jaeger.api_v2.PostSpansRequest`.
@@ -212,10 +212,7 @@ pub fn from_request(request: PostSpansRequest) -> Result<Vec<Span>, JaegerProtoE
                 .position(|r| r.ref_type == RefType::ChildOf && r.trace_id == trace_id)
                 .map(|position| references.remove(position).span_id);
             let attributes: Vec<KeyValue> = proto.tags.into_iter().map(key_value).collect();
-            let kind = match find_attr(&attributes, "span.kind") {
-                Some(AttrValue::Str(kind)) => SpanKind::parse(kind),
-                _ => SpanKind::Unspecified,
-            };
+            let kind = kind_from_tags(&attributes);
             Ok(Span {
                 trace_id,
                 span_id,
@@ -232,10 +229,7 @@ pub fn from_request(request: PostSpansRequest) -> Result<Vec<Span>, JaegerProtoE
                     .map(|log| {
                         let attributes: Vec<KeyValue> =
                             log.fields.into_iter().map(key_value).collect();
-                        let name = match find_attr(&attributes, "event") {
-                            Some(AttrValue::Str(name)) => name.clone(),
-                            _ => String::new(),
-                        };
+                        let name = event_name_from_fields(&attributes);
                         Event {
                             time_unix_nano: time_nanos(log.timestamp),
                             name,
@@ -324,7 +318,7 @@ mod tests {
         assert_eq!(span.trace_id, TraceId(9));
         assert_eq!(span.parent_span_id, Some(SpanId(1)));
         assert!(span.references.is_empty());
-        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(span.kind, crate::model::SpanKind::Server);
         assert_eq!(span.start_unix_nano, 1_700_000_000_000_005_000);
         assert_eq!(span.duration_nanos, 1_500_000);
         assert_eq!(span.attributes[1].value, AttrValue::Int(7));

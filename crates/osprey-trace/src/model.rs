@@ -136,8 +136,9 @@ pub enum AttrValue {
     Bool(bool),
     /// 64-bit integer.
     Int(i64),
-    /// 64-bit float.
-    Double(f64),
+    /// 64-bit float (NaN and infinities are stored as the strings `"NaN"`, `"Infinity"`,
+    /// `"-Infinity"`: JSON numbers cannot hold them).
+    Double(#[serde(with = "finite_or_named")] f64),
     /// Raw bytes.
     Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
     /// OTLP array.
@@ -172,7 +173,7 @@ impl AttrValue {
             AttrValue::Int(i) => Value::from(*i),
             AttrValue::Double(d) => serde_json::Number::from_f64(*d)
                 .map(Value::Number)
-                .unwrap_or_else(|| Value::String(d.to_string())),
+                .unwrap_or_else(|| Value::String(d.to_string())), // NaN, inf: JSON has no number for them
             AttrValue::Bytes(_) => Value::String(self.to_text()),
             AttrValue::Array(items) => Value::Array(items.iter().map(AttrValue::to_json).collect()),
             AttrValue::Map(entries) => Value::Object(
@@ -181,6 +182,43 @@ impl AttrValue {
                     .map(|kv| (kv.key.clone(), kv.value.to_json()))
                     .collect(),
             ),
+        }
+    }
+}
+
+mod finite_or_named {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() {
+            serializer.serialize_f64(*value)
+        } else if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if *value > 0.0 {
+            serializer.serialize_str("Infinity")
+        } else {
+            serializer.serialize_str("-Infinity")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrName {
+        Number(f64),
+        Name(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        match NumberOrName::deserialize(deserializer)? {
+            NumberOrName::Number(value) => Ok(value),
+            NumberOrName::Name(name) => match name.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "{other:?} is not a number"
+                ))),
+            },
         }
     }
 }
@@ -230,6 +268,22 @@ pub fn find_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AttrVa
         .iter()
         .find(|kv| kv.key == key)
         .map(|kv| &kv.value)
+}
+
+/// The span kind a Jaeger client wrote in its `span.kind` tag.
+pub fn kind_from_tags(tags: &[KeyValue]) -> SpanKind {
+    match find_attr(tags, "span.kind") {
+        Some(AttrValue::Str(kind)) => SpanKind::parse(kind),
+        _ => SpanKind::Unspecified,
+    }
+}
+
+/// The name of a Jaeger log: its `event` field, by OpenTracing convention.
+pub fn event_name_from_fields(fields: &[KeyValue]) -> String {
+    match find_attr(fields, "event") {
+        Some(AttrValue::Str(name)) => name.clone(),
+        _ => String::new(),
+    }
 }
 
 /// A timed event (OTLP event, Jaeger log, Zipkin annotation).
@@ -529,5 +583,24 @@ mod tests {
         let json = serde_json::to_string(&span).expect("serialises");
         let back: Span = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, span);
+    }
+
+    #[test]
+    fn non_finite_doubles_survive_storage() {
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let kv = KeyValue {
+                key: "x".into(),
+                value: AttrValue::Double(value),
+            };
+            let back: KeyValue =
+                serde_json::from_str(&serde_json::to_string(&kv).expect("serialises"))
+                    .expect("parses");
+            match back.value {
+                AttrValue::Double(d) => {
+                    assert!(d.to_bits() == value.to_bits() || (d.is_nan() && value.is_nan()))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

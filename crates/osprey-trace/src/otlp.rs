@@ -59,20 +59,17 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, OtlpError> {
 pub fn from_request(request: ExportTraceServiceRequest) -> Decoded {
     let mut decoded = Decoded::default();
     for resource_spans in request.resource_spans {
-        let mut resource = Resource::default();
-        if let Some(otlp_resource) = resource_spans.resource {
-            for kv in otlp_resource.attributes {
-                let kv = key_value(kv);
-                match (&kv.key[..], &kv.value) {
-                    ("service.name", AttrValue::Str(name)) => resource.service_name = name.clone(),
-                    _ => resource.attributes.push(kv),
-                }
-            }
-        }
-        if resource.service_name.is_empty() {
+        let (service_name, attributes) = service_and_attributes(
+            resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default(),
+        );
+        let resource = Resource {
             // The OTel specification's default when a resource has no service.name.
-            resource.service_name = "unknown_service".into();
-        }
+            service_name: service_name.unwrap_or_else(|| "unknown_service".into()),
+            attributes,
+        };
         for scope_spans in resource_spans.scope_spans {
             let scope = scope_spans.scope.map(|s| Scope {
                 name: s.name,
@@ -213,6 +210,19 @@ fn convert_span(
         dropped_links_count: otlp.dropped_links_count,
         warnings,
     })
+}
+
+/// A resource's `service.name` (when a string) and its other attributes.
+pub fn service_and_attributes(attributes: Vec<OtlpKeyValue>) -> (Option<String>, Vec<KeyValue>) {
+    let mut service = None;
+    let mut rest = Vec::with_capacity(attributes.len());
+    for kv in attributes.into_iter().map(key_value) {
+        match (&kv.key[..], kv.value) {
+            ("service.name", AttrValue::Str(name)) if service.is_none() => service = Some(name),
+            (_, value) => rest.push(KeyValue { key: kv.key, value }),
+        }
+    }
+    (service, rest)
 }
 
 /// An OTLP attribute into the model.

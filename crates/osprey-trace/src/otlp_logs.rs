@@ -9,28 +9,25 @@
 //!  "resource": {…other resource attributes…}, "attributes": {…}, "scope": {"name": "…"}}
 //! ```
 //!
-//! `trace_id`/`span_id` are in the hex form Jaeger shows; a string body is the `message`, any
-//! other body is kept as JSON under `body` (and as its JSON text in `message`).
+//! `trace_id`/`span_id` are in the hex form Jaeger shows (an invalid id is left out: the record
+//! is then not associated with a trace, as the OTLP specification says); a string body is the
+//! `message`, any other body is kept as JSON under `body` (and as its JSON text in `message`).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use serde_json::{Map, Value, json};
 
-use crate::model::{AttrValue, SpanId, TraceId};
-use crate::otlp::key_value;
+use crate::model::{SpanId, TraceId};
+use crate::otlp::{key_value, service_and_attributes};
 
 /// The index OTLP logs go to.
 pub const OTLP_LOGS_INDEX: &str = "otel-logs";
 
-/// Documents decoded from one export, and the records that had to be rejected.
+/// Documents decoded from one export.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodedLogs {
-    /// One document per valid record.
+    /// One document per record.
     pub documents: Vec<Map<String, Value>>,
-    /// Records rejected (malformed trace or span ids).
-    pub rejected: u64,
-    /// Why the first rejected record was rejected.
-    pub first_error: Option<String>,
 }
 
 /// Decodes a protobuf `ExportLogsServiceRequest`.
@@ -69,18 +66,13 @@ fn rfc3339_nanos(nanos: u64) -> Option<String> {
 pub fn from_request(request: ExportLogsServiceRequest) -> DecodedLogs {
     let mut decoded = DecodedLogs::default();
     for resource_logs in request.resource_logs {
-        let mut service = None;
-        let mut resource = Map::new();
-        if let Some(r) = resource_logs.resource {
-            for kv in r.attributes.into_iter().map(key_value) {
-                match (&kv.key[..], &kv.value) {
-                    ("service.name", AttrValue::Str(name)) => service = Some(name.clone()),
-                    _ => {
-                        resource.insert(kv.key.clone(), kv.value.to_json());
-                    }
-                }
-            }
-        }
+        let (service, attributes) = service_and_attributes(
+            resource_logs
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default(),
+        );
+        let resource = object_of(attributes);
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_logs
                 .scope
@@ -121,31 +113,15 @@ pub fn from_request(request: ExportLogsServiceRequest) -> DecodedLogs {
                 if record.severity_number != 0 {
                     document.insert("severity_number".into(), json!(record.severity_number));
                 }
-                match (record.trace_id.len(), TraceId::from_bytes(&record.trace_id)) {
-                    (0, _) => {}
-                    (16, Some(id)) if !id.is_zero() => {
-                        document.insert("trace_id".into(), json!(id.to_string()));
-                    }
-                    (len, _) => {
-                        decoded.rejected += 1;
-                        decoded.first_error.get_or_insert(format!(
-                            "log record trace_id must be 16 bytes, not all zero (got {len})"
-                        ));
-                        continue;
-                    }
+                // An invalid id means "not associated with a trace" (OTLP specification):
+                // the record is kept, without it.
+                if let Some(id) = TraceId::from_bytes(&record.trace_id)
+                    .filter(|id| record.trace_id.len() == 16 && !id.is_zero())
+                {
+                    document.insert("trace_id".into(), json!(id.to_string()));
                 }
-                match (record.span_id.len(), SpanId::from_bytes(&record.span_id)) {
-                    (0, _) => {}
-                    (8, Some(id)) => {
-                        document.insert("span_id".into(), json!(id.to_string()));
-                    }
-                    (len, _) => {
-                        decoded.rejected += 1;
-                        decoded.first_error.get_or_insert(format!(
-                            "log record span_id must be 8 bytes (got {len})"
-                        ));
-                        continue;
-                    }
+                if let Some(id) = SpanId::from_bytes(&record.span_id).filter(|id| id.0 != 0) {
+                    document.insert("span_id".into(), json!(id.to_string()));
                 }
                 if let Some(service) = &service {
                     document.insert("service".into(), json!({"name": service}));
@@ -209,11 +185,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_ids_are_counted() {
-        let body = EXAMPLE.replace("EEE19B7EC3C1B174", "EEE1");
+    fn records_with_invalid_ids_are_kept_without_them() {
+        let body = EXAMPLE.replace("EEE19B7EC3C1B174", "EEE1").replace(
+            "5B8EFFF798038103D269B633813FC60C",
+            "00000000000000000000000000000000",
+        );
         let decoded = decode_json(body.as_bytes()).expect("parses");
-        assert_eq!(decoded.rejected, 1);
-        assert!(decoded.documents.is_empty());
+        let document = &decoded.documents[0];
+        assert_eq!(document["message"], "payment failed");
+        assert!(document.get("trace_id").is_none() && document.get("span_id").is_none());
     }
 
     proptest! {

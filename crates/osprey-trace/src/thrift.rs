@@ -4,11 +4,11 @@
 //! The reader is written for untrusted input rather than generated: every length is checked
 //! against the bytes that remain before anything is allocated, nesting is bounded, unknown
 //! fields are skipped (newer clients add `seqNo` and `stats` to a batch), and a required field
-//! that is missing is an error that names it.
+//! that is missing, or a list sent as another type, is an error that names it.
 
 use crate::model::{
-    AttrValue, Event, KeyValue, RefType, Resource, Span, SpanId, SpanKind, SpanRef, TraceId,
-    find_attr,
+    AttrValue, Event, KeyValue, RefType, Resource, Span, SpanId, SpanRef, TraceId,
+    event_name_from_fields, kind_from_tags,
 };
 
 /// Which Thrift wire protocol.
@@ -406,24 +406,13 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Reads a field of the expected type, or skips a field of another type (a sender with a
-    /// different IDL version) and reports it as absent.
-    fn expect(&mut self, actual: TType, expected: TType) -> Result<bool> {
-        if actual == expected {
-            Ok(true)
-        } else {
-            self.skip(actual, 0)?;
-            Ok(false)
-        }
-    }
-
     fn list_of<T>(
         &mut self,
         ttype: TType,
         mut element: impl FnMut(&mut Self) -> Result<T>,
     ) -> Result<Vec<T>> {
-        if !self.expect(ttype, TType::List)? {
-            return Ok(Vec::new());
+        if ttype != TType::List {
+            return Err(self.error(format!("expected a list, got a {ttype:?}")));
         }
         let (element_type, count) = self.list_begin()?;
         if element_type != TType::Struct {
@@ -493,9 +482,7 @@ impl<'a> Reader<'a> {
         if !has_timestamp {
             return Err(self.error("Log without its required timestamp (field 1)"));
         }
-        if let Some(AttrValue::Str(name)) = find_attr(&event.attributes, "event") {
-            event.name = name.clone();
-        }
+        event.name = event_name_from_fields(&event.attributes);
         Ok(event)
     }
 
@@ -531,18 +518,21 @@ impl<'a> Reader<'a> {
         self.struct_begin()?;
         let mut span = Span::default();
         let (mut low, mut high, mut span_id, mut parent) = (None, 0i64, None, 0i64);
-        let (mut start, mut duration) = (0i64, 0i64);
+        let (mut start, mut duration, mut has_name) = (None, None, false);
         while let Some((ttype, id)) = self.field()? {
             match (id, ttype) {
                 (1, TType::I64) => low = Some(self.read_i64()?),
                 (2, TType::I64) => high = self.read_i64()?,
                 (3, TType::I64) => span_id = Some(self.read_i64()?),
                 (4, TType::I64) => parent = self.read_i64()?,
-                (5, TType::Binary) => span.operation_name = self.read_string()?,
+                (5, TType::Binary) => {
+                    span.operation_name = self.read_string()?;
+                    has_name = true;
+                }
                 (6, t) => span.references = self.list_of(t, Self::span_ref)?,
                 (7, TType::I32) => span.flags = self.read_i32()? as u32,
-                (8, TType::I64) => start = self.read_i64()?,
-                (9, TType::I64) => duration = self.read_i64()?,
+                (8, TType::I64) => start = Some(self.read_i64()?),
+                (9, TType::I64) => duration = Some(self.read_i64()?),
                 (10, t) => span.attributes = self.list_of(t, Self::tag)?,
                 (11, t) => span.events = self.list_of(t, Self::log)?,
                 (_, other) => self.skip(other, 1)?,
@@ -551,6 +541,12 @@ impl<'a> Reader<'a> {
         self.struct_end();
         let low = low.ok_or_else(|| self.error("Span without its traceIdLow (field 1)"))?;
         let span_id = span_id.ok_or_else(|| self.error("Span without its spanId (field 3)"))?;
+        if !has_name {
+            return Err(self.error("Span without its operationName (field 5)"));
+        }
+        let start = start.ok_or_else(|| self.error("Span without its startTime (field 8)"))?;
+        let mut duration =
+            duration.ok_or_else(|| self.error("Span without its duration (field 9)"))?;
         span.trace_id = TraceId::from_halves(high as u64, low as u64);
         span.span_id = SpanId(span_id as u64);
         if parent != 0 {
@@ -564,9 +560,7 @@ impl<'a> Reader<'a> {
             duration = 0;
         }
         span.duration_nanos = micros_to_nanos(duration);
-        if let Some(AttrValue::Str(kind)) = find_attr(&span.attributes, "span.kind") {
-            span.kind = SpanKind::parse(kind);
-        }
+        span.kind = kind_from_tags(&span.attributes);
         Ok(span)
     }
 
@@ -976,7 +970,7 @@ pub mod encode {
 mod tests {
     use super::encode::Writer;
     use super::*;
-    use crate::model::{Resource, Span};
+    use crate::model::{Resource, Span, SpanKind};
     use proptest::prelude::*;
 
     fn sample_spans() -> Vec<Span> {
@@ -1083,13 +1077,29 @@ mod tests {
     }
 
     #[test]
-    fn truncation_is_an_error_with_an_offset() {
+    fn truncation_is_an_error_that_says_so() {
         let bytes = Writer::emit_batch(Protocol::Compact, &sample_spans());
         for cut in [1, 5, bytes.len() / 2, bytes.len() - 1] {
             let error = decode_emit_batch(&bytes[..cut], Protocol::Compact)
                 .expect_err("truncated input must fail");
-            assert!(error.offset <= cut, "{error}");
+            assert!(error.reason.contains("remain"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_an_error() {
+        // A batch whose spans field (2) is a string: binary protocol, type 11.
+        let mut writer = Writer::new(Protocol::Binary);
+        writer.batch(None, &sample_spans());
+        let bytes = writer.out;
+        let at = bytes
+            .windows(4)
+            .position(|w| w == [15, 0, 2, 12])
+            .expect("the spans list header");
+        let mut damaged = bytes[..at].to_vec();
+        damaged.extend_from_slice(&[11, 0, 2, 0, 0, 0, 1, b'x', 0]);
+        let error = decode_batch(&damaged, Protocol::Binary).expect_err("must fail");
+        assert!(error.reason.contains("expected a list"), "{error}");
     }
 
     #[test]

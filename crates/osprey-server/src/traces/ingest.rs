@@ -63,6 +63,16 @@ fn store_status(error: &StoreError) -> StatusCode {
     }
 }
 
+/// A store failure as a gRPC status: a full disk or a shutdown is retryable (`UNAVAILABLE`).
+fn grpc_status(what: &str, error: StoreError) -> tonic::Status {
+    match error {
+        StoreError::DiskFull(_) | StoreError::ShuttingDown => {
+            tonic::Status::unavailable(format!("{what} not stored: {error}"))
+        }
+        other => tonic::Status::internal(format!("{what} not stored: {other}")),
+    }
+}
+
 fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
     let mut message = message.into();
     message.push('\n');
@@ -134,7 +144,11 @@ async fn jaeger_http_post(
             );
         }
     };
-    match spans.write("jaeger_http", batch.spans).await {
+    match spans
+        .write("jaeger_http", batch.spans)
+        .await
+        .and_then(WriteSummary::whole)
+    {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
     }
@@ -172,7 +186,11 @@ async fn zipkin_post(
         }
     };
     match decoded {
-        Ok(decoded) => match spans.write("zipkin", decoded).await {
+        Ok(decoded) => match spans
+            .write("zipkin", decoded)
+            .await
+            .and_then(WriteSummary::whole)
+        {
             Ok(_) => StatusCode::ACCEPTED.into_response(),
             Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
         },
@@ -218,6 +236,37 @@ enum Encoding {
     Json,
 }
 
+/// The encoding of an OTLP/HTTP request, or the content type that is not one.
+fn otlp_encoding(headers: &HeaderMap) -> Result<Encoding, String> {
+    match content_type(headers).as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        other => Err(other.to_string()),
+    }
+}
+
+fn unsupported_otlp_type(content_type: &str) -> Response {
+    otlp_error(
+        Encoding::Json,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!(
+            "unsupported content type {content_type:?}: OTLP/HTTP is application/x-protobuf or application/json"
+        ),
+    )
+}
+
+/// An OTLP/HTTP answer in the request's encoding.
+fn otlp_reply<M: Message + serde::Serialize>(encoding: Encoding, message: &M) -> Response {
+    match encoding {
+        Encoding::Protobuf => (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            message.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => axum::Json(message).into_response(),
+    }
+}
+
 fn otlp_error(encoding: Encoding, status: StatusCode, message: String) -> Response {
     // gRPC codes of the OTLP specification: 3 INVALID_ARGUMENT, 14 UNAVAILABLE, 13 INTERNAL.
     let code = match status {
@@ -240,17 +289,52 @@ fn otlp_error(encoding: Encoding, status: StatusCode, message: String) -> Respon
     }
 }
 
-fn partial_success(summary: WriteSummary, decoded: &otlp::Decoded) -> ExportTraceServiceResponse {
+/// Spans rejected by the decoder (invalid ids) or by the store, and why, for a partial success.
+fn rejected_spans(
+    summary: WriteSummary,
+    decoded: &otlp::Decoded,
+) -> Option<ExportTracePartialSuccess> {
     let rejected = decoded.rejected + summary.rejected as u64;
-    ExportTraceServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-            error_message: decoded
-                .first_error
-                .clone()
-                .unwrap_or_else(|| "the store refused some spans".into()),
-        }),
+    (rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: decoded
+            .first_error
+            .clone()
+            .unwrap_or_else(|| "the store refused some spans".into()),
+    })
+}
+
+/// Decodes and stores one OTLP trace export (both transports).
+async fn export_traces(
+    spans: &Arc<SpanStore>,
+    protocol: &'static str,
+    mut decoded: otlp::Decoded,
+) -> Result<ExportTraceServiceResponse, StoreError> {
+    if decoded.rejected > 0 {
+        spans.record_dropped(protocol, "rejected", decoded.rejected);
     }
+    let summary = spans
+        .write(protocol, std::mem::take(&mut decoded.spans))
+        .await?;
+    Ok(ExportTraceServiceResponse {
+        partial_success: rejected_spans(summary, &decoded),
+    })
+}
+
+/// Stores one OTLP log export (both transports) in the `otel-logs` index.
+async fn export_logs(
+    spans: &Arc<SpanStore>,
+    decoded: otlp_logs::DecodedLogs,
+) -> Result<ExportLogsServiceResponse, StoreError> {
+    let summary = spans
+        .blocking(move |this| this.write_logs_blocking(OTLP_LOGS_INDEX, decoded.documents))
+        .await?;
+    Ok(ExportLogsServiceResponse {
+        partial_success: (summary.rejected > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: summary.rejected as i64,
+            error_message: "the store refused some log records".into(),
+        }),
+    })
 }
 
 async fn otlp_http_traces(
@@ -258,18 +342,9 @@ async fn otlp_http_traces(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let encoding = match content_type(&headers).as_str() {
-        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        other => {
-            return otlp_error(
-                Encoding::Json,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"
-                ),
-            );
-        }
+    let encoding = match otlp_encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(content_type) => return unsupported_otlp_type(&content_type),
     };
     let decoded = match encoding {
         Encoding::Protobuf => otlp::decode_protobuf(&body),
@@ -282,54 +357,14 @@ async fn otlp_http_traces(
             return otlp_error(encoding, StatusCode::BAD_REQUEST, error.to_string());
         }
     };
-    if decoded.rejected > 0 {
-        spans.record_dropped("otlp_http", "rejected", decoded.rejected);
+    match export_traces(&spans, "otlp_http", decoded).await {
+        Ok(response) => otlp_reply(encoding, &response),
+        Err(error) => otlp_error(
+            encoding,
+            store_status(&error),
+            format!("spans not stored: {error}"),
+        ),
     }
-    let summary = match spans.write("otlp_http", decoded.spans.clone()).await {
-        Ok(summary) => summary,
-        Err(error) => {
-            return otlp_error(
-                encoding,
-                store_status(&error),
-                format!("spans not stored: {error}"),
-            );
-        }
-    };
-    let response = partial_success(summary, &decoded);
-    match encoding {
-        Encoding::Protobuf => (
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            response.encode_to_vec(),
-        )
-            .into_response(),
-        Encoding::Json => axum::Json(response).into_response(),
-    }
-}
-
-fn logs_partial_success(
-    summary: WriteSummary,
-    decoded: &otlp_logs::DecodedLogs,
-) -> ExportLogsServiceResponse {
-    let rejected = decoded.rejected + summary.rejected as u64;
-    ExportLogsServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
-            rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-            error_message: decoded
-                .first_error
-                .clone()
-                .unwrap_or_else(|| "the store refused some log records".into()),
-        }),
-    }
-}
-
-async fn write_logs(
-    spans: &Arc<SpanStore>,
-    documents: Vec<serde_json::Map<String, serde_json::Value>>,
-) -> Result<WriteSummary, StoreError> {
-    let spans = spans.clone();
-    tokio::task::spawn_blocking(move || spans.write_logs_blocking(OTLP_LOGS_INDEX, documents))
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
 }
 
 async fn otlp_http_logs(
@@ -337,18 +372,9 @@ async fn otlp_http_logs(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let encoding = match content_type(&headers).as_str() {
-        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        other => {
-            return otlp_error(
-                Encoding::Json,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "unsupported content type {other:?}: OTLP/HTTP is application/x-protobuf or application/json"
-                ),
-            );
-        }
+    let encoding = match otlp_encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(content_type) => return unsupported_otlp_type(&content_type),
     };
     let decoded = match encoding {
         Encoding::Protobuf => otlp_logs::decode_protobuf(&body),
@@ -358,47 +384,17 @@ async fn otlp_http_logs(
         Ok(decoded) => decoded,
         Err(error) => return otlp_error(encoding, StatusCode::BAD_REQUEST, error),
     };
-    let summary = match write_logs(&spans, decoded.documents.clone()).await {
-        Ok(summary) => summary,
-        Err(error) => {
-            return otlp_error(
-                encoding,
-                store_status(&error),
-                format!("logs not stored: {error}"),
-            );
-        }
-    };
-    let response = logs_partial_success(summary, &decoded);
-    match encoding {
-        Encoding::Protobuf => (
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            response.encode_to_vec(),
-        )
-            .into_response(),
-        Encoding::Json => axum::Json(response).into_response(),
+    match export_logs(&spans, decoded).await {
+        Ok(response) => otlp_reply(encoding, &response),
+        Err(error) => otlp_error(
+            encoding,
+            store_status(&error),
+            format!("logs not stored: {error}"),
+        ),
     }
 }
 
 // ---------------------------------------------------------------- OTLP over gRPC
-
-#[tonic::async_trait]
-impl LogsService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let decoded = otlp_logs::from_request(request.into_inner());
-        match write_logs(&self.spans, decoded.documents.clone()).await {
-            Ok(summary) => Ok(tonic::Response::new(logs_partial_success(
-                summary, &decoded,
-            ))),
-            Err(error @ (StoreError::DiskFull(_) | StoreError::ShuttingDown)) => Err(
-                tonic::Status::unavailable(format!("logs not stored: {error}")),
-            ),
-            Err(error) => Err(tonic::Status::internal(format!("logs not stored: {error}"))),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct OtlpGrpc {
@@ -412,19 +408,23 @@ impl TraceService for OtlpGrpc {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let decoded = otlp::from_request(request.into_inner());
-        if decoded.rejected > 0 {
-            self.spans
-                .record_dropped("otlp_grpc", "rejected", decoded.rejected);
-        }
-        match self.spans.write("otlp_grpc", decoded.spans.clone()).await {
-            Ok(summary) => Ok(tonic::Response::new(partial_success(summary, &decoded))),
-            Err(error) => Err(match error {
-                StoreError::DiskFull(_) | StoreError::ShuttingDown => {
-                    tonic::Status::unavailable(format!("spans not stored: {error}"))
-                }
-                other => tonic::Status::internal(format!("spans not stored: {other}")),
-            }),
-        }
+        export_traces(&self.spans, "otlp_grpc", decoded)
+            .await
+            .map(tonic::Response::new)
+            .map_err(|error| grpc_status("spans", error))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        export_logs(&self.spans, otlp_logs::from_request(request.into_inner()))
+            .await
+            .map(tonic::Response::new)
+            .map_err(|error| grpc_status("logs", error))
     }
 }
 
@@ -473,12 +473,8 @@ impl tonic::server::UnaryService<PostSpansRequest> for PostSpans {
             spans
                 .write("jaeger_grpc", decoded)
                 .await
-                .map_err(|error| match error {
-                    StoreError::DiskFull(_) | StoreError::ShuttingDown => {
-                        tonic::Status::unavailable(format!("spans not stored: {error}"))
-                    }
-                    other => tonic::Status::internal(format!("spans not stored: {other}")),
-                })?;
+                .and_then(WriteSummary::whole)
+                .map_err(|error| grpc_status("spans", error))?;
             Ok(tonic::Response::new(PostSpansResponse {}))
         })
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use osprey_query::QueryAst;
-use osprey_store::{Op, SearchRequest, Store, StoreError, TrackTotalHits, WriteItem};
+use osprey_store::{Op, Store, StoreError, WriteItem};
 use osprey_trace::Span;
 use osprey_trace::document::{SPAN_INDEX, span_document, span_index_mapping};
 use serde_json::{Value, json};
@@ -25,9 +25,20 @@ pub struct Catalogue {
     services: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
 }
 
+/// The catalogue keeps at most this many services, and this many operations per service:
+/// names with ids in them (`GET /user/123`) must not grow memory without end.
+const MAX_SERVICES: usize = 10_000;
+const MAX_OPERATIONS_PER_SERVICE: usize = 10_000;
+
 impl Catalogue {
     fn learn(&mut self, service: &str, operation: &str, kind: &str) {
+        if !self.services.contains_key(service) && self.services.len() >= MAX_SERVICES {
+            return;
+        }
         let operations = self.services.entry(service.to_string()).or_default();
+        if !operations.contains_key(operation) && operations.len() >= MAX_OPERATIONS_PER_SERVICE {
+            return;
+        }
         match operations.get_mut(operation) {
             Some(kinds) => {
                 if !kinds.contains(kind) {
@@ -75,6 +86,22 @@ pub struct WriteSummary {
     pub rejected: usize,
 }
 
+impl WriteSummary {
+    /// For protocols that acknowledge a batch as a whole: success only when every item was
+    /// stored (the client then retries the batch; exact copies are shown once).
+    pub fn whole(self) -> Result<WriteSummary, StoreError> {
+        if self.rejected == 0 {
+            Ok(self)
+        } else {
+            Err(StoreError::Io(std::io::Error::other(format!(
+                "the store refused {} of {} spans",
+                self.rejected,
+                self.rejected + self.stored
+            ))))
+        }
+    }
+}
+
 impl SpanStore {
     /// Creates the span index if needed and learns the catalogue of what is stored (blocking).
     pub fn open(
@@ -100,20 +127,17 @@ impl SpanStore {
 
     fn load_catalogue(&self) -> Result<(), StoreError> {
         let indexes = self.store.resolve_indices(SPAN_INDEX, true)?;
-        let request = SearchRequest {
-            query: QueryAst::MatchAll,
-            from: 0,
-            size: 0,
-            sort: Vec::new(),
-            search_after: None,
-            aggregations: Some(json!({
-                "services": {"terms": {"field": "service.keyword", "size": 65536},
-                    "aggs": {"operations": {"terms": {"field": "operationName.keyword", "size": 65536},
+        let mapping = Store::merged_mapping(&indexes);
+        let (service_field, operation_field) = (
+            query::exact_field(&mapping, "service"),
+            query::exact_field(&mapping, "operationName"),
+        );
+        let mut request = query::search_request(QueryAst::MatchAll, 0, Vec::new());
+        request.aggregations = Some(json!({
+                "services": {"terms": {"field": service_field, "size": MAX_SERVICES},
+                    "aggs": {"operations": {"terms": {"field": operation_field, "size": MAX_OPERATIONS_PER_SERVICE},
                         "aggs": {"kinds": {"terms": {"field": "spanKind", "size": 8}}}}}}
-            })),
-            track_total_hits: TrackTotalHits::Off,
-            now: jiff::Timestamp::now(),
-        };
+        }));
         let response = self.store.search(&indexes, &request)?;
         let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
         let buckets = |value: &Value, name: &str| -> Vec<Value> {
@@ -149,76 +173,9 @@ impl SpanStore {
         self.catalogue.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores spans durably (blocking): returns once they are fsynced. Documents get generated
-    /// ids (an explicit id would cost an existence check per span); a span sent twice, by a
-    /// client retry, is stored twice and shown once (`query::load_traces` drops exact copies).
-    pub fn write_blocking(
-        &self,
-        protocol: &'static str,
-        spans: Vec<Span>,
-    ) -> Result<WriteSummary, StoreError> {
-        if spans.is_empty() {
-            return Ok(WriteSummary::default());
-        }
-        if let Some(sampling) = &self.sampling {
-            sampling.observe(&spans);
-        }
-        {
-            let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
-            for span in &spans {
-                catalogue.learn(
-                    &span.resource.service_name,
-                    &span.operation_name,
-                    span.kind.as_str(),
-                );
-            }
-        }
-        let items: Vec<WriteItem> = spans
-            .iter()
-            .map(|span| {
-                let document = span_document(span);
-                let source = serde_json::to_vec(&document).unwrap_or_default();
-                WriteItem {
-                    op: Op::Index,
-                    index: SPAN_INDEX.to_string(),
-                    id: None,
-                    source: Some(source),
-                    document: Some(document),
-                    update_doc: None,
-                    doc_as_upsert: false,
-                    upsert: None,
-                }
-            })
-            .collect();
-        let outcomes = self.store.write(items)?;
-        let rejected = outcomes.iter().filter(|o| o.status >= 400).count();
-        let summary = WriteSummary {
-            stored: outcomes.len() - rejected,
-            rejected,
-        };
-        self.metrics
-            .record_spans(protocol, "stored", summary.stored as u64);
-        if rejected > 0 {
-            self.metrics
-                .record_spans(protocol, "rejected", rejected as u64);
-        }
-        Ok(summary)
-    }
-
-    /// Stores spans durably from async code.
-    pub async fn write(
-        self: &Arc<Self>,
-        protocol: &'static str,
-        spans: Vec<Span>,
-    ) -> Result<WriteSummary, StoreError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.write_blocking(protocol, spans))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
-    }
-
-    /// Stores log documents (OTLP logs) durably in `index`, blocking until they are fsynced.
-    pub fn write_logs_blocking(
+    /// Writes documents to `index` as one group commit (blocking until fsynced), with
+    /// generated ids: an explicit id would cost an existence check per document.
+    fn write_documents(
         &self,
         index: &str,
         documents: Vec<serde_json::Map<String, Value>>,
@@ -241,11 +198,80 @@ impl SpanStore {
             .collect();
         let outcomes = self.store.write(items)?;
         let rejected = outcomes.iter().filter(|o| o.status >= 400).count();
-        self.metrics.record_docs((outcomes.len() - rejected) as u64);
         Ok(WriteSummary {
             stored: outcomes.len() - rejected,
             rejected,
         })
+    }
+
+    /// Stores spans durably (blocking): returns once they are fsynced. A span sent twice, by
+    /// a client retry, is stored twice and shown once (`query::load_traces` drops exact copies).
+    pub fn write_blocking(
+        &self,
+        protocol: &'static str,
+        spans: Vec<Span>,
+    ) -> Result<WriteSummary, StoreError> {
+        if spans.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        if let Some(sampling) = &self.sampling {
+            sampling.observe(&spans);
+        }
+        {
+            let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
+            for span in &spans {
+                catalogue.learn(
+                    &span.resource.service_name,
+                    &span.operation_name,
+                    span.kind.as_str(),
+                );
+            }
+        }
+        let received = jiff::Timestamp::now().as_nanosecond().max(0) as u64;
+        let documents = spans
+            .iter()
+            .map(|span| span_document(span, received))
+            .collect();
+        let summary = self.write_documents(SPAN_INDEX, documents)?;
+        self.metrics
+            .record_spans(protocol, "stored", summary.stored as u64);
+        if summary.rejected > 0 {
+            self.metrics
+                .record_spans(protocol, "rejected", summary.rejected as u64);
+        }
+        Ok(summary)
+    }
+
+    /// Stores log documents (OTLP logs) durably in `index`, blocking until they are fsynced.
+    pub fn write_logs_blocking(
+        &self,
+        index: &str,
+        documents: Vec<serde_json::Map<String, Value>>,
+    ) -> Result<WriteSummary, StoreError> {
+        let summary = self.write_documents(index, documents)?;
+        self.metrics.record_docs(summary.stored as u64);
+        Ok(summary)
+    }
+
+    /// Runs blocking store work off the async runtime.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&SpanStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+
+    /// Stores spans durably from async code.
+    pub async fn write(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        spans: Vec<Span>,
+    ) -> Result<WriteSummary, StoreError> {
+        self.blocking(move |this| this.write_blocking(protocol, spans))
+            .await
     }
 
     /// Counts spans that never reached the store (undecodable, or shed under load).

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use osprey_query::QueryAst;
 use osprey_query::{BoolQuery, Bound, RangeQuery, Value as QueryValue};
-use osprey_store::mapping::FieldType;
+use osprey_store::mapping::{FieldType, IndexMapping};
 use osprey_store::{SearchRequest, SortSpec, Store, StoreError, TrackTotalHits};
 use osprey_trace::document::{SPAN_INDEX, span_from_source};
 use osprey_trace::jaeger::trace_json;
@@ -23,12 +23,14 @@ use serde_json::{Value, json};
 
 use super::SpanStore;
 
-/// Jaeger's limit on spans per trace returned by one lookup.
+/// Spans returned for one trace at most, and for several traces (a search) together.
 const MAX_SPANS_PER_TRACE: usize = 100_000;
+const MAX_SPANS_LOADED: usize = 200_000;
 /// `/api/traces` examines at most this many matching spans to find its traces.
 const MAX_SPANS_SCANNED: usize = 200_000;
-/// `/api/dependencies` reads at most this many spans of the window.
+/// `/api/dependencies` reads at most this many spans of the window, a page at a time.
 const MAX_DEPENDENCY_SPANS: usize = 1_000_000;
+const DEPENDENCY_PAGE: usize = 10_000;
 
 /// A query-API failure.
 #[derive(Debug)]
@@ -78,6 +80,68 @@ type QueryResult = Result<Response, QueryError>;
 fn envelope(data: Value, total: usize) -> Response {
     axum::Json(json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}))
         .into_response()
+}
+
+/// A trace id from a URL: 1 to 32 hex digits, not all zero.
+fn parse_trace_id(text: &str) -> Result<TraceId, QueryError> {
+    TraceId::parse_hex(text)
+        .filter(|id| !id.is_zero())
+        .ok_or_else(|| {
+            QueryError::bad_request(format!(
+                "{text:?} is not a trace id: 1 to 32 hex digits, not all zero"
+            ))
+        })
+}
+
+/// Traces as Jaeger's answer.
+fn traces_envelope(traces: &[(TraceId, Vec<Span>)]) -> Response {
+    let data: Vec<Value> = traces
+        .iter()
+        .map(|(id, spans)| trace_json(*id, spans))
+        .collect();
+    let total = data.len();
+    envelope(Value::Array(data), total)
+}
+
+/// The operations of a service, of one span kind or all, as `{"name", "spanKind"}`.
+fn operations_of(spans: &SpanStore, service: &str, kind: &str) -> Vec<Value> {
+    spans
+        .catalogue()
+        .operations(service)
+        .into_iter()
+        .filter(|(_, k)| kind.is_empty() || k == kind)
+        .map(|(name, k)| json!({"name": name, "spanKind": k}))
+        .collect()
+}
+
+/// A search with no aggregations and no total, as every trace query is.
+pub(crate) fn search_request(query: QueryAst, size: usize, sort: Vec<SortSpec>) -> SearchRequest {
+    SearchRequest {
+        query,
+        from: 0,
+        size,
+        sort,
+        search_after: None,
+        aggregations: None,
+        track_total_hits: TrackTotalHits::Off,
+        now: jiff::Timestamp::now(),
+    }
+}
+
+fn sort(field: &str, descending: bool) -> SortSpec {
+    SortSpec {
+        field: field.into(),
+        descending,
+    }
+}
+
+/// The field that holds a value exactly: `field` itself, or `field.keyword` when it is text
+/// (a span index created by an earlier version mapped names as text + keyword).
+pub(crate) fn exact_field(mapping: &IndexMapping, field: &str) -> String {
+    match mapping.get(field) {
+        Some(FieldType::Text { keyword: true }) => format!("{field}.keyword"),
+        _ => field.to_string(),
+    }
 }
 
 /// The routes of the Jaeger query API.
@@ -144,13 +208,7 @@ async fn operations(State(spans): State<Arc<SpanStore>>, RawQuery(query): RawQue
         .first("service")
         .ok_or_else(|| QueryError::bad_request("parameter 'service' is required"))?;
     let kind = params.first("spanKind").unwrap_or_default();
-    let operations: Vec<Value> = spans
-        .catalogue()
-        .operations(service)
-        .into_iter()
-        .filter(|(_, k)| kind.is_empty() || k == kind)
-        .map(|(name, k)| json!({"name": name, "spanKind": k}))
-        .collect();
+    let operations = operations_of(&spans, service, kind);
     let total = operations.len();
     Ok(envelope(json!(operations), total))
 }
@@ -160,13 +218,7 @@ async fn get_trace(
     Path(trace_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> QueryResult {
-    let id = TraceId::parse_hex(&trace_id)
-        .filter(|id| !id.is_zero())
-        .ok_or_else(|| {
-            QueryError::bad_request(format!(
-                "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
-            ))
-        })?;
+    let id = parse_trace_id(&trace_id)?;
     let params = Params::parse(query.as_deref());
     let window = time_window_micros(&params, false)?;
     let store = spans.store.clone();
@@ -196,13 +248,7 @@ async fn trace_logs(
     Path(trace_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> QueryResult {
-    let id = TraceId::parse_hex(&trace_id)
-        .filter(|id| !id.is_zero())
-        .ok_or_else(|| {
-            QueryError::bad_request(format!(
-                "{trace_id:?} is not a trace id: 1 to 32 hex digits, not all zero"
-            ))
-        })?;
+    let id = parse_trace_id(&trace_id)?;
     let params = Params::parse(query.as_deref());
     let span_id = params
         .first("spanID")
@@ -275,22 +321,14 @@ fn find_trace_logs(
         .into_iter()
         .filter(|index| index.name != SPAN_INDEX)
         .collect();
-    let request = SearchRequest {
-        query: QueryAst::Bool(BoolQuery {
+    let request = search_request(
+        QueryAst::Bool(BoolQuery {
             filter,
             ..BoolQuery::default()
         }),
-        from: 0,
-        size: limit,
-        sort: vec![SortSpec {
-            field: "@timestamp".into(),
-            descending: false,
-        }],
-        search_after: None,
-        aggregations: None,
-        track_total_hits: TrackTotalHits::Off,
-        now: jiff::Timestamp::now(),
-    };
+        limit,
+        vec![sort("@timestamp", false)],
+    );
     let response = store.search(&indexes, &request)?;
     Ok(response
         .hits
@@ -311,28 +349,15 @@ async fn find_traces(
     // `traceID=` (repeatable) asks for those traces, as the UI's "compare" does.
     let ids: Vec<TraceId> = params
         .all("traceID")
-        .map(|text| {
-            TraceId::parse_hex(text)
-                .ok_or_else(|| QueryError::bad_request(format!("{text:?} is not a trace id")))
-        })
+        .map(parse_trace_id)
         .collect::<Result<_, _>>()?;
     if !ids.is_empty() {
         let traces = blocking(move || Ok(load_traces(&store, &ids, None)?)).await?;
-        let data: Vec<Value> = traces
-            .iter()
-            .map(|(id, spans)| trace_json(*id, spans))
-            .collect();
-        let total = data.len();
-        return Ok(envelope(Value::Array(data), total));
+        return Ok(traces_envelope(&traces));
     }
     let search = TraceSearch::from_params(&params)?;
     let traces = blocking(move || search.run(&store)).await?;
-    let data: Vec<Value> = traces
-        .iter()
-        .map(|(id, spans)| trace_json(*id, spans))
-        .collect();
-    let total = data.len();
-    Ok(envelope(Value::Array(data), total))
+    Ok(traces_envelope(&traces))
 }
 
 async fn dependencies(
@@ -348,14 +373,22 @@ async fn dependencies(
         None => now_ms,
     };
     let lookback_ms = match params.first("lookback") {
-        Some(text) => text.parse::<i64>().map_err(|_| {
-            QueryError::bad_request(format!("lookback {text:?} is not milliseconds"))
-        })?,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| *ms >= 0)
+            .ok_or_else(|| {
+                QueryError::bad_request(format!("lookback {text:?} is not milliseconds"))
+            })?,
         None => 24 * 3_600_000,
     };
+    let start_ms = end_ms.checked_sub(lookback_ms).ok_or_else(|| {
+        QueryError::bad_request(format!(
+            "endTs {end_ms} minus lookback {lookback_ms} is out of range"
+        ))
+    })?;
     let store = spans.store.clone();
-    let links =
-        blocking(move || Ok(dependency_links(&store, end_ms - lookback_ms, end_ms)?)).await?;
+    let links = blocking(move || Ok(dependency_links(&store, start_ms, end_ms)?)).await?;
     let total = links.len();
     Ok(envelope(Value::Array(links), total))
 }
@@ -389,13 +422,7 @@ async fn v3_operations(State(spans): State<Arc<SpanStore>>, RawQuery(query): Raw
         return v3_error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
     };
     let kind = params.first("span_kind").unwrap_or_default();
-    let operations: Vec<Value> = spans
-        .catalogue()
-        .operations(service)
-        .into_iter()
-        .filter(|(_, k)| kind.is_empty() || k == kind)
-        .map(|(name, k)| json!({"name": name, "spanKind": k}))
-        .collect();
+    let operations = operations_of(&spans, service, kind);
     axum::Json(json!({"operations": operations})).into_response()
 }
 
@@ -565,12 +592,14 @@ fn time_window_micros(
     let lookback = match params.first("lookback") {
         None | Some("custom") => None,
         Some(text) => {
-            let (number, unit) = text.split_at(text.len().saturating_sub(1));
-            let micros = match (number.parse::<u64>(), unit) {
-                (Ok(n), "d") => n.checked_mul(86_400_000_000),
-                (Ok(n), "w") => n.checked_mul(7 * 86_400_000_000),
-                _ => parse_go_duration_micros(text),
+            let days = |suffix: char, days: u64| {
+                text.strip_suffix(suffix)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .and_then(|n| n.checked_mul(days * 86_400_000_000))
             };
+            let micros = days('d', 1)
+                .or_else(|| days('w', 7))
+                .or_else(|| parse_go_duration_micros(text));
             Some(micros.ok_or_else(|| {
                 QueryError::bad_request(format!(
                     "lookback {text:?} is not a duration (1h, 2d, 30m)"
@@ -644,7 +673,7 @@ impl TraceSearch {
             Some(text) => text
                 .parse::<usize>()
                 .map_err(|_| QueryError::bad_request(format!("limit {text:?} is not a number")))?,
-            None => 20,
+            None => 100, // Jaeger's default
         };
         let window = time_window_micros(params, true)?.unwrap_or((0, u64::MAX));
         if window.0 > window.1 {
@@ -661,87 +690,85 @@ impl TraceSearch {
         })
     }
 
-    fn query(&self, store: &Store) -> Result<QueryAst, StoreError> {
+    fn query(&self, mapping: &IndexMapping) -> QueryAst {
+        let exact = |field: &str, value: &str| QueryAst::Term {
+            field: exact_field(mapping, field),
+            value: QueryValue::Str(value.to_string()),
+        };
         let mut filter = vec![exact("service", &self.service), time_range(self.window)];
         if let Some(operation) = &self.operation {
             filter.push(exact("operationName", operation));
         }
         if self.min_duration.is_some() || self.max_duration.is_some() {
+            let bound = |d: Option<u64>| {
+                d.map_or(Bound::Unbounded, |d| {
+                    Bound::Included(QueryValue::Int(i64::try_from(d).unwrap_or(i64::MAX)))
+                })
+            };
             filter.push(QueryAst::Range(RangeQuery {
                 field: "duration".into(),
-                lower: self.min_duration.map_or(Bound::Unbounded, |d| {
-                    Bound::Included(QueryValue::Int(d as i64))
-                }),
-                upper: self.max_duration.map_or(Bound::Unbounded, |d| {
-                    Bound::Included(QueryValue::Int(d as i64))
-                }),
+                lower: bound(self.min_duration),
+                upper: bound(self.max_duration),
                 format: None,
                 time_zone: None,
             }));
         }
-        if !self.tags.is_empty() {
-            let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-            let mapping = Store::merged_mapping(&indexes);
-            for (key, value) in &self.tags {
-                let field = format!("tag.{key}");
-                filter.push(match mapping.get(&field) {
-                    Some(FieldType::Text { keyword: true }) => {
-                        // Exact value; longer values (no .keyword) fall back to the phrase.
-                        QueryAst::Bool(BoolQuery {
-                            should: vec![
-                                exact(&field, value),
-                                QueryAst::MatchPhrase {
-                                    field: field.clone(),
-                                    text: value.clone(),
-                                    slop: 0,
-                                },
-                            ],
-                            minimum_should_match: Some(1),
-                            ..BoolQuery::default()
-                        })
-                    }
-                    Some(FieldType::Text { keyword: false }) => QueryAst::MatchPhrase {
-                        field,
-                        text: value.clone(),
-                        slop: 0,
-                    },
-                    Some(_) => QueryAst::Term {
-                        field,
-                        value: QueryValue::Str(value.clone()),
-                    },
-                    None => QueryAst::MatchNone,
-                });
-            }
+        for (key, value) in &self.tags {
+            let field = format!("tag.{key}");
+            filter.push(match mapping.get(&field) {
+                // `tag` is flattened: every leaf is an exact keyword, whatever its type.
+                None if mapping.under_flattened(&field) => exact(&field, value),
+                // A span index from an earlier version mapped tags dynamically.
+                Some(FieldType::Text { keyword: true }) => QueryAst::Bool(BoolQuery {
+                    // Exact value; longer values (no .keyword) fall back to the phrase.
+                    should: vec![
+                        exact(&field, value),
+                        QueryAst::MatchPhrase {
+                            field: field.clone(),
+                            text: value.clone(),
+                            slop: 0,
+                        },
+                    ],
+                    minimum_should_match: Some(1),
+                    ..BoolQuery::default()
+                }),
+                Some(FieldType::Text { keyword: false }) => QueryAst::MatchPhrase {
+                    field,
+                    text: value.clone(),
+                    slop: 0,
+                },
+                Some(_) => exact(&field, value),
+                None => QueryAst::MatchNone,
+            });
         }
-        Ok(QueryAst::Bool(BoolQuery {
+        QueryAst::Bool(BoolQuery {
             filter,
             ..BoolQuery::default()
-        }))
+        })
     }
 
     /// The newest `limit` traces with a span matching every condition, each whole.
     fn run(&self, store: &Store) -> Result<Vec<(TraceId, Vec<Span>)>, QueryError> {
         let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-        let query = self.query(store)?;
+        let mapping = Store::merged_mapping(&indexes);
+        let query = self.query(&mapping);
         let mut trace_ids: Vec<TraceId> = Vec::new();
         let mut seen: HashSet<TraceId> = HashSet::new();
         let mut search_after = None;
         let page = (self.limit * 8).clamp(100, 5_000);
         let mut scanned = 0;
         while trace_ids.len() < self.limit && scanned < MAX_SPANS_SCANNED {
-            let request = SearchRequest {
-                query: query.clone(),
-                from: 0,
-                size: page,
-                sort: vec![SortSpec {
-                    field: "@timestamp".into(),
-                    descending: true,
-                }],
-                search_after: search_after.take(),
-                aggregations: None,
-                track_total_hits: TrackTotalHits::Off,
-                now: jiff::Timestamp::now(),
-            };
+            // The span id breaks ties: `search_after` resumes strictly after the last hit, and
+            // many spans share a millisecond.
+            let mut request = search_request(
+                query.clone(),
+                page,
+                vec![
+                    sort("@timestamp", true),
+                    sort(&exact_field(&mapping, "spanID"), true),
+                ],
+            );
+            request.search_after = search_after.take();
             let response = store.search(&indexes, &request)?;
             scanned += response.hits.len();
             for hit in &response.hits {
@@ -769,13 +796,6 @@ impl TraceSearch {
             .collect();
         traces.sort_by_key(|(id, _)| order.get(id).copied().unwrap_or(usize::MAX));
         Ok(traces)
-    }
-}
-
-fn exact(field: &str, value: &str) -> QueryAst {
-    QueryAst::Term {
-        field: format!("{field}.keyword"),
-        value: QueryValue::Str(value.to_string()),
     }
 }
 
@@ -823,19 +843,20 @@ pub fn load_traces(
     if let Some(window) = window {
         filter.push(time_range(window));
     }
-    let request = SearchRequest {
-        query: QueryAst::Bool(BoolQuery {
-            filter,
-            ..BoolQuery::default()
-        }),
-        from: 0,
-        size: MAX_SPANS_PER_TRACE.min(ids.len() * 10_000),
-        sort: Vec::new(),
-        search_after: None,
-        aggregations: None,
-        track_total_hits: TrackTotalHits::Off,
-        now: jiff::Timestamp::now(),
+    let query = QueryAst::Bool(BoolQuery {
+        filter,
+        ..BoolQuery::default()
+    });
+    // Counting a term is cheap (document frequencies): the page is sized to fit exactly.
+    let matching = usize::try_from(store.count(&indexes, &query, jiff::Timestamp::now())?)
+        .unwrap_or(usize::MAX);
+    let budget = if ids.len() == 1 {
+        MAX_SPANS_PER_TRACE
+    } else {
+        MAX_SPANS_LOADED
     };
+    let truncated = matching > budget;
+    let request = search_request(query, matching.min(budget), Vec::new());
     let response = store.search(&indexes, &request)?;
     let mut grouped: HashMap<TraceId, Vec<Span>> = HashMap::new();
     for hit in response.hits {
@@ -852,6 +873,11 @@ pub fn load_traces(
                 // sharing an id, like Zipkin's shared client/server spans, all stay.)
                 spans.sort_by_key(|s| (s.span_id, s.start_unix_nano, s.duration_nanos));
                 spans.dedup();
+                if truncated && let Some(first) = spans.first_mut() {
+                    first.warnings.push(format!(
+                        "more than {budget} spans matched; this trace may be incomplete"
+                    ));
+                }
                 (*id, spans)
             })
         })
@@ -872,48 +898,50 @@ fn dependency_links(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Val
         service: String,
     }
     let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-    let request = SearchRequest {
-        query: QueryAst::Range(RangeQuery {
-            field: "@timestamp".into(),
-            lower: Bound::Included(QueryValue::Int(start_ms)),
-            upper: Bound::Included(QueryValue::Int(end_ms)),
-            format: Some("epoch_millis".into()),
-            time_zone: None,
-        }),
-        from: 0,
-        size: MAX_DEPENDENCY_SPANS,
-        sort: Vec::new(),
-        search_after: None,
-        aggregations: None,
-        track_total_hits: TrackTotalHits::Off,
-        now: jiff::Timestamp::now(),
-    };
-    let response = store.search(&indexes, &request)?;
-    let nodes: Vec<Node> = response
-        .hits
-        .iter()
-        .filter_map(|hit| serde_json::from_slice(&hit.source).ok())
-        .collect();
-    let service_of: HashMap<(&str, &str), &str> = nodes
-        .iter()
-        .map(|n| {
-            (
-                (n.trace_id.as_str(), n.span_id.as_str()),
-                n.service.as_str(),
-            )
-        })
-        .collect();
+    let mapping = Store::merged_mapping(&indexes);
+    let query = QueryAst::Range(RangeQuery {
+        field: "@timestamp".into(),
+        lower: Bound::Included(QueryValue::Int(start_ms)),
+        upper: Bound::Included(QueryValue::Int(end_ms)),
+        format: Some("epoch_millis".into()),
+        time_zone: None,
+    });
+    // Paged so that memory holds one page of sources at a time; a span sent twice is one node.
+    let mut nodes: HashMap<(String, String), (Option<String>, String)> = HashMap::new();
+    let mut search_after = None;
+    let mut read = 0;
+    while read < MAX_DEPENDENCY_SPANS {
+        let mut request = search_request(
+            query.clone(),
+            DEPENDENCY_PAGE,
+            vec![
+                sort("startTime", false),
+                sort(&exact_field(&mapping, "spanID"), false),
+            ],
+        );
+        request.search_after = search_after.take();
+        let response = store.search(&indexes, &request)?;
+        read += response.hits.len();
+        for hit in &response.hits {
+            if let Ok(node) = serde_json::from_slice::<Node>(&hit.source) {
+                nodes.insert(
+                    (node.trace_id, node.span_id),
+                    (node.parent_span_id, node.service),
+                );
+            }
+        }
+        if response.hits.len() < DEPENDENCY_PAGE {
+            break;
+        }
+        search_after = response.hits.last().map(|h| h.sort.clone());
+    }
     let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for node in &nodes {
-        let Some(parent) = node.parent_span_id.as_deref() else {
-            continue;
-        };
-        if let Some(parent_service) = service_of.get(&(node.trace_id.as_str(), parent))
-            && *parent_service != node.service
+    for ((trace_id, _), (parent, service)) in &nodes {
+        let Some(parent) = parent else { continue };
+        if let Some((_, parent_service)) = nodes.get(&(trace_id.clone(), parent.clone()))
+            && parent_service != service
         {
-            *calls
-                .entry((parent_service, node.service.as_str()))
-                .or_default() += 1;
+            *calls.entry((parent_service, service)).or_default() += 1;
         }
     }
     Ok(calls
@@ -934,6 +962,43 @@ mod tests {
         assert_eq!(parse_go_duration_micros("1h30m"), Some(5_400_000_000));
         assert_eq!(parse_go_duration_micros("fast"), None);
         assert_eq!(parse_go_duration_micros("10"), None);
+    }
+
+    #[test]
+    fn time_windows_from_start_end_and_lookback() {
+        let window = |query: &str| time_window_micros(&Params::parse(Some(query)), true);
+        assert_eq!(window("start=10&end=20").expect("valid"), Some((10, 20)));
+        assert_eq!(
+            window("end=100000000000&lookback=1h").expect("valid"),
+            Some((100_000_000_000 - 3_600_000_000, 100_000_000_000))
+        );
+        assert_eq!(
+            window("end=1000000000000&lookback=2d").expect("valid"),
+            Some((1_000_000_000_000 - 172_800_000_000, 1_000_000_000_000))
+        );
+        assert_eq!(
+            window("end=1000000000000&lookback=1w").expect("valid"),
+            Some((1_000_000_000_000 - 604_800_000_000, 1_000_000_000_000))
+        );
+        // A lookback of "custom" (the UI's) means start/end decide.
+        assert_eq!(
+            window("start=5&end=6&lookback=custom").expect("valid"),
+            Some((5, 6))
+        );
+        assert_eq!(
+            time_window_micros(&Params::parse(None), false).expect("valid"),
+            None
+        );
+        for bad in [
+            "lookback=forever",
+            "lookback=1µ",
+            "lookback=µ",
+            "start=yesterday",
+            "lookback=99999999999999999999d",
+        ] {
+            let error = window(bad).expect_err(bad);
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
     }
 
     #[test]

@@ -141,6 +141,12 @@ fn strategy_json(strategy: &FileStrategy) -> Result<Value, String> {
     Ok(answer)
 }
 
+/// Every operation keeps at least one trace a minute whatever its probability (Jaeger's
+/// adaptive default); clients enforce it with a rate limiter.
+const ADAPTIVE_LOWER_BOUND_TRACES_PER_SECOND: f64 = 1.0 / 60.0;
+/// Operations adaptive sampling tracks at most (names with ids in them must not grow memory).
+const MAX_ADAPTIVE_OPERATIONS: usize = 100_000;
+
 /// Root spans seen per operation since the last adaptive step, with the probability their
 /// client reported sampling them at (the `sampler.param` tag of Jaeger clients).
 #[derive(Debug, Default)]
@@ -227,7 +233,7 @@ impl Sampling {
                 "probabilisticSampling": {"samplingRate": default_probability},
                 "operationSampling": {
                     "defaultSamplingProbability": default_probability,
-                    "defaultLowerBoundTracesPerSecond": self.settings.min_probability,
+                    "defaultLowerBoundTracesPerSecond": ADAPTIVE_LOWER_BOUND_TRACES_PER_SECOND,
                     "perOperationStrategies": operations,
                 },
             });
@@ -291,7 +297,9 @@ impl Sampling {
             let traffic_per_second = seen.represented / seconds;
             let probability = (self.settings.target_traces_per_second / traffic_per_second)
                 .clamp(self.settings.min_probability, 1.0);
-            adaptive.insert(key, probability);
+            if adaptive.len() < MAX_ADAPTIVE_OPERATIONS || adaptive.contains_key(&key) {
+                adaptive.insert(key, probability);
+            }
         }
     }
 
@@ -301,6 +309,9 @@ impl Sampling {
         let adapt_every = Duration::from_secs(self.settings.adaptive_interval_secs.max(1));
         let mut reload_tick = tokio::time::interval(reload);
         let mut adapt_tick = tokio::time::interval(adapt_every);
+        // After a stall, one late step over the whole gap, not a burst of near-empty ones.
+        reload_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        adapt_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_adapt = tokio::time::Instant::now();
         loop {
             tokio::select! {
