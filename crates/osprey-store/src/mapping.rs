@@ -212,15 +212,8 @@ impl IndexMapping {
         out: &mut MappedDocument,
         changed: &mut bool,
     ) {
-        match self.fields.get(path) {
-            Some(FieldType::Disabled) => return,
-            Some(FieldType::Flattened) => {
-                push_names(path, out);
-                self.map_flattened(path, value, out);
-                return;
-            }
-            _ => {}
-        }
+        // One lookup of `path` per value (this is the ingest hot path): disabled and flattened
+        // fields are recognised where the type is looked up anyway.
         match value {
             Value::Null => {}
             Value::Array(items) => {
@@ -231,6 +224,12 @@ impl IndexMapping {
             Value::Object(object) => {
                 match self.fields.get(path) {
                     Some(FieldType::Object) => {}
+                    Some(FieldType::Disabled) => return,
+                    Some(FieldType::Flattened) => {
+                        push_names(path, out);
+                        self.map_flattened(path, value, out);
+                        return;
+                    }
                     Some(_) => out.ignored.push(path.to_string()),
                     None => {
                         self.fields.insert(path.to_string(), FieldType::Object);
@@ -242,6 +241,12 @@ impl IndexMapping {
             }
             scalar => {
                 let field_type = match self.fields.get(path) {
+                    Some(FieldType::Disabled) => return,
+                    Some(FieldType::Flattened) => {
+                        push_names(path, out);
+                        self.map_flattened(path, scalar, out);
+                        return;
+                    }
                     Some(t) => *t,
                     None => {
                         let t = detect_type(path, scalar);

@@ -26,6 +26,8 @@ use super::SpanStore;
 /// Spans returned for one trace at most, and for several traces (a search) together.
 const MAX_SPANS_PER_TRACE: usize = 100_000;
 const MAX_SPANS_LOADED: usize = 200_000;
+/// The first page of a trace lookup, per trace: most traces fit in it.
+const SMALL_TRACE_SPANS: usize = 1_000;
 /// `/api/traces` examines at most this many matching spans to find its traces.
 const MAX_SPANS_SCANNED: usize = 200_000;
 /// `/api/dependencies` reads at most this many spans of the window, a page at a time.
@@ -758,16 +760,9 @@ impl TraceSearch {
         let page = (self.limit * 8).clamp(100, 5_000);
         let mut scanned = 0;
         while trace_ids.len() < self.limit && scanned < MAX_SPANS_SCANNED {
-            // The span id breaks ties: `search_after` resumes strictly after the last hit, and
-            // many spans share a millisecond.
-            let mut request = search_request(
-                query.clone(),
-                page,
-                vec![
-                    sort("@timestamp", true),
-                    sort(&exact_field(&mapping, "spanID"), true),
-                ],
-            );
+            // Newest first by @timestamp alone: the store's fast path (a second sort key
+            // makes a search over millions of spans take seconds).
+            let mut request = search_request(query.clone(), page, vec![sort("@timestamp", true)]);
             request.search_after = search_after.take();
             let response = store.search(&indexes, &request)?;
             scanned += response.hits.len();
@@ -785,7 +780,17 @@ impl TraceSearch {
             if response.hits.len() < page {
                 break;
             }
-            search_after = response.hits.last().map(|h| h.sort.clone());
+            // `search_after` resumes strictly after its value, and many spans share a
+            // millisecond: resume at the last page's final millisecond again (its traces are
+            // already seen), unless the whole page was that one millisecond.
+            let millis = |hit: Option<&osprey_store::Hit>| {
+                hit.and_then(|h| h.sort.first()).and_then(Value::as_i64)
+            };
+            search_after = match (millis(response.hits.first()), millis(response.hits.last())) {
+                (Some(first), Some(last)) if first != last => Some(vec![json!(last + 1)]),
+                (_, Some(last)) => Some(vec![json!(last)]),
+                _ => break,
+            };
         }
         let mut traces = load_traces(store, &trace_ids, None)?;
         // Newest first, as found.
@@ -847,17 +852,26 @@ pub fn load_traces(
         filter,
         ..BoolQuery::default()
     });
-    // Counting a term is cheap (document frequencies): the page is sized to fit exactly.
-    let matching = usize::try_from(store.count(&indexes, &query, jiff::Timestamp::now())?)
-        .unwrap_or(usize::MAX);
     let budget = if ids.len() == 1 {
         MAX_SPANS_PER_TRACE
     } else {
         MAX_SPANS_LOADED
     };
-    let truncated = matching > budget;
-    let request = search_request(query, matching.min(budget), Vec::new());
-    let response = store.search(&indexes, &request)?;
+    // Most traces are small: one search with a modest page; a trace that fills it is counted
+    // (cheap: document frequencies) and fetched again with a page that fits.
+    let first_page = (ids.len() * SMALL_TRACE_SPANS).min(budget);
+    let mut response = store.search(&indexes, &search_request(query.clone(), first_page, Vec::new()))?;
+    let mut truncated = false;
+    if response.hits.len() == first_page && first_page < budget {
+        let matching = usize::try_from(store.count(&indexes, &query, jiff::Timestamp::now())?)
+            .unwrap_or(usize::MAX);
+        truncated = matching > budget;
+        if matching > first_page {
+            response = store.search(&indexes, &search_request(query, matching.min(budget), Vec::new()))?;
+        }
+    } else if response.hits.len() == budget {
+        truncated = true;
+    }
     let mut grouped: HashMap<TraceId, Vec<Span>> = HashMap::new();
     for hit in response.hits {
         match span_from_source(&hit.source) {
