@@ -337,34 +337,61 @@ async fn export_logs(
     })
 }
 
+/// One OTLP/HTTP export of either signal: the encoding from the content type, the body
+/// decoded (a 400 in that encoding if it does not decode), stored, and answered in kind.
+async fn otlp_http<Decoded, Reply, Stored>(
+    headers: &HeaderMap,
+    body: &[u8],
+    decode: fn(Encoding, &[u8]) -> Result<Decoded, String>,
+    store: impl FnOnce(Decoded) -> Stored,
+    what: &str,
+) -> Response
+where
+    Stored: std::future::Future<Output = Result<Reply, StoreError>>,
+    Reply: Message + serde::Serialize,
+{
+    let encoding = match otlp_encoding(headers) {
+        Ok(encoding) => encoding,
+        Err(content_type) => return unsupported_otlp_type(&content_type),
+    };
+    let decoded = match decode(encoding, body) {
+        Ok(decoded) => decoded,
+        Err(error) => return otlp_error(encoding, StatusCode::BAD_REQUEST, error),
+    };
+    match store(decoded).await {
+        Ok(reply) => otlp_reply(encoding, &reply),
+        Err(error) => otlp_error(
+            encoding,
+            store_status(&error),
+            format!("{what} not stored: {error}"),
+        ),
+    }
+}
+
 async fn otlp_http_traces(
     State(spans): State<Arc<SpanStore>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let encoding = match otlp_encoding(&headers) {
-        Ok(encoding) => encoding,
-        Err(content_type) => return unsupported_otlp_type(&content_type),
-    };
-    let decoded = match encoding {
-        Encoding::Protobuf => otlp::decode_protobuf(&body),
-        Encoding::Json => otlp::decode_json(&body),
-    };
-    let decoded = match decoded {
-        Ok(decoded) => decoded,
-        Err(error) => {
-            spans.record_dropped("otlp_http", "rejected", 1);
-            return otlp_error(encoding, StatusCode::BAD_REQUEST, error.to_string());
+    let decode = |encoding, body: &[u8]| {
+        match encoding {
+            Encoding::Protobuf => otlp::decode_protobuf(body),
+            Encoding::Json => otlp::decode_json(body),
         }
+        .map_err(|error| error.to_string())
     };
-    match export_traces(&spans, "otlp_http", decoded).await {
-        Ok(response) => otlp_reply(encoding, &response),
-        Err(error) => otlp_error(
-            encoding,
-            store_status(&error),
-            format!("spans not stored: {error}"),
-        ),
+    let response = otlp_http(
+        &headers,
+        &body,
+        decode,
+        |decoded| export_traces(&spans, "otlp_http", decoded),
+        "spans",
+    )
+    .await;
+    if response.status() == StatusCode::BAD_REQUEST {
+        spans.record_dropped("otlp_http", "rejected", 1);
     }
+    response
 }
 
 async fn otlp_http_logs(
@@ -372,26 +399,18 @@ async fn otlp_http_logs(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let encoding = match otlp_encoding(&headers) {
-        Ok(encoding) => encoding,
-        Err(content_type) => return unsupported_otlp_type(&content_type),
+    let decode = |encoding, body: &[u8]| match encoding {
+        Encoding::Protobuf => otlp_logs::decode_protobuf(body),
+        Encoding::Json => otlp_logs::decode_json(body),
     };
-    let decoded = match encoding {
-        Encoding::Protobuf => otlp_logs::decode_protobuf(&body),
-        Encoding::Json => otlp_logs::decode_json(&body),
-    };
-    let decoded = match decoded {
-        Ok(decoded) => decoded,
-        Err(error) => return otlp_error(encoding, StatusCode::BAD_REQUEST, error),
-    };
-    match export_logs(&spans, decoded).await {
-        Ok(response) => otlp_reply(encoding, &response),
-        Err(error) => otlp_error(
-            encoding,
-            store_status(&error),
-            format!("logs not stored: {error}"),
-        ),
-    }
+    otlp_http(
+        &headers,
+        &body,
+        decode,
+        |decoded| export_logs(&spans, decoded),
+        "logs",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- OTLP over gRPC

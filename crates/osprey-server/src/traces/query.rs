@@ -860,14 +860,20 @@ pub fn load_traces(
     // Most traces are small: one search with a modest page; a trace that fills it is counted
     // (cheap: document frequencies) and fetched again with a page that fits.
     let first_page = (ids.len() * SMALL_TRACE_SPANS).min(budget);
-    let mut response = store.search(&indexes, &search_request(query.clone(), first_page, Vec::new()))?;
+    let mut response = store.search(
+        &indexes,
+        &search_request(query.clone(), first_page, Vec::new()),
+    )?;
     let mut truncated = false;
     if response.hits.len() == first_page && first_page < budget {
         let matching = usize::try_from(store.count(&indexes, &query, jiff::Timestamp::now())?)
             .unwrap_or(usize::MAX);
         truncated = matching > budget;
         if matching > first_page {
-            response = store.search(&indexes, &search_request(query, matching.min(budget), Vec::new()))?;
+            response = store.search(
+                &indexes,
+                &search_request(query, matching.min(budget), Vec::new()),
+            )?;
         }
     } else if response.hits.len() == budget {
         truncated = true;
