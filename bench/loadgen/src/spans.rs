@@ -332,10 +332,7 @@ pub(crate) fn run(args: SpansArgs) -> Result<()> {
         }
         if let Some(docs) = docs.as_mut() {
             for span in &trace {
-                serde_json::to_writer(
-                    &mut *docs,
-                    &document::span_document(span, span.start_unix_nano),
-                )?;
+                docs.write_all(&document::span_document(span, span.start_unix_nano).source)?;
                 docs.write_all(b"\n")?;
             }
         }

@@ -25,7 +25,9 @@ use tantivy::{IndexWriter, TantivyDocument, Term};
 use crate::error::{Result, StoreError};
 use crate::mapping::{IndexMapping, TIMESTAMP_FIELD, parse_date_millis};
 use crate::metastore::{Catalog, FileMetastore, IndexMeta, Metastore};
-use crate::partition::{Fields, PartitionReader, build_document, fields, open_index};
+use crate::partition::{
+    Fields, PartitionReader, build_document, doc_store_level, fields, open_index,
+};
 use crate::storage::{LocalStorage, PartitionKey, SegmentStorage};
 use crate::wal::{Lsn, Wal, WalOp};
 
@@ -567,7 +569,8 @@ impl Indexer {
                     incarnation: meta.created_lsn,
                     day,
                 };
-                let (reader, lsn) = open_partition(shared.storage.as_ref(), key.clone())?;
+                let (reader, lsn) =
+                    open_partition(shared.storage.as_ref(), key.clone(), &meta.settings)?;
                 committed.insert(key, lsn);
                 live.partitions.write().insert(day, Arc::new(reader));
             }
@@ -1290,7 +1293,8 @@ impl Indexer {
             let partition = match existing {
                 Some(p) => p,
                 None => {
-                    let (reader, lsn) = open_partition(self.shared.storage.as_ref(), key.clone())?;
+                    let (reader, lsn) =
+                        open_partition(self.shared.storage.as_ref(), key.clone(), &live.settings)?;
                     self.committed.insert(key.clone(), lsn);
                     let reader = Arc::new(reader);
                     live.partitions.write().insert(key.day, reader.clone());
@@ -1642,9 +1646,10 @@ fn committed_payload(index: &tantivy::Index) -> Result<Lsn> {
 fn open_partition(
     storage: &dyn SegmentStorage,
     key: PartitionKey,
+    settings: &Value,
 ) -> Result<(PartitionReader, Lsn)> {
     let directory = storage.open(&key).map_err(disk_error)?;
-    let index = open_index(directory).map_err(engine_error)?;
+    let index = open_index(directory, doc_store_level(settings)).map_err(engine_error)?;
     let lsn = committed_payload(&index)?;
     Ok((PartitionReader::new(key, index)?, lsn))
 }

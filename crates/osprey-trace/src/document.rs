@@ -23,9 +23,11 @@ use crate::model::{AttrValue, KeyValue, Span};
 /// The index that holds spans.
 pub const SPAN_INDEX: &str = "osprey-spans";
 
-/// The explicit mapping of the span index.
+/// The settings and explicit mapping of the span index. Its doc store uses the faster
+/// compression (`index.codec: default`): spans arrive far faster than log lines.
 pub fn span_index_mapping() -> Value {
     json!({
+        "settings": {"index": {"codec": "default"}},
         "mappings": {
             "properties": {
                 "@timestamp": {"type": "date"},
@@ -52,11 +54,22 @@ const EARLIEST_START_NANOS: u64 = 946_684_800_000_000_000;
 /// Spans starting more than a day after they were received are indexed at receipt too.
 const LATEST_START_AHEAD_NANOS: u64 = 86_400_000_000_000;
 
+/// A span as the store takes it: the search fields (what the mapping indexes) and the whole
+/// document as stored (`_source`: the same fields plus the span under `span`). The span is
+/// serialised straight to bytes — never built as a JSON tree — since it is never indexed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanDocument {
+    /// The top-level search fields.
+    pub fields: Map<String, Value>,
+    /// The stored document: `fields` plus `"span": {…}`.
+    pub source: Vec<u8>,
+}
+
 /// The stored document of a span received at `received_nanos`. A span whose start is missing
 /// or absurd (before 2000, or more than a day ahead) is indexed at its receipt time — so that
 /// it lands in a partition retention keeps and time windows find — and says so in a warning;
 /// its own start is kept as sent.
-pub fn span_document(span: &Span, received_nanos: u64) -> Map<String, Value> {
+pub fn span_document(span: &Span, received_nanos: u64) -> SpanDocument {
     let mut tag = Map::new();
     let mut put = |kv: &KeyValue| {
         if kv.key.is_empty() || tag.contains_key(&kv.key) {
@@ -107,19 +120,29 @@ pub fn span_document(span: &Span, received_nanos: u64) -> Map<String, Value> {
     if !tag.is_empty() {
         document.insert("tag".into(), Value::Object(tag));
     }
-    let stored = if start_is_sane {
-        serde_json::to_value(span)
+    // `{…fields…}` becomes `{…fields…,"span":{…}}`. Serialising a map of JSON values and the
+    // model cannot fail (string keys; non-finite floats are named).
+    let mut source = serde_json::to_vec(&document).unwrap_or_default();
+    source.pop();
+    source.extend_from_slice(b",\"span\":");
+    let written = if start_is_sane {
+        serde_json::to_writer(&mut source, span)
     } else {
         let mut flagged = span.clone();
         flagged.warnings.push(format!(
             "start time {} ns is out of range; indexed at receipt ({} ns)",
             span.start_unix_nano, received_nanos
         ));
-        serde_json::to_value(&flagged)
+        serde_json::to_writer(&mut source, &flagged)
     };
-    // The model serialises infallibly (string keys, non-finite floats named).
-    document.insert("span".into(), stored.unwrap_or(Value::Null));
-    document
+    if written.is_err() {
+        source.extend_from_slice(b"null");
+    }
+    source.push(b'}');
+    SpanDocument {
+        fields: document,
+        source,
+    }
 }
 
 /// The span stored in a document's `_source`.
@@ -163,15 +186,18 @@ mod tests {
             },
             ..Span::default()
         };
-        let document = span_document(&span, span.start_unix_nano + 1_000);
-        assert_eq!(document["@timestamp"], 1_700_000_000_123i64);
-        assert_eq!(document["startTime"], 1_700_000_000_123_456u64);
-        assert_eq!(document["duration"], 1_500);
-        assert_eq!(document["tag"]["http.status_code"], 200);
-        assert_eq!(document["tag"]["span.kind"], "server");
-        assert_eq!(document["tag"]["hostname"], "h1");
-        assert_eq!(document["tag"]["level"], "info");
-        let source = serde_json::to_vec(&document).expect("serialises");
+        let SpanDocument { fields, source } = span_document(&span, span.start_unix_nano + 1_000);
+        assert_eq!(fields["@timestamp"], 1_700_000_000_123i64);
+        assert_eq!(fields["startTime"], 1_700_000_000_123_456u64);
+        assert_eq!(fields["duration"], 1_500);
+        assert_eq!(fields["tag"]["http.status_code"], 200);
+        assert_eq!(fields["tag"]["span.kind"], "server");
+        assert_eq!(fields["tag"]["hostname"], "h1");
+        assert_eq!(fields["tag"]["level"], "info");
+        assert!(fields.get("span").is_none());
+        // The source is the fields plus the span, as one JSON object.
+        let stored: Map<String, Value> = serde_json::from_slice(&source).expect("valid JSON");
+        assert_eq!(stored["traceID"], fields["traceID"]);
         assert_eq!(span_from_source(&source), Ok(span.clone()));
 
         // No start time: indexed at receipt, with a warning; the start stays as sent.
@@ -181,9 +207,8 @@ mod tests {
         };
         let received = 1_800_000_000_000_000_000;
         let document = span_document(&unstarted, received);
-        assert_eq!(document["@timestamp"], 1_800_000_000_000i64);
-        let back = span_from_source(&serde_json::to_vec(&document).expect("serialises"))
-            .expect("reads back");
+        assert_eq!(document.fields["@timestamp"], 1_800_000_000_000i64);
+        let back = span_from_source(&document.source).expect("reads back");
         assert_eq!(back.start_unix_nano, 0);
         assert!(
             back.warnings[0].contains("out of range"),

@@ -173,24 +173,25 @@ impl SpanStore {
         self.catalogue.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes documents to `index` as one group commit (blocking until fsynced), with
-    /// generated ids: an explicit id would cost an existence check per document.
+    /// Writes documents (the fields to index, the bytes to store) to `index` as one group
+    /// commit, blocking until fsynced, with generated ids: an explicit id would cost an
+    /// existence check per document.
     fn write_documents(
         &self,
         index: &str,
-        documents: Vec<serde_json::Map<String, Value>>,
+        documents: Vec<(serde_json::Map<String, Value>, Vec<u8>)>,
     ) -> Result<WriteSummary, StoreError> {
         if documents.is_empty() {
             return Ok(WriteSummary::default());
         }
         let items: Vec<WriteItem> = documents
             .into_iter()
-            .map(|document| WriteItem {
+            .map(|(fields, source)| WriteItem {
                 op: Op::Index,
                 index: index.to_string(),
                 id: None,
-                source: Some(serde_json::to_vec(&document).unwrap_or_default()),
-                document: Some(document),
+                source: Some(source),
+                document: Some(fields),
                 update_doc: None,
                 doc_as_upsert: false,
                 upsert: None,
@@ -230,7 +231,10 @@ impl SpanStore {
         let received = jiff::Timestamp::now().as_nanosecond().max(0) as u64;
         let documents = spans
             .iter()
-            .map(|span| span_document(span, received))
+            .map(|span| {
+                let document = span_document(span, received);
+                (document.fields, document.source)
+            })
             .collect();
         let summary = self.write_documents(SPAN_INDEX, documents)?;
         self.metrics
@@ -248,6 +252,13 @@ impl SpanStore {
         index: &str,
         documents: Vec<serde_json::Map<String, Value>>,
     ) -> Result<WriteSummary, StoreError> {
+        let documents = documents
+            .into_iter()
+            .map(|document| {
+                let source = serde_json::to_vec(&document).unwrap_or_default();
+                (document, source)
+            })
+            .collect();
         let summary = self.write_documents(index, documents)?;
         self.metrics.record_docs(summary.stored as u64);
         Ok(summary)
