@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::jaeger::jaeger_tags;
+use crate::jaeger::derived_tags;
 use crate::model::{AttrValue, KeyValue, Span};
 
 /// The index that holds spans.
@@ -84,7 +84,7 @@ pub fn span_document(span: &Span, received_nanos: u64) -> SpanDocument {
         };
         tag.insert(kv.key.clone(), value);
     };
-    for kv in &jaeger_tags(span) {
+    for kv in span.attributes.iter().chain(&derived_tags(span)) {
         put(kv);
     }
     for kv in &span.resource.attributes {

@@ -5,12 +5,24 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{AttrValue, KeyValue, RefType, Span, StatusCode, TraceId};
 
-/// The span's tags as Jaeger shows them: its attributes in order, then what Jaeger's OTLP
-/// translator adds for fields Jaeger has no place for (only when not already a tag).
+/// The span's tags as Jaeger shows them: its attributes in order, then `derived_tags`.
 pub fn jaeger_tags(span: &Span) -> Vec<KeyValue> {
     let mut tags = span.attributes.clone();
+    tags.extend(derived_tags(span));
+    tags
+}
+
+/// What Jaeger's OTLP translator adds as tags for fields Jaeger has no place for (kind,
+/// status, scope, trace state), each only when the span has no attribute of that name.
+pub fn derived_tags(span: &Span) -> Vec<KeyValue> {
+    let mut tags: Vec<KeyValue> = Vec::new();
     let add = |tags: &mut Vec<KeyValue>, key: &str, value: AttrValue| {
-        if !tags.iter().any(|kv| kv.key == key) {
+        if !span
+            .attributes
+            .iter()
+            .chain(tags.iter())
+            .any(|kv| kv.key == key)
+        {
             tags.push(KeyValue {
                 key: key.to_string(),
                 value,

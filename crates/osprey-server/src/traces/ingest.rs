@@ -30,11 +30,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use osprey_model::ErrorClass;
 use osprey_store::StoreError;
 use osprey_trace::jaeger_proto::{self, PostSpansRequest, PostSpansResponse};
 use osprey_trace::otlp_logs::{self, OTLP_LOGS_INDEX};
 use osprey_trace::thrift::{self, Protocol};
-use osprey_trace::{otlp, zipkin};
+use osprey_trace::{Span, otlp, zipkin};
 use prost::Message;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -50,26 +51,46 @@ const UDP_QUEUE_DATAGRAMS: usize = 4_096;
 /// Receive buffer asked of the kernel for the UDP sockets (granted up to `net.core.rmem_max`;
 /// the Jaeger agent's advice applies: raise it on busy nodes).
 pub const UDP_RECEIVE_BUFFER: usize = 8 << 20;
-/// The UDP writer stores at most this many spans per group commit.
-const UDP_WRITE_SPANS: usize = 20_000;
+/// The UDP writer stores at most this many datagrams' spans per group commit.
+const UDP_WRITE_DATAGRAMS: usize = 1_024;
 
-/// A store failure as an HTTP status: a full disk or a shutdown is retryable.
+/// A store failure as an HTTP status, by its error class (a full disk is 429, a shutdown 503:
+/// both retryable).
 fn store_status(error: &StoreError) -> StatusCode {
-    match error {
-        StoreError::DiskFull(_) => StatusCode::TOO_MANY_REQUESTS,
-        StoreError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-        StoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    StatusCode::from_u16(error.class().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A store failure as a gRPC status: what is retryable over HTTP is `UNAVAILABLE`.
+fn grpc_status(what: &str, error: StoreError) -> tonic::Status {
+    match error.class() {
+        ErrorClass::TooManyRequests | ErrorClass::Unavailable => {
+            tonic::Status::unavailable(format!("{what} not stored: {error}"))
+        }
+        _ => tonic::Status::internal(format!("{what} not stored: {error}")),
     }
 }
 
-/// A store failure as a gRPC status: a full disk or a shutdown is retryable (`UNAVAILABLE`).
-fn grpc_status(what: &str, error: StoreError) -> tonic::Status {
-    match error {
-        StoreError::DiskFull(_) | StoreError::ShuttingDown => {
-            tonic::Status::unavailable(format!("{what} not stored: {error}"))
+/// Stores a decoded batch for a protocol that acknowledges it whole with `202 Accepted`
+/// (Jaeger Thrift over HTTP, Zipkin); a body that did not decode is a 400 saying why.
+async fn accept_batch(
+    spans: &Arc<SpanStore>,
+    protocol: &'static str,
+    decoded: Result<Vec<Span>, String>,
+) -> Response {
+    let batch = match decoded {
+        Ok(batch) => batch,
+        Err(error) => {
+            spans.record_dropped(protocol, "rejected", 1);
+            return text_error(StatusCode::BAD_REQUEST, error);
         }
-        other => tonic::Status::internal(format!("{what} not stored: {other}")),
+    };
+    match spans
+        .write(protocol, batch)
+        .await
+        .and_then(WriteSummary::whole)
+    {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
     }
 }
 
@@ -134,24 +155,10 @@ async fn jaeger_http_post(
             ),
         );
     }
-    let batch = match thrift::decode_batch(&body, Protocol::Binary) {
-        Ok(batch) => batch,
-        Err(error) => {
-            spans.record_dropped("jaeger_http", "rejected", 1);
-            return text_error(
-                StatusCode::BAD_REQUEST,
-                format!("Unable to process request body: {error}"),
-            );
-        }
-    };
-    match spans
-        .write("jaeger_http", batch.spans)
-        .await
-        .and_then(WriteSummary::whole)
-    {
-        Ok(_) => StatusCode::ACCEPTED.into_response(),
-        Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
-    }
+    let decoded = thrift::decode_batch(&body, Protocol::Binary)
+        .map(|batch| batch.spans)
+        .map_err(|error| format!("Unable to process request body: {error}"));
+    accept_batch(&spans, "jaeger_http", decoded).await
 }
 
 // ---------------------------------------------------------------- Zipkin
@@ -185,20 +192,7 @@ async fn zipkin_post(
             );
         }
     };
-    match decoded {
-        Ok(decoded) => match spans
-            .write("zipkin", decoded)
-            .await
-            .and_then(WriteSummary::whole)
-        {
-            Ok(_) => StatusCode::ACCEPTED.into_response(),
-            Err(error) => text_error(store_status(&error), format!("spans not stored: {error}")),
-        },
-        Err(error) => {
-            spans.record_dropped("zipkin", "rejected", 1);
-            text_error(StatusCode::BAD_REQUEST, error.to_string())
-        }
-    }
+    accept_batch(&spans, "zipkin", decoded.map_err(|error| error.to_string())).await
 }
 
 async fn zipkin_v1_post() -> Response {
@@ -539,27 +533,36 @@ pub async fn serve_udp(
     let writer_spans = spans.clone();
     let writer = tokio::spawn(async move {
         while let Some(first) = datagrams.recv().await {
-            let mut pending = Vec::new();
-            let mut next = Some(first);
-            while let Some(datagram) = next.take() {
-                match thrift::decode_emit_batch(&datagram, protocol) {
-                    Ok(batch) => pending.extend(batch.spans),
-                    Err(error) => {
-                        tracing::debug!(protocol = name, %error, "undecodable datagram dropped");
-                        writer_spans.record_dropped(name, "invalid", 1);
+            let mut queued = vec![first];
+            while queued.len() < UDP_WRITE_DATAGRAMS {
+                match datagrams.try_recv() {
+                    Ok(datagram) => queued.push(datagram),
+                    Err(_) => break,
+                }
+            }
+            // Decoding is CPU work: it runs with the write, off the async runtime.
+            let written = writer_spans
+                .blocking(move |this| {
+                    let mut pending = Vec::new();
+                    for datagram in &queued {
+                        match thrift::decode_emit_batch(datagram, protocol) {
+                            Ok(batch) => pending.extend(batch.spans),
+                            Err(error) => {
+                                tracing::debug!(protocol = name, %error, "undecodable datagram dropped");
+                                this.record_dropped(name, "invalid", 1);
+                            }
+                        }
                     }
-                }
-                if pending.len() < UDP_WRITE_SPANS {
-                    next = datagrams.try_recv().ok();
-                }
-            }
-            let count = pending.len() as u64;
-            if count == 0 {
-                continue;
-            }
-            if let Err(error) = writer_spans.write(name, pending).await {
-                tracing::warn!(protocol = name, %error, spans = count, "spans from UDP not stored");
-                writer_spans.record_dropped(name, "rejected", count);
+                    let count = pending.len() as u64;
+                    if let Err(error) = this.write_blocking(name, pending) {
+                        tracing::warn!(protocol = name, %error, spans = count, "spans from UDP not stored");
+                        this.record_dropped(name, "rejected", count);
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = written {
+                tracing::error!(protocol = name, %error, "UDP writer task failed");
             }
         }
     });

@@ -31,23 +31,27 @@ const MAX_SERVICES: usize = 10_000;
 const MAX_OPERATIONS_PER_SERVICE: usize = 10_000;
 
 impl Catalogue {
+    /// Called for every stored span: allocates only for what it has not seen.
     fn learn(&mut self, service: &str, operation: &str, kind: &str) {
-        if !self.services.contains_key(service) && self.services.len() >= MAX_SERVICES {
-            return;
-        }
-        let operations = self.services.entry(service.to_string()).or_default();
-        if !operations.contains_key(operation) && operations.len() >= MAX_OPERATIONS_PER_SERVICE {
-            return;
-        }
-        match operations.get_mut(operation) {
-            Some(kinds) => {
-                if !kinds.contains(kind) {
-                    kinds.insert(kind.to_string());
-                }
+        if !self.services.contains_key(service) {
+            if self.services.len() >= MAX_SERVICES {
+                return;
             }
-            None => {
-                operations.insert(operation.to_string(), BTreeSet::from([kind.to_string()]));
+            self.services.insert(service.to_string(), BTreeMap::new());
+        }
+        let Some(operations) = self.services.get_mut(service) else {
+            return;
+        };
+        if !operations.contains_key(operation) {
+            if operations.len() >= MAX_OPERATIONS_PER_SERVICE {
+                return;
             }
+            operations.insert(operation.to_string(), BTreeSet::new());
+        }
+        if let Some(kinds) = operations.get_mut(operation)
+            && !kinds.contains(kind)
+        {
+            kinds.insert(kind.to_string());
         }
     }
 
@@ -140,19 +144,19 @@ impl SpanStore {
         }));
         let response = self.store.search(&indexes, &request)?;
         let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
-        let buckets = |value: &Value, name: &str| -> Vec<Value> {
+        fn buckets<'a>(value: &'a Value, name: &str) -> &'a [Value] {
             value
-                .pointer(&format!("/{name}/buckets"))
+                .get(name)
+                .and_then(|agg| agg.get("buckets"))
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
+                .map_or(&[], Vec::as_slice)
+        }
         let aggregations = response.aggregations.unwrap_or(Value::Null);
         for service in buckets(&aggregations, "services") {
             let service_name = service["key"].as_str().unwrap_or_default().to_string();
-            for operation in buckets(&service, "operations") {
+            for operation in buckets(service, "operations") {
                 let operation_name = operation["key"].as_str().unwrap_or_default();
-                let kinds = buckets(&operation, "kinds");
+                let kinds = buckets(operation, "kinds");
                 if kinds.is_empty() {
                     catalogue.learn(&service_name, operation_name, "");
                 }
@@ -215,6 +219,16 @@ impl SpanStore {
         if spans.is_empty() {
             return Ok(WriteSummary::default());
         }
+        let received = jiff::Timestamp::now().as_nanosecond().max(0) as u64;
+        let documents = spans
+            .iter()
+            .map(|span| {
+                let document = span_document(span, received);
+                (document.fields, document.source)
+            })
+            .collect();
+        let summary = self.write_documents(SPAN_INDEX, documents)?;
+        // What was stored is what the catalogue and adaptive sampling learn from.
         if let Some(sampling) = &self.sampling {
             sampling.observe(&spans);
         }
@@ -228,15 +242,6 @@ impl SpanStore {
                 );
             }
         }
-        let received = jiff::Timestamp::now().as_nanosecond().max(0) as u64;
-        let documents = spans
-            .iter()
-            .map(|span| {
-                let document = span_document(span, received);
-                (document.fields, document.source)
-            })
-            .collect();
-        let summary = self.write_documents(SPAN_INDEX, documents)?;
         self.metrics
             .record_spans(protocol, "stored", summary.stored as u64);
         if summary.rejected > 0 {

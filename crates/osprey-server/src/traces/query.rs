@@ -292,22 +292,38 @@ fn find_trace_logs(
     span_id: Option<osprey_trace::SpanId>,
     limit: usize,
 ) -> Result<Vec<Value>, StoreError> {
-    let window = load_traces(store, &[trace_id], None)?
-        .into_iter()
-        .next()
-        .map(|(_, spans)| {
-            let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-            let end = spans
-                .iter()
-                .map(|s| s.start_unix_nano.saturating_add(s.duration_nanos))
-                .max()
-                .unwrap_or(u64::MAX);
-            let margin = 300_000_000_000; // 5 minutes: clocks and shippers lag
-            (
-                start.saturating_sub(margin) / 1_000,
-                end.saturating_add(margin) / 1_000,
-            )
-        });
+    // The trace's time span, from three column statistics rather than its spans' sources.
+    let mut extent = search_request(
+        QueryAst::Term {
+            field: "traceID".into(),
+            value: QueryValue::Str(trace_id.to_string()),
+        },
+        0,
+        Vec::new(),
+    );
+    extent.aggregations = Some(json!({
+        "first": {"min": {"field": "startTime"}},
+        "last": {"max": {"field": "startTime"}},
+        "longest": {"max": {"field": "duration"}},
+    }));
+    let extent = store.search(&store.resolve_indices(SPAN_INDEX, true)?, &extent)?;
+    let micros = |name: &str| {
+        extent
+            .aggregations
+            .as_ref()
+            .and_then(|aggs| aggs.get(name))
+            .and_then(|agg| agg.get("value"))
+            .and_then(Value::as_f64)
+            .map(|v| v.max(0.0) as u64)
+    };
+    let margin = 300_000_000; // 5 minutes, in microseconds: clocks and shippers lag
+    let window = match (micros("first"), micros("last"), micros("longest")) {
+        (Some(first), Some(last), Some(longest)) => Some((
+            first.saturating_sub(margin),
+            last.saturating_add(longest).saturating_add(margin),
+        )),
+        _ => None,
+    };
     // Both spellings of a 64-bit id: Jaeger's 16 digits and the zero-padded 32 of OTel loggers.
     let mut forms = vec![trace_id.to_string(), format!("{:032x}", trace_id.0)];
     forms.dedup();
