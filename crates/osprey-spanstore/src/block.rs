@@ -214,7 +214,7 @@ pub(crate) fn write_block(
     // Search chunks: per service, newest first.
     let mut chunks = Vec::new();
     for (service, mut list) in by_service {
-        list.sort_unstable_by(|a, b| b.start.cmp(&a.start));
+        list.sort_unstable_by_key(|row| std::cmp::Reverse(row.start));
         for chunk_rows in list.chunks(CHUNK_ROWS) {
             let encoded = encode_chunk(head, chunk_rows);
             let compressed = compress(&encoded)?;

@@ -634,11 +634,11 @@ impl TraceStore {
                     || head.created.elapsed() >= self.config.head_max_age)
         };
         let waiting = !self.sealed.read().frozen.is_empty();
-        if due || waiting || self.flush_wanted.swap(false, Ordering::Relaxed) {
-            if let Err(error) = self.flush() {
-                tracing::error!(%error, "writing a span block failed; the WAL keeps the spans, retrying");
-                std::thread::sleep(Duration::from_secs(1));
-            }
+        if (due || waiting || self.flush_wanted.swap(false, Ordering::Relaxed))
+            && let Err(error) = self.flush()
+        {
+            tracing::error!(%error, "writing a span block failed; the WAL keeps the spans, retrying");
+            std::thread::sleep(Duration::from_secs(1));
         }
         if last_retention.elapsed() >= Duration::from_secs(30) {
             *last_retention = Instant::now();
