@@ -2,11 +2,13 @@
 
 Ingest until a _bulk is refused (HTTP 429 or 5xx, error reason mentions "disk full"),
 check that every acknowledged document is still searchable, grow the tmpfs, check that
-ingest resumes, restart the server on the same dir and check again. Needs root (mount).
+ingest resumes, restart the server on the same dir and check again. The same for spans
+(OTLP over HTTP, the span store writing a block per megabyte). Needs root (mount).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -214,3 +216,81 @@ def test_start_on_full_disk_then_recover(tmpfs_dir, osprey_factory):
     if not started:
         assert "disk" in start_error.lower() or "space" in start_error.lower(), \
             f"startup on a full disk failed without saying why: {start_error[-2000:]}"
+
+
+def otlp_json_trace(rng: random.Random, spans: int = 20) -> tuple[str, bytes]:
+    """One trace of random-payload spans as OTLP JSON (hex ids, as the OTLP/HTTP JSON spec says)."""
+    trace_id = "%032x" % rng.getrandbits(128)
+    now = time.time_ns()
+    items = []
+    for i in range(spans):
+        items.append({
+            "traceId": trace_id, "spanId": "%016x" % (rng.getrandbits(63) + 1), "name": f"op-{i}",
+            "startTimeUnixNano": str(now + i), "endTimeUnixNano": str(now + 1000 + i),
+            # random hex: hard to compress, so the disk really fills up
+            "attributes": [{"key": "payload", "value": {"stringValue": "%0600x" % rng.getrandbits(2400)}}],
+        })
+    body = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "diskfull"}}]}, "scopeSpans": [{"spans": items}]}]}
+    return trace_id, json.dumps(body).encode()
+
+
+def post_trace(srv, body: bytes) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", srv.ports["OTLP_HTTP"], timeout=60)
+    try:
+        conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def verify_traces(srv, acked: list[str], what: str):
+    missing = []
+    for trace_id in acked:
+        status, body = srv.query_api(f"/api/traces/{trace_id}")
+        spans = len(body["data"][0]["spans"]) if status == 200 else 0
+        if spans != 20:
+            missing.append((trace_id, status, spans))
+    assert not missing, f"{what}: {len(missing)} of {len(acked)} acknowledged traces incomplete: {missing[:5]}"
+
+
+@pytest.mark.fault
+def test_spans_on_a_full_disk_are_refused_then_accepted_again(tmpfs_dir, osprey_factory):
+    srv = osprey_factory(data_dir=tmpfs_dir, tracing=True, extra_env={"OSPREY_TRACES_HEAD_MAX_MB": "1"})
+    rng = random.Random(11)
+    acked: list[str] = []
+    refused = None
+    for _ in range(5000):  # 5000 x 20 x ~700 B = 70 MB: far more than fits
+        trace_id, body = otlp_json_trace(rng)
+        status, answer = post_trace(srv, body)
+        if status == 200:
+            acked.append(trace_id)
+        else:
+            refused = (status, answer)
+            break
+    assert refused is not None, "an 8 MB data dir took 70 MB of spans without refusing any"
+    status, answer = refused
+    assert status in (429, 503), f"spans on a full disk must be refused as retryable; got {status}: {answer[:500]!r}"
+    assert b"disk full" in answer.lower() or b"behind" in answer.lower(), answer[:500]
+    assert srv.alive() and srv.health_ok()
+    assert acked, "nothing was acknowledged before the disk filled"
+    verify_traces(srv, acked, "while the disk is full")
+
+    r = _run("mount", "-o", "remount,size=96m", str(tmpfs_dir))
+    assert r.returncode == 0, f"remount failed: {r.stderr}"
+    deadline = time.monotonic() + 20
+    while True:
+        trace_id, body = otlp_json_trace(rng)
+        status, answer = post_trace(srv, body)
+        if status == 200:
+            acked.append(trace_id)
+            break
+        assert time.monotonic() < deadline, f"span ingest did not resume after space was freed: {status} {answer[:300]!r}"
+        time.sleep(0.5)
+    verify_traces(srv, acked, "after space was freed")
+
+    assert srv.stop() == 0, "osprey did not exit cleanly after SIGTERM"
+    srv.start()
+    verify_traces(srv, acked, "after restart")
+    print(f"\n[e2e] span disk full after {len(acked) - 1} acked traces")

@@ -2,7 +2,8 @@
 Zipkin posts, restart, and every acknowledged batch is there, whole.
 
 Each batch is one trace of SPANS_PER_TRACE spans with a unique trace id; a batch counts as
-acknowledged when the protocol answered success. After every restart each acknowledged trace
+acknowledged when the protocol answered success. The span store writes a block for every
+megabyte of spans, so kills also land while blocks are written and WAL files deleted. After every restart each acknowledged trace
 must come back from /api/traces/{id} with all its spans, and the services are still listed.
 """
 
@@ -92,7 +93,7 @@ def grpc_writer(port: int, service: str, acked: list, lock, stop):
 
 @pytest.mark.fault
 def test_kill9_during_span_ingest_loses_no_acknowledged_batch(osprey_factory):
-    server = osprey_factory(tracing=True)
+    server = osprey_factory(tracing=True, extra_env={"OSPREY_TRACES_HEAD_MAX_MB": "1"})
     acked: list[str] = []
     lock = threading.Lock()
     rng = random.Random(7)
@@ -127,3 +128,5 @@ def test_kill9_during_span_ingest_loses_no_acknowledged_batch(osprey_factory):
         assert not missing, f"round {round_no}: {len(missing)} of {len(expected)} acknowledged traces incomplete: {missing[:5]}"
         status, services = server.query_api("/api/services")
         assert {"kill9-otlp-http", "kill9-zipkin", "kill9-otlp-grpc"} <= set(services["data"]), services
+    blocks = list((server.data_dir / "traces" / "blocks").glob("*.blk"))
+    assert len(blocks) >= ROUNDS, f"only {len(blocks)} span blocks were written: the kills never met a block write"

@@ -26,6 +26,28 @@ pub struct Config {
     pub log: LogSettings,
     /// Jaeger sampling strategies (SAMPLING listener).
     pub sampling: SamplingSettings,
+    /// The span store.
+    pub traces: TraceSettings,
+}
+
+/// `[traces]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TraceSettings {
+    /// Spans are written from memory (and the WAL) to a block once they take this many
+    /// megabytes… Env: OSPREY_TRACES_HEAD_MAX_MB.
+    pub head_max_mb: u64,
+    /// …or once the oldest of them is this many seconds old.
+    pub head_max_age_secs: u64,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            head_max_mb: 64,
+            head_max_age_secs: 600,
+        }
+    }
 }
 
 /// `[sampling]`
@@ -114,6 +136,7 @@ impl Default for Config {
             http: HttpSettings::default(),
             log: LogSettings::default(),
             sampling: SamplingSettings::default(),
+            traces: TraceSettings::default(),
         }
     }
 }
@@ -207,6 +230,9 @@ impl Config {
         if let Some(file) = lookup("OSPREY_SAMPLING_STRATEGIES_FILE") {
             self.sampling.strategies_file = file;
         }
+        if let Some(mb) = lookup("OSPREY_TRACES_HEAD_MAX_MB").and_then(|v| v.parse().ok()) {
+            self.traces.head_max_mb = mb;
+        }
     }
 
     /// The address of a listener, or `None` when it is `off`.
@@ -276,6 +302,18 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The span store's configuration: `DATA_DIR/traces`, with the log store's retention.
+    pub fn trace_store_config(&self) -> osprey_spanstore::TraceStoreConfig {
+        let mut traces = osprey_spanstore::TraceStoreConfig::new(self.data_dir.join("traces"));
+        traces.head_max_bytes = (self.traces.head_max_mb.max(1) as usize) << 20;
+        traces.head_max_age = Duration::from_secs(self.traces.head_max_age_secs.max(1));
+        traces.retention_max_age = (self.store.retention_days > 0)
+            .then(|| Duration::from_secs(self.store.retention_days * 86_400));
+        traces.retention_max_bytes =
+            (self.store.retention_max_mb > 0).then_some(self.store.retention_max_mb << 20);
+        traces
     }
 
     /// The storage engine configuration.

@@ -255,10 +255,13 @@ pub async fn serve(
     );
     let spans = {
         let (store, metrics, sampling) = (store.clone(), metrics.clone(), sampling.clone());
+        let trace_config = config.trace_store_config();
         Arc::new(
-            tokio::task::spawn_blocking(move || SpanStore::open(store, metrics, Some(sampling)))
-                .await
-                .map_err(|e| ServeError::Io(std::io::Error::other(e)))??,
+            tokio::task::spawn_blocking(move || {
+                SpanStore::open(trace_config, store, metrics, Some(sampling))
+            })
+            .await
+            .map_err(|e| ServeError::Io(std::io::Error::other(e)))??,
         )
     };
     let max_body_bytes = (config.http.max_body_mb as usize) << 20;

@@ -138,17 +138,33 @@ pub(crate) fn write_block(
     dir: &Path,
     seq: u64,
     head: &Head,
+    rows: Vec<&HeadRow>,
+    calls: &[(String, String, u64, u64)],
+    wal_seq: u64,
+) -> io::Result<Block> {
+    let tmp = dir.join(format!("{seq:012}.tmp"));
+    let written = write_block_to(&tmp, dir, seq, head, rows, calls, wal_seq);
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp); // a full disk: give the space back
+    }
+    written
+}
+
+fn write_block_to(
+    tmp: &Path,
+    dir: &Path,
+    seq: u64,
+    head: &Head,
     mut rows: Vec<&HeadRow>,
     calls: &[(String, String, u64, u64)],
     wal_seq: u64,
 ) -> io::Result<Block> {
     rows.sort_unstable_by_key(|row| (row.trace, row.start, row.span_id));
-    let tmp = dir.join(format!("{seq:012}.tmp"));
     let file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
-        .open(&tmp)?;
+        .open(tmp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(MAGIC)?;
     let mut offset = MAGIC.len() as u64;
@@ -276,7 +292,7 @@ pub(crate) fn write_block(
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     block.file_bytes = offset + footer.len() as u64 + TRAILER as u64;
-    fs::rename(&tmp, &block.path)?;
+    fs::rename(tmp, &block.path)?;
     File::open(dir)?.sync_all()?;
     Ok(block)
 }

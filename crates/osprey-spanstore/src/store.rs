@@ -62,6 +62,9 @@ pub enum TraceStoreError {
     /// A block could not be read.
     #[error("span storage: {0}")]
     Block(#[from] BlockError),
+    /// Spans arrive faster than blocks are written (or blocks cannot be written at all).
+    #[error("span storage is behind: {0} heads of spans are waiting to be written as blocks")]
+    Behind(usize),
 }
 
 /// A trace search, as Jaeger's: traces with at least one span matching every condition,
@@ -107,6 +110,8 @@ pub const MAX_SPANS_PER_TRACE: usize = 100_000;
 pub const MAX_SPANS_LOADED: usize = 200_000;
 /// Frozen heads waiting for their block beyond which appends wait (backpressure).
 const MAX_FROZEN: usize = 2;
+/// How long an append waits for a block write before it is refused.
+const BACKPRESSURE_WAIT: Duration = Duration::from_secs(5);
 
 struct Writer {
     file: Arc<File>,
@@ -265,11 +270,18 @@ impl TraceStore {
         if spans.is_empty() {
             return Ok(());
         }
-        // Backpressure: blocks are written slower than spans arrive.
-        let mut waited = 0;
-        while self.sealed.read().frozen.len() >= MAX_FROZEN && waited < 30_000 {
+        // Backpressure: blocks are written slower than spans arrive. Wait a little, then
+        // refuse rather than hold memory without bound.
+        let waiting_since = Instant::now();
+        loop {
+            let frozen = self.sealed.read().frozen.len();
+            if frozen < MAX_FROZEN {
+                break;
+            }
+            if waiting_since.elapsed() >= BACKPRESSURE_WAIT {
+                return Err(TraceStoreError::Behind(frozen));
+            }
             std::thread::sleep(Duration::from_millis(5));
-            waited += 5;
         }
         let batch = prepare(spans, now_nanos());
         let frame_no = {

@@ -17,6 +17,9 @@ pub enum StoreError {
     /// The disk is full: nothing was written, retry later.
     #[error("disk full: {0}; the request was not written, retry when space is freed")]
     DiskFull(String),
+    /// Writes arrive faster than they can be stored: nothing was written, retry later.
+    #[error("overloaded: {0}; the request was not written, retry later")]
+    Overloaded(String),
     /// The store is shutting down.
     #[error("the store is shutting down")]
     ShuttingDown,
@@ -35,7 +38,7 @@ impl StoreError {
             StoreError::IndexNotFound(_) => ErrorClass::NotFound,
             StoreError::IndexExists(_) => ErrorClass::Conflict,
             StoreError::BadRequest(_) => ErrorClass::BadRequest,
-            StoreError::DiskFull(_) => ErrorClass::TooManyRequests,
+            StoreError::DiskFull(_) | StoreError::Overloaded(_) => ErrorClass::TooManyRequests,
             StoreError::ShuttingDown => ErrorClass::Unavailable,
             StoreError::Io(_) | StoreError::Engine(_) => ErrorClass::Internal,
         }
@@ -48,6 +51,7 @@ impl StoreError {
             StoreError::IndexExists(_) => "resource_already_exists_exception",
             StoreError::BadRequest(_) => "illegal_argument_exception",
             StoreError::DiskFull(_) => "cluster_block_exception",
+            StoreError::Overloaded(_) => "es_rejected_execution_exception",
             StoreError::ShuttingDown => "node_closed_exception",
             StoreError::Io(_) | StoreError::Engine(_) => "exception",
         }

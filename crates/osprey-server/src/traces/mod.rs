@@ -1,7 +1,6 @@
 //! Tracing on the server: span ingest on every protocol's listener (`ingest`), the Jaeger
-//! query API (`query`), and the `SpanStore` both share — spans are documents of the
-//! `osprey-spans` index in the log store, so durability, partitions and retention are the log
-//! store's.
+//! query API (`query`), and the `SpanStore` both share. Spans live in their own store
+//! (`osprey-spanstore`, under `DATA_DIR/traces`); OTLP logs are documents of the log store.
 
 pub mod ingest;
 pub mod query;
@@ -10,16 +9,15 @@ pub mod sampling;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
-use osprey_query::QueryAst;
+use osprey_spanstore::{TraceStore, TraceStoreConfig, TraceStoreError};
 use osprey_store::{Op, Store, StoreError, WriteItem};
 use osprey_trace::Span;
-use osprey_trace::document::{SPAN_INDEX, span_document, span_index_mapping};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::metrics::Metrics;
 
 /// Services and their operations (with span kinds), for the Jaeger UI's drop-downs. Kept in
-/// memory, learnt from every stored span and, at startup, from the spans already stored.
+/// memory, learnt from every stored span and, at startup, from the span store's catalogue.
 #[derive(Debug, Default)]
 pub struct Catalogue {
     services: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
@@ -74,7 +72,9 @@ impl Catalogue {
 /// Where spans are written and read.
 #[derive(Debug)]
 pub struct SpanStore {
-    /// The log store holding the span index.
+    /// The spans.
+    pub traces: Arc<TraceStore>,
+    /// The log store: OTLP logs, and the logs of a trace.
     pub store: Arc<Store>,
     metrics: Arc<Metrics>,
     catalogue: RwLock<Catalogue>,
@@ -106,70 +106,38 @@ impl WriteSummary {
     }
 }
 
+/// A span-store failure as the log store's error (one error vocabulary for the listeners).
+pub(crate) fn store_error(error: TraceStoreError) -> StoreError {
+    match error {
+        TraceStoreError::Io(io) if StoreError::is_disk_full_io(&io) => {
+            StoreError::DiskFull(io.to_string())
+        }
+        TraceStoreError::Io(io) => StoreError::Io(io),
+        behind @ TraceStoreError::Behind(_) => StoreError::Overloaded(behind.to_string()),
+        other => StoreError::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
 impl SpanStore {
-    /// Creates the span index if needed and learns the catalogue of what is stored (blocking).
+    /// Opens the span store and learns the catalogue of what it holds (blocking).
     pub fn open(
+        config: TraceStoreConfig,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
         sampling: Option<Arc<sampling::Sampling>>,
     ) -> Result<SpanStore, StoreError> {
-        if store.index(SPAN_INDEX).is_none() {
-            match store.create_index(SPAN_INDEX, span_index_mapping()) {
-                Ok(()) | Err(StoreError::IndexExists(_)) => {}
-                Err(e) => return Err(e),
-            }
+        let traces = TraceStore::open(config).map_err(store_error)?;
+        let mut catalogue = Catalogue::default();
+        for (service, operation, kind) in traces.catalogue() {
+            catalogue.learn(&service, &operation, kind.as_str());
         }
-        let span_store = SpanStore {
+        Ok(SpanStore {
+            traces,
             store,
             metrics,
-            catalogue: RwLock::new(Catalogue::default()),
+            catalogue: RwLock::new(catalogue),
             sampling,
-        };
-        span_store.load_catalogue()?;
-        Ok(span_store)
-    }
-
-    fn load_catalogue(&self) -> Result<(), StoreError> {
-        let indexes = self.store.resolve_indices(SPAN_INDEX, true)?;
-        let mapping = Store::merged_mapping(&indexes);
-        let (service_field, operation_field) = (
-            query::exact_field(&mapping, "service"),
-            query::exact_field(&mapping, "operationName"),
-        );
-        let mut request = query::search_request(QueryAst::MatchAll, 0, Vec::new());
-        request.aggregations = Some(json!({
-                "services": {"terms": {"field": service_field, "size": MAX_SERVICES},
-                    "aggs": {"operations": {"terms": {"field": operation_field, "size": MAX_OPERATIONS_PER_SERVICE},
-                        "aggs": {"kinds": {"terms": {"field": "spanKind", "size": 8}}}}}}
-        }));
-        let response = self.store.search(&indexes, &request)?;
-        let mut catalogue = self.catalogue.write().unwrap_or_else(|e| e.into_inner());
-        fn buckets<'a>(value: &'a Value, name: &str) -> &'a [Value] {
-            value
-                .get(name)
-                .and_then(|agg| agg.get("buckets"))
-                .and_then(Value::as_array)
-                .map_or(&[], Vec::as_slice)
-        }
-        let aggregations = response.aggregations.unwrap_or(Value::Null);
-        for service in buckets(&aggregations, "services") {
-            let service_name = service["key"].as_str().unwrap_or_default().to_string();
-            for operation in buckets(service, "operations") {
-                let operation_name = operation["key"].as_str().unwrap_or_default();
-                let kinds = buckets(operation, "kinds");
-                if kinds.is_empty() {
-                    catalogue.learn(&service_name, operation_name, "");
-                }
-                for kind in kinds {
-                    catalogue.learn(
-                        &service_name,
-                        operation_name,
-                        kind["key"].as_str().unwrap_or_default(),
-                    );
-                }
-            }
-        }
-        Ok(())
+        })
     }
 
     /// The catalogue (read-only).
@@ -210,7 +178,7 @@ impl SpanStore {
     }
 
     /// Stores spans durably (blocking): returns once they are fsynced. A span sent twice, by
-    /// a client retry, is stored twice and shown once (`query::load_traces` drops exact copies).
+    /// a client retry, is stored twice and shown once (the span store drops exact copies).
     pub fn write_blocking(
         &self,
         protocol: &'static str,
@@ -219,15 +187,11 @@ impl SpanStore {
         if spans.is_empty() {
             return Ok(WriteSummary::default());
         }
-        let received = jiff::Timestamp::now().as_nanosecond().max(0) as u64;
-        let documents = spans
-            .iter()
-            .map(|span| {
-                let document = span_document(span, received);
-                (document.fields, document.source)
-            })
-            .collect();
-        let summary = self.write_documents(SPAN_INDEX, documents)?;
+        self.traces.append(&spans).map_err(store_error)?;
+        let summary = WriteSummary {
+            stored: spans.len(),
+            rejected: 0,
+        };
         // What was stored is what the catalogue and adaptive sampling learn from.
         if let Some(sampling) = &self.sampling {
             sampling.observe(&spans);

@@ -4,7 +4,7 @@
 //! Every answer is `{"data": …, "total": n, "limit": 0, "offset": 0, "errors": null}`; errors
 //! are `{"data": null, …, "errors": [{"code": 400, "msg": "…"}]}` with the same HTTP status.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,25 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use osprey_query::QueryAst;
 use osprey_query::{BoolQuery, Bound, RangeQuery, Value as QueryValue};
-use osprey_store::mapping::{FieldType, IndexMapping};
+use osprey_spanstore::{TraceQuery, TraceStore};
 use osprey_store::{SearchRequest, SortSpec, Store, StoreError, TrackTotalHits};
-use osprey_trace::document::{SPAN_INDEX, span_from_source};
 use osprey_trace::jaeger::trace_json;
 use osprey_trace::{Span, TraceId};
 use serde_json::{Value, json};
 
-use super::SpanStore;
-
-/// Spans returned for one trace at most, and for several traces (a search) together.
-const MAX_SPANS_PER_TRACE: usize = 100_000;
-const MAX_SPANS_LOADED: usize = 200_000;
-/// The first page of a trace lookup, per trace: most traces fit in it.
-const SMALL_TRACE_SPANS: usize = 1_000;
-/// `/api/traces` examines at most this many matching spans to find its traces.
-const MAX_SPANS_SCANNED: usize = 200_000;
-/// `/api/dependencies` reads at most this many spans of the window, a page at a time.
-const MAX_DEPENDENCY_SPANS: usize = 1_000_000;
-const DEPENDENCY_PAGE: usize = 10_000;
+use super::{SpanStore, store_error};
 
 /// A query-API failure.
 #[derive(Debug)]
@@ -137,15 +125,6 @@ fn sort(field: &str, descending: bool) -> SortSpec {
     }
 }
 
-/// The field that holds a value exactly: `field` itself, or `field.keyword` when it is text
-/// (a span index created by an earlier version mapped names as text + keyword).
-pub(crate) fn exact_field(mapping: &IndexMapping, field: &str) -> String {
-    match mapping.get(field) {
-        Some(FieldType::Text { keyword: true }) => format!("{field}.keyword"),
-        _ => field.to_string(),
-    }
-}
-
 /// The routes of the Jaeger query API.
 pub fn router(spans: Arc<SpanStore>) -> Router {
     Router::new()
@@ -223,8 +202,8 @@ async fn get_trace(
     let id = parse_trace_id(&trace_id)?;
     let params = Params::parse(query.as_deref());
     let window = time_window_micros(&params, false)?;
-    let store = spans.store.clone();
-    let trace = blocking(move || Ok(load_traces(&store, &[id], window)?)).await?;
+    let traces = spans.traces.clone();
+    let trace = blocking(move || load_traces(&traces, &[id], window)).await?;
     match trace.into_iter().next() {
         Some((id, spans)) => Ok(envelope(json!([trace_json(id, &spans)]), 1)),
         None => Err(QueryError {
@@ -266,8 +245,23 @@ async fn trace_logs(
             .min(MAX_TRACE_LOGS),
         None => 1_000,
     };
-    let store = spans.store.clone();
-    let logs = blocking(move || Ok(find_trace_logs(&store, id, span_id, limit)?)).await?;
+    let (store, traces) = (spans.store.clone(), spans.traces.clone());
+    let logs = blocking(move || {
+        // The trace's time span, when it is stored.
+        let window = load_traces(&traces, &[id], None)?
+            .first()
+            .map(|(_, spans)| {
+                let first = spans.iter().map(|s| s.start_micros()).min().unwrap_or(0);
+                let last = spans
+                    .iter()
+                    .map(|s| s.start_micros().saturating_add(s.duration_micros()))
+                    .max()
+                    .unwrap_or(0);
+                (first, last)
+            });
+        Ok(find_trace_logs(&store, id, span_id, window, limit)?)
+    })
+    .await?;
     let total = logs.len();
     Ok(envelope(Value::Array(logs), total))
 }
@@ -286,44 +280,18 @@ fn id_terms(fields: &[&str], forms: &[String]) -> QueryAst {
     })
 }
 
+/// Log documents with this trace id (and span id), within five minutes of the trace's time
+/// span (`extent`, microseconds) when the trace is stored.
 fn find_trace_logs(
     store: &Store,
     trace_id: TraceId,
     span_id: Option<osprey_trace::SpanId>,
+    extent: Option<(u64, u64)>,
     limit: usize,
 ) -> Result<Vec<Value>, StoreError> {
-    // The trace's time span, from three column statistics rather than its spans' sources.
-    let mut extent = search_request(
-        QueryAst::Term {
-            field: "traceID".into(),
-            value: QueryValue::Str(trace_id.to_string()),
-        },
-        0,
-        Vec::new(),
-    );
-    extent.aggregations = Some(json!({
-        "first": {"min": {"field": "startTime"}},
-        "last": {"max": {"field": "startTime"}},
-        "longest": {"max": {"field": "duration"}},
-    }));
-    let extent = store.search(&store.resolve_indices(SPAN_INDEX, true)?, &extent)?;
-    let micros = |name: &str| {
-        extent
-            .aggregations
-            .as_ref()
-            .and_then(|aggs| aggs.get(name))
-            .and_then(|agg| agg.get("value"))
-            .and_then(Value::as_f64)
-            .map(|v| v.max(0.0) as u64)
-    };
     let margin = 300_000_000; // 5 minutes, in microseconds: clocks and shippers lag
-    let window = match (micros("first"), micros("last"), micros("longest")) {
-        (Some(first), Some(last), Some(longest)) => Some((
-            first.saturating_sub(margin),
-            last.saturating_add(longest).saturating_add(margin),
-        )),
-        _ => None,
-    };
+    let window =
+        extent.map(|(first, last)| (first.saturating_sub(margin), last.saturating_add(margin)));
     // Both spellings of a 64-bit id: Jaeger's 16 digits and the zero-padded 32 of OTel loggers.
     let mut forms = vec![trace_id.to_string(), format!("{:032x}", trace_id.0)];
     forms.dedup();
@@ -334,10 +302,11 @@ fn find_trace_logs(
     if let Some(window) = window {
         filter.push(time_range(window));
     }
+    // Not the span index of earlier versions (its documents are spans, not logs).
     let indexes: Vec<_> = store
         .resolve_indices("*", true)?
         .into_iter()
-        .filter(|index| index.name != SPAN_INDEX)
+        .filter(|index| index.name != "osprey-spans")
         .collect();
     let request = search_request(
         QueryAst::Bool(BoolQuery {
@@ -363,18 +332,18 @@ async fn find_traces(
     RawQuery(query): RawQuery,
 ) -> QueryResult {
     let params = Params::parse(query.as_deref());
-    let store = spans.store.clone();
+    let traces = spans.traces.clone();
     // `traceID=` (repeatable) asks for those traces, as the UI's "compare" does.
     let ids: Vec<TraceId> = params
         .all("traceID")
         .map(parse_trace_id)
         .collect::<Result<_, _>>()?;
     if !ids.is_empty() {
-        let traces = blocking(move || Ok(load_traces(&store, &ids, None)?)).await?;
+        let traces = blocking(move || load_traces(&traces, &ids, None)).await?;
         return Ok(traces_envelope(&traces));
     }
     let search = TraceSearch::from_params(&params)?;
-    let traces = blocking(move || search.run(&store)).await?;
+    let traces = blocking(move || search.run(&traces)).await?;
     Ok(traces_envelope(&traces))
 }
 
@@ -405,8 +374,8 @@ async fn dependencies(
             "endTs {end_ms} minus lookback {lookback_ms} is out of range"
         ))
     })?;
-    let store = spans.store.clone();
-    let links = blocking(move || Ok(dependency_links(&store, start_ms, end_ms)?)).await?;
+    let traces = spans.traces.clone();
+    let links = blocking(move || Ok(dependency_links(&traces, start_ms, end_ms))).await?;
     let total = links.len();
     Ok(envelope(Value::Array(links), total))
 }
@@ -454,8 +423,8 @@ async fn v3_get_trace(
             format!("{trace_id:?} is not a trace id"),
         );
     };
-    let store = spans.store.clone();
-    match blocking(move || Ok(load_traces(&store, &[id], None)?)).await {
+    let traces = spans.traces.clone();
+    match blocking(move || load_traces(&traces, &[id], None)).await {
         Ok(traces) if traces.is_empty() => v3_error(StatusCode::NOT_FOUND, "trace not found"),
         Ok(traces) => v3_result(&traces),
         Err(error) => v3_error(error.status, error.message),
@@ -516,8 +485,8 @@ async fn v3_find_traces(
             );
         }
     };
-    let store = spans.store.clone();
-    match blocking(move || search.run(&store)).await {
+    let traces = spans.traces.clone();
+    match blocking(move || search.run(&traces)).await {
         Ok(traces) => v3_result(&traces),
         Err(error) => v3_error(error.status, error.message),
     }
@@ -708,115 +677,22 @@ impl TraceSearch {
         })
     }
 
-    fn query(&self, mapping: &IndexMapping) -> QueryAst {
-        let exact = |field: &str, value: &str| QueryAst::Term {
-            field: exact_field(mapping, field),
-            value: QueryValue::Str(value.to_string()),
-        };
-        let mut filter = vec![exact("service", &self.service), time_range(self.window)];
-        if let Some(operation) = &self.operation {
-            filter.push(exact("operationName", operation));
-        }
-        if self.min_duration.is_some() || self.max_duration.is_some() {
-            let bound = |d: Option<u64>| {
-                d.map_or(Bound::Unbounded, |d| {
-                    Bound::Included(QueryValue::Int(i64::try_from(d).unwrap_or(i64::MAX)))
-                })
-            };
-            filter.push(QueryAst::Range(RangeQuery {
-                field: "duration".into(),
-                lower: bound(self.min_duration),
-                upper: bound(self.max_duration),
-                format: None,
-                time_zone: None,
-            }));
-        }
-        for (key, value) in &self.tags {
-            let field = format!("tag.{key}");
-            filter.push(match mapping.get(&field) {
-                // `tag` is flattened: every leaf is an exact keyword, whatever its type.
-                None if mapping.under_flattened(&field) => exact(&field, value),
-                // A span index from an earlier version mapped tags dynamically.
-                Some(FieldType::Text { keyword: true }) => QueryAst::Bool(BoolQuery {
-                    // Exact value; longer values (no .keyword) fall back to the phrase.
-                    should: vec![
-                        exact(&field, value),
-                        QueryAst::MatchPhrase {
-                            field: field.clone(),
-                            text: value.clone(),
-                            slop: 0,
-                        },
-                    ],
-                    minimum_should_match: Some(1),
-                    ..BoolQuery::default()
-                }),
-                Some(FieldType::Text { keyword: false }) => QueryAst::MatchPhrase {
-                    field,
-                    text: value.clone(),
-                    slop: 0,
-                },
-                Some(_) => exact(&field, value),
-                None => QueryAst::MatchNone,
-            });
-        }
-        QueryAst::Bool(BoolQuery {
-            filter,
-            ..BoolQuery::default()
-        })
-    }
-
     /// The newest `limit` traces with a span matching every condition, each whole.
-    fn run(&self, store: &Store) -> Result<Vec<(TraceId, Vec<Span>)>, QueryError> {
-        let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-        let mapping = Store::merged_mapping(&indexes);
-        let query = self.query(&mapping);
-        let mut trace_ids: Vec<TraceId> = Vec::new();
-        let mut seen: HashSet<TraceId> = HashSet::new();
-        let mut search_after = None;
-        let page = (self.limit * 8).clamp(100, 5_000);
-        let mut scanned = 0;
-        while trace_ids.len() < self.limit && scanned < MAX_SPANS_SCANNED {
-            // Newest first by @timestamp alone: the store's fast path (a second sort key
-            // makes a search over millions of spans take seconds).
-            let mut request = search_request(query.clone(), page, vec![sort("@timestamp", true)]);
-            request.search_after = search_after.take();
-            let response = store.search(&indexes, &request)?;
-            scanned += response.hits.len();
-            for hit in &response.hits {
-                let Some(id) = trace_id_of(&hit.source) else {
-                    continue;
-                };
-                if seen.insert(id) {
-                    trace_ids.push(id);
-                    if trace_ids.len() == self.limit {
-                        break;
-                    }
-                }
-            }
-            if response.hits.len() < page {
-                break;
-            }
-            // `search_after` resumes strictly after its value, and many spans share a
-            // millisecond: resume at the last page's final millisecond again (its traces are
-            // already seen), unless the whole page was that one millisecond.
-            let millis = |hit: Option<&osprey_store::Hit>| {
-                hit.and_then(|h| h.sort.first()).and_then(Value::as_i64)
-            };
-            search_after = match (millis(response.hits.first()), millis(response.hits.last())) {
-                (Some(first), Some(last)) if first != last => Some(vec![json!(last + 1)]),
-                (_, Some(last)) => Some(vec![json!(last)]),
-                _ => break,
-            };
-        }
-        let mut traces = load_traces(store, &trace_ids, None)?;
-        // Newest first, as found.
-        let order: HashMap<TraceId, usize> = trace_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i))
-            .collect();
-        traces.sort_by_key(|(id, _)| order.get(id).copied().unwrap_or(usize::MAX));
-        Ok(traces)
+    fn run(&self, traces: &TraceStore) -> Result<Vec<(TraceId, Vec<Span>)>, QueryError> {
+        let micros_to_nanos = |micros: u64| micros.saturating_mul(1_000);
+        let query = TraceQuery {
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+            tags: self.tags.clone(),
+            start_min: micros_to_nanos(self.window.0),
+            start_max: micros_to_nanos(self.window.1).saturating_add(999),
+            duration_min: self.min_duration.map(micros_to_nanos),
+            duration_max: self
+                .max_duration
+                .map(|d| micros_to_nanos(d).saturating_add(999)),
+            limit: self.limit,
+        };
+        Ok(traces.find_traces(&query).map_err(store_error)?)
     }
 }
 
@@ -833,157 +709,33 @@ fn time_range((start, end): (u64, u64)) -> QueryAst {
     })
 }
 
-fn trace_id_of(source: &[u8]) -> Option<TraceId> {
-    #[derive(serde::Deserialize)]
-    struct Ids<'a> {
-        #[serde(rename = "traceID", borrow)]
-        trace_id: &'a str,
-    }
-    let ids: Ids<'_> = serde_json::from_slice(source).ok()?;
-    TraceId::parse_hex(ids.trace_id)
-}
-
-/// Every stored span of these traces (optionally only those starting in a window), grouped
-/// by trace, in the order of `ids`; traces without spans are left out.
+/// Every stored span of these traces (optionally only those starting in a window, epoch
+/// microseconds), grouped by trace, in the order of `ids`; traces without spans are left out.
 pub fn load_traces(
-    store: &Store,
+    traces: &TraceStore,
     ids: &[TraceId],
     window: Option<(u64, u64)>,
-) -> Result<Vec<(TraceId, Vec<Span>)>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-    let mut filter = vec![QueryAst::Terms {
-        field: "traceID".into(),
-        values: ids
-            .iter()
-            .map(|id| QueryValue::Str(id.to_string()))
-            .collect(),
-    }];
-    if let Some(window) = window {
-        filter.push(time_range(window));
-    }
-    let query = QueryAst::Bool(BoolQuery {
-        filter,
-        ..BoolQuery::default()
-    });
-    let budget = if ids.len() == 1 {
-        MAX_SPANS_PER_TRACE
-    } else {
-        MAX_SPANS_LOADED
-    };
-    // Most traces are small: one search with a modest page; a trace that fills it is counted
-    // (cheap: document frequencies) and fetched again with a page that fits.
-    let first_page = (ids.len() * SMALL_TRACE_SPANS).min(budget);
-    let mut response = store.search(
-        &indexes,
-        &search_request(query.clone(), first_page, Vec::new()),
-    )?;
-    let mut truncated = false;
-    if response.hits.len() == first_page && first_page < budget {
-        let matching = usize::try_from(store.count(&indexes, &query, jiff::Timestamp::now())?)
-            .unwrap_or(usize::MAX);
-        truncated = matching > budget;
-        if matching > first_page {
-            response = store.search(
-                &indexes,
-                &search_request(query, matching.min(budget), Vec::new()),
-            )?;
+) -> Result<Vec<(TraceId, Vec<Span>)>, QueryError> {
+    let mut found = traces.traces(ids).map_err(store_error)?;
+    if let Some((start, end)) = window {
+        for (_, spans) in &mut found {
+            spans.retain(|s| (start..=end).contains(&s.start_micros()));
         }
-    } else if response.hits.len() == budget {
-        truncated = true;
+        found.retain(|(_, spans)| !spans.is_empty());
     }
-    let mut grouped: HashMap<TraceId, Vec<Span>> = HashMap::new();
-    for hit in response.hits {
-        match span_from_source(&hit.source) {
-            Ok(span) => grouped.entry(span.trace_id).or_default().push(span),
-            Err(error) => tracing::warn!(id = %hit.id, %error, "unreadable span skipped"),
-        }
-    }
-    Ok(ids
-        .iter()
-        .filter_map(|id| {
-            grouped.remove(id).map(|mut spans| {
-                // A batch a client sent twice: exact copies are shown once. (Distinct spans
-                // sharing an id, like Zipkin's shared client/server spans, all stay.)
-                spans.sort_by_key(|s| (s.span_id, s.start_unix_nano, s.duration_nanos));
-                spans.dedup();
-                if truncated && let Some(first) = spans.first_mut() {
-                    first.warnings.push(format!(
-                        "more than {budget} spans matched; this trace may be incomplete"
-                    ));
-                }
-                (*id, spans)
-            })
-        })
-        .collect())
+    Ok(found)
 }
 
-/// Service-to-service call counts in a window: a span whose parent (same trace) belongs to
-/// another service is one call from the parent's service to the span's.
-fn dependency_links(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Value>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Node {
-        #[serde(rename = "traceID")]
-        trace_id: String,
-        #[serde(rename = "spanID")]
-        span_id: String,
-        #[serde(rename = "parentSpanID", default)]
-        parent_span_id: Option<String>,
-        service: String,
-    }
-    let indexes = store.resolve_indices(SPAN_INDEX, true)?;
-    let mapping = Store::merged_mapping(&indexes);
-    let query = QueryAst::Range(RangeQuery {
-        field: "@timestamp".into(),
-        lower: Bound::Included(QueryValue::Int(start_ms)),
-        upper: Bound::Included(QueryValue::Int(end_ms)),
-        format: Some("epoch_millis".into()),
-        time_zone: None,
-    });
-    // Paged so that memory holds one page of sources at a time; a span sent twice is one node.
-    let mut nodes: HashMap<(String, String), (Option<String>, String)> = HashMap::new();
-    let mut search_after = None;
-    let mut read = 0;
-    while read < MAX_DEPENDENCY_SPANS {
-        let mut request = search_request(
-            query.clone(),
-            DEPENDENCY_PAGE,
-            vec![
-                sort("startTime", false),
-                sort(&exact_field(&mapping, "spanID"), false),
-            ],
-        );
-        request.search_after = search_after.take();
-        let response = store.search(&indexes, &request)?;
-        read += response.hits.len();
-        for hit in &response.hits {
-            if let Ok(node) = serde_json::from_slice::<Node>(&hit.source) {
-                nodes.insert(
-                    (node.trace_id, node.span_id),
-                    (node.parent_span_id, node.service),
-                );
-            }
-        }
-        if response.hits.len() < DEPENDENCY_PAGE {
-            break;
-        }
-        search_after = response.hits.last().map(|h| h.sort.clone());
-    }
-    let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for ((trace_id, _), (parent, service)) in &nodes {
-        let Some(parent) = parent else { continue };
-        if let Some((_, parent_service)) = nodes.get(&(trace_id.clone(), parent.clone()))
-            && parent_service != service
-        {
-            *calls.entry((parent_service, service)).or_default() += 1;
-        }
-    }
-    Ok(calls
+/// Service-to-service call counts in a window (epoch milliseconds): a span whose parent
+/// (same trace) belongs to another service is one call from the parent's service to the
+/// span's. Counted when spans are stored, per minute.
+fn dependency_links(traces: &TraceStore, start_ms: i64, end_ms: i64) -> Vec<Value> {
+    let nanos = |ms: i64| u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000);
+    traces
+        .dependencies(nanos(start_ms), nanos(end_ms).saturating_add(999_999))
         .into_iter()
-        .map(|((parent, child), count)| json!({"parent": parent, "child": child, "callCount": count}))
-        .collect())
+        .map(|(parent, child, count)| json!({"parent": parent, "child": child, "callCount": count}))
+        .collect()
 }
 
 #[cfg(test)]
