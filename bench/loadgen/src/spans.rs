@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use osprey_trace::model::{Event, KeyValue, Resource, Scope, Span, SpanId, SpanKind, TraceId};
 use osprey_trace::thrift::{Protocol, encode::Writer};
 use osprey_trace::{AttrValue, document};
@@ -402,17 +402,27 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
                     .with_context(|| format!("connecting to {}", args.addr))?;
                 let mut tasks = Vec::new();
                 for _ in 0..args.concurrency {
-                    let mut client = TraceServiceClient::new(channel.clone())
+                    // The pre-encoded request goes out as it is: decoding it into a message
+                    // only for tonic to encode it again would cost the client more CPU than
+                    // the server spends storing it.
+                    let mut client = tonic::client::Grpc::new(channel.clone())
                         .max_decoding_message_size(64 << 20);
                     let (requests, next, latencies) = (requests.clone(), next.clone(), latencies.clone());
                     tasks.push(tokio::spawn(async move {
+                        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+                            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                        );
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some((_, payloads)) = requests.get(i) else { break };
                             for payload in payloads {
-                                let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(payload.as_slice())?;
                                 let t = Instant::now();
-                                let response = client.export(request).await?.into_inner();
+                                client.ready().await.map_err(|e| anyhow!("gRPC channel: {e}"))?;
+                                let answer = client
+                                    .unary(tonic::Request::new(bytes::Bytes::copy_from_slice(payload)), path.clone(), RawCodec)
+                                    .await?
+                                    .into_inner();
+                                let response = ExportTraceServiceResponse::decode(answer.as_ref())?;
                                 if response.partial_success.as_ref().is_some_and(|p| p.rejected_spans > 0) {
                                     return Err(anyhow!("server rejected spans: {response:?}"));
                                 }
@@ -614,4 +624,55 @@ pub(crate) fn run_queries(args: TraceQueryArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     Ok(())
+}
+
+/// A gRPC codec that sends and receives message bytes as they are.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+/// See `RawCodec`.
+#[derive(Debug)]
+struct RawBytes;
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<bytes::Bytes>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = bytes::Bytes;
+    type Decode = bytes::Bytes;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
 }

@@ -333,6 +333,13 @@ pub async fn serve(
         };
         let mut stop = stop_rx.clone();
         tracing::info!(listener = %listener, %addr, "listening");
+        // No Nagle: an HTTP/2 answer is several small writes (headers, data, trailers), and
+        // waiting for the peer's delayed ACK between them costs 40 ms per gRPC call.
+        let socket = axum::serve::ListenerExt::tap_io(socket, |tcp: &mut tokio::net::TcpStream| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set");
+            }
+        });
         servers.spawn(async move {
             axum::serve(socket, router)
                 .with_graceful_shutdown(async move {
