@@ -407,26 +407,43 @@ fn send_all(args: &SpansArgs, requests: Vec<(usize, Vec<Vec<u8>>)>) -> Result<Ve
                     // the server spends storing it.
                     let mut client = tonic::client::Grpc::new(channel.clone())
                         .max_decoding_message_size(64 << 20);
-                    let (requests, next, latencies) = (requests.clone(), next.clone(), latencies.clone());
+                    let (requests, next, latencies) =
+                        (requests.clone(), next.clone(), latencies.clone());
                     tasks.push(tokio::spawn(async move {
                         let path = tonic::codegen::http::uri::PathAndQuery::from_static(
                             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
                         );
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some((_, payloads)) = requests.get(i) else { break };
+                            let Some((_, payloads)) = requests.get(i) else {
+                                break;
+                            };
                             for payload in payloads {
                                 let t = Instant::now();
-                                client.ready().await.map_err(|e| anyhow!("gRPC channel: {e}"))?;
+                                client
+                                    .ready()
+                                    .await
+                                    .map_err(|e| anyhow!("gRPC channel: {e}"))?;
                                 let answer = client
-                                    .unary(tonic::Request::new(bytes::Bytes::copy_from_slice(payload)), path.clone(), RawCodec)
+                                    .unary(
+                                        tonic::Request::new(bytes::Bytes::copy_from_slice(payload)),
+                                        path.clone(),
+                                        RawCodec,
+                                    )
                                     .await?
                                     .into_inner();
                                 let response = ExportTraceServiceResponse::decode(answer.as_ref())?;
-                                if response.partial_success.as_ref().is_some_and(|p| p.rejected_spans > 0) {
+                                if response
+                                    .partial_success
+                                    .as_ref()
+                                    .is_some_and(|p| p.rejected_spans > 0)
+                                {
                                     return Err(anyhow!("server rejected spans: {response:?}"));
                                 }
-                                latencies.lock().map_err(|_| anyhow!("poisoned"))?.push(t.elapsed());
+                                latencies
+                                    .lock()
+                                    .map_err(|_| anyhow!("poisoned"))?
+                                    .push(t.elapsed());
                             }
                         }
                         Ok::<_, anyhow::Error>(())

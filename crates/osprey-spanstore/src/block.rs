@@ -15,8 +15,8 @@
 //! newest first, and skips a chunk whose dictionaries lack the operation or a tag.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -24,16 +24,11 @@ use osprey_trace::{Span, SpanKind, TraceId};
 
 use crate::bloom::Bloom;
 use crate::codec::{Reader, put_varint};
-use crate::head::{Head, HeadRow};
+use crate::writer::SearchRow;
 
-const MAGIC: &[u8; 8] = b"OSPRBLK1";
-const TRAILER: usize = 8 + 4 + 4 + 8;
+pub(crate) const MAGIC: &[u8; 8] = b"OSPRBLK1";
+pub(crate) const TRAILER: usize = 8 + 4 + 4 + 8;
 const FORMAT_VERSION: u64 = 1;
-/// Uncompressed page size: one read and a fast decompression per trace lookup.
-const PAGE_BYTES: usize = 64 * 1024;
-const CHUNK_ROWS: usize = 4_096;
-/// zstd level of pages and chunks: fast (spans arrive quickly), still ≈4× smaller.
-const ZSTD_LEVEL: i32 = 1;
 /// A page or chunk never decompresses to more than this (corruption guard).
 const MAX_DECOMPRESSED: usize = 64 << 20;
 
@@ -61,20 +56,20 @@ pub enum BlockError {
 /// One page of spans.
 #[derive(Debug, Clone)]
 pub(crate) struct PageMeta {
-    first: u128,
-    last: u128,
-    offset: u64,
-    len: u32,
+    pub(crate) first: u128,
+    pub(crate) last: u128,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
 }
 
 /// One chunk of search rows.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkMeta {
-    service: u32,
-    offset: u64,
-    len: u32,
-    min_start: u64,
-    max_start: u64,
+    pub(crate) service: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) min_start: u64,
+    pub(crate) max_start: u64,
 }
 
 /// Calls from one service to another in one minute.
@@ -86,9 +81,12 @@ pub(crate) struct Edge {
     pub(crate) count: u64,
 }
 
-/// An open block: its footer in memory, its pages and chunks read on demand.
+/// An open block: its footer in memory, its pages and chunks read on demand through a file
+/// handle held open, so that a query still reads a block that compaction or retention has
+/// just deleted.
 #[derive(Debug)]
 pub(crate) struct Block {
+    pub(crate) file: File,
     pub(crate) path: PathBuf,
     pub(crate) seq: u64,
     pub(crate) min_start: u64,
@@ -97,11 +95,13 @@ pub(crate) struct Block {
     pub(crate) file_bytes: u64,
     /// The newest WAL file whose spans this block holds.
     pub(crate) wal_seq: u64,
+    /// The blocks this one was merged from (deleted on open if a crash left them behind).
+    pub(crate) replaces: Vec<u64>,
     pub(crate) services: Vec<String>,
     pub(crate) operations: Vec<(u32, String, SpanKind)>,
-    pages: Vec<PageMeta>,
-    bloom: Bloom,
-    chunks: Vec<ChunkMeta>,
+    pub(crate) pages: Vec<PageMeta>,
+    pub(crate) bloom: Bloom,
+    pub(crate) chunks: Vec<ChunkMeta>,
     pub(crate) edges: Vec<Edge>,
 }
 
@@ -128,240 +128,8 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn compress(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    zstd::bulk::compress(bytes, ZSTD_LEVEL)
-}
-
-/// Writes the rows of a frozen head as block `seq` (durably: fsynced, renamed into place,
-/// directory fsynced) and opens it. `wal_seq` is the newest WAL file it makes redundant.
-pub(crate) fn write_block(
-    dir: &Path,
-    seq: u64,
-    head: &Head,
-    rows: Vec<&HeadRow>,
-    calls: &[(String, String, u64, u64)],
-    wal_seq: u64,
-) -> io::Result<Block> {
-    let tmp = dir.join(format!("{seq:012}.tmp"));
-    let written = write_block_to(&tmp, dir, seq, head, rows, calls, wal_seq);
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp); // a full disk: give the space back
-    }
-    written
-}
-
-fn write_block_to(
-    tmp: &Path,
-    dir: &Path,
-    seq: u64,
-    head: &Head,
-    mut rows: Vec<&HeadRow>,
-    calls: &[(String, String, u64, u64)],
-    wal_seq: u64,
-) -> io::Result<Block> {
-    rows.sort_unstable_by_key(|row| (row.trace, row.start, row.span_id));
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(tmp)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(MAGIC)?;
-    let mut offset = MAGIC.len() as u64;
-
-    // Pages, and the Bloom filter of the trace ids.
-    let distinct = rows.windows(2).filter(|w| w[0].trace != w[1].trace).count() + 1;
-    let mut bloom = Bloom::with_capacity(distinct);
-    let mut pages = Vec::new();
-    let mut page = Vec::with_capacity(PAGE_BYTES + 4096);
-    let mut page_first = 0u128;
-    let mut page_last = 0u128;
-    let mut flush_page = |page: &mut Vec<u8>,
-                          first: u128,
-                          last: u128,
-                          out: &mut BufWriter<File>|
-     -> io::Result<()> {
-        let compressed = compress(page)?;
-        out.write_all(&compressed)?;
-        pages.push(PageMeta {
-            first,
-            last,
-            offset,
-            len: compressed.len() as u32,
-        });
-        offset += compressed.len() as u64;
-        page.clear();
-        Ok(())
-    };
-    let mut previous_trace = None;
-    for row in &rows {
-        if previous_trace != Some(row.trace) {
-            bloom.insert(TraceId(row.trace));
-            previous_trace = Some(row.trace);
-        }
-        if page.is_empty() {
-            page_first = row.trace;
-        }
-        page_last = row.trace;
-        let bytes = head.span_bytes(row);
-        put_varint(&mut page, bytes.len() as u64);
-        page.extend_from_slice(bytes);
-        if page.len() >= PAGE_BYTES {
-            flush_page(&mut page, page_first, page_last, &mut out)?;
-        }
-    }
-    if !page.is_empty() {
-        flush_page(&mut page, page_first, page_last, &mut out)?;
-    }
-
-    // The block's services: those of its rows, and the children of calls completed here.
-    let mut services = Interner::default();
-    let mut head_to_block: HashMap<u32, u32> = HashMap::new();
-    let mut by_service: Vec<(u32, Vec<&HeadRow>)> = Vec::new();
-    for row in &rows {
-        let block_service = *head_to_block.entry(row.service).or_insert_with(|| {
-            let id = services.intern(&head.services[row.service as usize]);
-            by_service.push((id, Vec::new()));
-            id
-        });
-        by_service[block_service as usize].1.push(row);
-    }
-
-    // Search chunks: per service, newest first.
-    let mut chunks = Vec::new();
-    for (service, mut list) in by_service {
-        list.sort_unstable_by_key(|row| std::cmp::Reverse(row.start));
-        for chunk_rows in list.chunks(CHUNK_ROWS) {
-            let encoded = encode_chunk(head, chunk_rows);
-            let compressed = compress(&encoded)?;
-            out.write_all(&compressed)?;
-            chunks.push(ChunkMeta {
-                service,
-                offset,
-                len: compressed.len() as u32,
-                min_start: chunk_rows.last().map_or(0, |r| r.start),
-                max_start: chunk_rows.first().map_or(0, |r| r.start),
-            });
-            offset += compressed.len() as u64;
-        }
-    }
-
-    let mut operations: Vec<(u32, String, SpanKind)> = Vec::new();
-    let mut seen_operations: BTreeSet<(u32, u64)> = BTreeSet::new();
-    for row in &rows {
-        if seen_operations.insert((row.service, row.operation))
-            && let Some((name, kind)) = head.operations.get(&(row.service, row.operation))
-            && let Some(service) = head_to_block.get(&row.service)
-        {
-            operations.push((*service, name.clone(), *kind));
-        }
-    }
-    let edges: Vec<Edge> = calls
-        .iter()
-        .map(|(parent, child, minute, count)| Edge {
-            parent: services.intern(parent),
-            child: services.intern(child),
-            minute: *minute,
-            count: *count,
-        })
-        .collect();
-
-    let mut block = Block {
-        path: block_path(dir, seq),
-        seq,
-        min_start: rows.iter().map(|r| r.start).min().unwrap_or(0),
-        max_start: rows.iter().map(|r| r.start).max().unwrap_or(0),
-        span_count: rows.len() as u64,
-        file_bytes: 0,
-        wal_seq,
-        services: services.names,
-        operations,
-        pages,
-        bloom,
-        chunks,
-        edges,
-    };
-    let footer = block.encode_footer();
-    let mut trailer = Vec::with_capacity(TRAILER);
-    trailer.extend_from_slice(&offset.to_le_bytes());
-    trailer.extend_from_slice(&(footer.len() as u32).to_le_bytes());
-    trailer.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
-    trailer.extend_from_slice(MAGIC);
-    out.write_all(&footer)?;
-    out.write_all(&trailer)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    block.file_bytes = offset + footer.len() as u64 + TRAILER as u64;
-    fs::rename(tmp, &block.path)?;
-    File::open(dir)?.sync_all()?;
-    Ok(block)
-}
-
-/// Names numbered in order of first use.
-#[derive(Default)]
-struct Interner {
-    names: Vec<String>,
-    ids: HashMap<String, u32>,
-}
-
-impl Interner {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.ids.insert(name.to_string(), id);
-        id
-    }
-}
-
-/// Chunk: `[ops n][op hash u64]… [tags n][tag hash u64]… [rows n]` then per row
-/// `[start delta][duration][trace u128][op index][tag count][tag index]…`, starts descending.
-fn encode_chunk(head: &Head, rows: &[&HeadRow]) -> Vec<u8> {
-    let mut operations: Vec<u64> = Vec::new();
-    let mut operation_index: HashMap<u64, u64> = HashMap::new();
-    let mut tags: Vec<u64> = Vec::new();
-    let mut tag_index: HashMap<u64, u64> = HashMap::new();
-    let mut body = Vec::with_capacity(rows.len() * 40);
-    let mut previous = rows.first().map_or(0, |r| r.start);
-    put_varint(&mut body, rows.len() as u64);
-    for row in rows {
-        put_varint(&mut body, previous - row.start);
-        previous = row.start;
-        put_varint(&mut body, row.duration);
-        body.extend_from_slice(&row.trace.to_le_bytes());
-        let op = *operation_index.entry(row.operation).or_insert_with(|| {
-            operations.push(row.operation);
-            operations.len() as u64 - 1
-        });
-        put_varint(&mut body, op);
-        let row_tags = head.row_tags(row);
-        put_varint(&mut body, row_tags.len() as u64);
-        for tag in row_tags {
-            let index = *tag_index.entry(*tag).or_insert_with(|| {
-                tags.push(*tag);
-                tags.len() as u64 - 1
-            });
-            put_varint(&mut body, index);
-        }
-    }
-    let mut out = Vec::with_capacity(body.len() + (operations.len() + tags.len()) * 8 + 16);
-    put_varint(&mut out, rows.first().map_or(0, |r| r.start));
-    put_varint(&mut out, operations.len() as u64);
-    for op in operations {
-        out.extend_from_slice(&op.to_le_bytes());
-    }
-    put_varint(&mut out, tags.len() as u64);
-    for tag in tags {
-        out.extend_from_slice(&tag.to_le_bytes());
-    }
-    out.extend_from_slice(&body);
-    out
-}
-
 impl Block {
-    fn encode_footer(&self) -> Vec<u8> {
+    pub(crate) fn encode_footer(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_varint(&mut out, FORMAT_VERSION);
         put_varint(&mut out, self.seq);
@@ -369,6 +137,10 @@ impl Block {
         put_varint(&mut out, self.max_start);
         put_varint(&mut out, self.span_count);
         put_varint(&mut out, self.wal_seq);
+        put_varint(&mut out, self.replaces.len() as u64);
+        for seq in &self.replaces {
+            put_varint(&mut out, *seq);
+        }
         put_varint(&mut out, self.services.len() as u64);
         for service in &self.services {
             put_str(&mut out, service);
@@ -443,7 +215,7 @@ impl Block {
         if crc32fast::hash(&footer) != footer_crc {
             return Err(corrupt("footer checksum mismatch".into()));
         }
-        let mut block = Block::decode_footer(&footer).map_err(|e| corrupt(e.to_string()))?;
+        let mut block = Block::decode_footer(&footer, file).map_err(|e| corrupt(e.to_string()))?;
         let within = |offset: u64, len: u32| offset + u64::from(len) <= footer_offset;
         if !block.pages.iter().all(|p| within(p.offset, p.len))
             || !block.chunks.iter().all(|c| within(c.offset, c.len))
@@ -455,7 +227,7 @@ impl Block {
         Ok(block)
     }
 
-    fn decode_footer(footer: &[u8]) -> Result<Block, crate::codec::CodecError> {
+    fn decode_footer(footer: &[u8], file: File) -> Result<Block, crate::codec::CodecError> {
         let mut r = Reader::new(footer);
         let version = r.varint()?;
         if version != FORMAT_VERSION {
@@ -469,6 +241,11 @@ impl Block {
         let max_start = r.varint()?;
         let span_count = r.varint()?;
         let wal_seq = r.varint()?;
+        let replaced_count = r.count(1)?;
+        let mut replaces = Vec::with_capacity(replaced_count);
+        for _ in 0..replaced_count {
+            replaces.push(r.varint()?);
+        }
         let string = |r: &mut Reader<'_>| -> Result<String, crate::codec::CodecError> {
             let len = r.count(1)?;
             let at = r.position();
@@ -546,6 +323,7 @@ impl Block {
             });
         }
         Ok(Block {
+            file,
             path: PathBuf::new(),
             seq,
             min_start,
@@ -553,6 +331,7 @@ impl Block {
             span_count,
             file_bytes: 0,
             wal_seq,
+            replaces,
             services,
             operations,
             pages,
@@ -562,9 +341,10 @@ impl Block {
         })
     }
 
-    fn read_region(&self, file: &File, offset: u64, len: u32) -> Result<Vec<u8>, BlockError> {
+    fn read_region(&self, offset: u64, len: u32) -> Result<Vec<u8>, BlockError> {
         let mut compressed = vec![0u8; len as usize];
-        file.read_exact_at(&mut compressed, offset)
+        self.file
+            .read_exact_at(&mut compressed, offset)
             .map_err(|source| BlockError::Io {
                 path: self.path.clone(),
                 source,
@@ -572,13 +352,6 @@ impl Block {
         zstd::bulk::decompress(&compressed, MAX_DECOMPRESSED).map_err(|e| BlockError::Corrupt {
             path: self.path.clone(),
             what: format!("region at {offset}: {e}"),
-        })
-    }
-
-    fn open_file(&self) -> Result<File, BlockError> {
-        File::open(&self.path).map_err(|source| BlockError::Io {
-            path: self.path.clone(),
-            source,
         })
     }
 
@@ -603,10 +376,9 @@ impl Block {
         if wanted_pages.is_empty() {
             return Ok(());
         }
-        let file = self.open_file()?;
         for page in wanted_pages {
             let meta = &self.pages[page];
-            let bytes = self.read_region(&file, meta.offset, meta.len)?;
+            let bytes = self.read_region(meta.offset, meta.len)?;
             let corrupt = |e: crate::codec::CodecError| BlockError::Corrupt {
                 path: self.path.clone(),
                 what: format!("page at {}: {e}", meta.offset),
@@ -640,17 +412,12 @@ impl Block {
         let Some(service) = self.services.iter().position(|s| *s == query.service) else {
             return Ok(());
         };
-        let mut file = None;
         let mut distinct = 0;
         for chunk in self.chunks.iter().filter(|c| c.service as usize == service) {
             if chunk.max_start < query.start_min || chunk.min_start > query.start_max {
                 continue;
             }
-            let file = match &file {
-                Some(file) => file,
-                None => file.insert(self.open_file()?),
-            };
-            let bytes = self.read_region(file, chunk.offset, chunk.len)?;
+            let bytes = self.read_region(chunk.offset, chunk.len)?;
             let done = scan_chunk(&bytes, query, found, &mut distinct).map_err(|e| {
                 BlockError::Corrupt {
                     path: self.path.clone(),
@@ -663,6 +430,101 @@ impl Block {
         }
         Ok(())
     }
+}
+
+impl Block {
+    /// The encoded spans of page `index`, in trace order, with their trace ids.
+    pub(crate) fn page_spans(&self, index: usize) -> Result<Vec<(u128, Vec<u8>)>, BlockError> {
+        let meta = &self.pages[index];
+        let bytes = self.read_region(meta.offset, meta.len)?;
+        let corrupt = |e: crate::codec::CodecError| BlockError::Corrupt {
+            path: self.path.clone(),
+            what: format!("page at {}: {e}", meta.offset),
+        };
+        let mut reader = Reader::new(&bytes);
+        let mut spans = Vec::new();
+        while !reader.is_empty() {
+            let len = reader.count(1).map_err(corrupt)?;
+            let encoded = reader.take(len).map_err(corrupt)?;
+            let trace = crate::codec::peek_trace_id(encoded).ok_or_else(|| {
+                corrupt(crate::codec::CodecError {
+                    offset: 0,
+                    what: "span shorter than its trace id",
+                })
+            })?;
+            spans.push((trace.0, encoded.to_vec()));
+        }
+        Ok(spans)
+    }
+
+    /// The indexes of the chunks of service `name`, newest first.
+    pub(crate) fn service_chunks(&self, name: &str) -> Vec<usize> {
+        match self.services.iter().position(|s| s == name) {
+            Some(service) => (0..self.chunks.len())
+                .filter(|i| self.chunks[*i].service as usize == service)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The rows of chunk `index`, newest first.
+    pub(crate) fn chunk_rows(&self, index: usize) -> Result<Vec<SearchRow>, BlockError> {
+        let meta = &self.chunks[index];
+        let bytes = self.read_region(meta.offset, meta.len)?;
+        decode_chunk(&bytes).map_err(|e| BlockError::Corrupt {
+            path: self.path.clone(),
+            what: format!("chunk at {}: {e}", meta.offset),
+        })
+    }
+}
+
+/// Every row of a chunk, tag and operation indexes resolved to their hashes.
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<SearchRow>, crate::codec::CodecError> {
+    let mut r = Reader::new(bytes);
+    let mut start = r.varint()?;
+    let hashes = |r: &mut Reader<'_>| -> Result<Vec<u64>, crate::codec::CodecError> {
+        let count = r.count(8)?;
+        (0..count)
+            .map(|_| {
+                Ok(u64::from_le_bytes(
+                    r.take(8)?.try_into().unwrap_or_default(),
+                ))
+            })
+            .collect()
+    };
+    let operations = hashes(&mut r)?;
+    let tags = hashes(&mut r)?;
+    let out_of_range = |r: &Reader<'_>| crate::codec::CodecError {
+        offset: r.position(),
+        what: "dictionary index out of range",
+    };
+    let count = r.count(20)?;
+    let mut rows = Vec::with_capacity(count);
+    for _ in 0..count {
+        start = start.saturating_sub(r.varint()?);
+        let duration = r.varint()?;
+        let trace = u128::from_le_bytes(r.take(16)?.try_into().unwrap_or_default());
+        let operation = *operations
+            .get(r.varint()? as usize)
+            .ok_or_else(|| out_of_range(&r))?;
+        let tag_count = r.count(1)?;
+        let mut row_tags = Vec::with_capacity(tag_count);
+        for _ in 0..tag_count {
+            row_tags.push(
+                *tags
+                    .get(r.varint()? as usize)
+                    .ok_or_else(|| out_of_range(&r))?,
+            );
+        }
+        rows.push(SearchRow {
+            start,
+            duration,
+            trace,
+            operation,
+            tags: row_tags,
+        });
+    }
+    Ok(rows)
 }
 
 /// Scans one chunk; true once `limit` distinct traces were found in this block.

@@ -8,6 +8,7 @@
 //! - `block`: immutable blocks, spans sorted by trace id in compressed pages, a Bloom filter
 //!   and a page index for lookups by trace id, per-service search rows (time, duration,
 //!   operation and tag hashes) for searches, and service-to-service call counts.
+//! - `writer`: writes blocks, from a frozen head or merged from smaller blocks (`compact`).
 //! - `store`: `TraceStore`, tying them together with a background thread that writes blocks
 //!   and applies retention.
 
@@ -16,9 +17,11 @@
 mod block;
 mod bloom;
 pub mod codec;
+mod compact;
 mod head;
 mod store;
 mod wal;
+mod writer;
 
 pub use block::BlockError;
 pub use store::{

@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 use osprey_trace::{Span, SpanKind, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::block::{Block, BlockError, Compiled, block_path, write_block};
+use crate::block::{Block, BlockError, Compiled, block_path};
 use crate::codec::{Reader, decode_spans};
+use crate::compact;
 use crate::head::{self, Head, MINUTE_NANOS, Pending, operation_hash, prepare, tag_hash};
 use crate::wal;
+use crate::writer::write_head;
 
 /// Settings of a trace store.
 #[derive(Debug, Clone)]
@@ -38,6 +40,9 @@ pub struct TraceStoreConfig {
     pub retention_max_age: Option<Duration>,
     /// The oldest blocks are deleted while all blocks together exceed this many bytes.
     pub retention_max_bytes: Option<u64>,
+    /// Merge small blocks and apply retention in the background (tests turn it off and call
+    /// `compact_once` and `apply_retention` themselves).
+    pub background_compaction: bool,
 }
 
 impl TraceStoreConfig {
@@ -49,6 +54,7 @@ impl TraceStoreConfig {
             head_max_age: Duration::from_secs(600),
             retention_max_age: None,
             retention_max_bytes: None,
+            background_compaction: true,
         }
     }
 }
@@ -189,9 +195,20 @@ impl TraceStore {
                 _ => {}
             }
         }
-        blocks.sort_by_key(|b| b.seq);
+        // A merge that was cut short by a crash after its block was in place: the blocks it
+        // replaces are still here, and go now.
+        let replaced: std::collections::HashSet<u64> = blocks
+            .iter()
+            .flat_map(|b| b.replaces.iter().copied())
+            .collect();
+        for block in blocks.iter().filter(|b| replaced.contains(&b.seq)) {
+            fs::remove_file(&block.path)?;
+        }
+        blocks.retain(|b| !replaced.contains(&b.seq));
+        // Oldest data first (searches walk them from the end, newest first).
+        blocks.sort_by_key(|b| b.max_start);
         let covered = blocks.iter().map(|b| b.wal_seq).max().unwrap_or(0);
-        let next_block_seq = blocks.last().map_or(1, |b| b.seq + 1);
+        let next_block_seq = blocks.iter().map(|b| b.seq + 1).max().unwrap_or(1);
         let mut head = Head::new();
         let mut last_seq = covered;
         let mut replayed = 0usize;
@@ -260,7 +277,13 @@ impl TraceStore {
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
             .name("span-blocks".into())
-            .spawn(move || background(weak))?;
+            .spawn(move || write_blocks(weak))?;
+        if store.config.background_compaction {
+            let weak = Arc::downgrade(&store);
+            std::thread::Builder::new()
+                .name("span-compaction".into())
+                .spawn(move || compact_blocks(weak))?;
+        }
         Ok(store)
     }
 
@@ -381,14 +404,7 @@ impl TraceStore {
             .map(|((parent, child, minute), count)| (parent, child, minute, count))
             .collect();
         let seq = self.next_block_seq.fetch_add(1, Ordering::Relaxed);
-        let block = write_block(
-            &self.block_dir,
-            seq,
-            head,
-            head.rows.iter().collect(),
-            &calls,
-            wal_seq,
-        )?;
+        let block = write_head(&self.block_dir, seq, head, &calls, wal_seq)?;
         *self.pending.lock() = next_pending;
         tracing::debug!(
             spans = block.span_count,
@@ -407,6 +423,38 @@ impl TraceStore {
             }
         }
         Ok(())
+    }
+
+    /// Merges one group of small blocks, if there is one; returns whether it did.
+    pub fn compact_once(&self) -> Result<bool, TraceStoreError> {
+        let inputs = compact::pick(&self.snapshot().1, now_nanos());
+        if inputs.is_empty() {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let seq = self.next_block_seq.fetch_add(1, Ordering::Relaxed);
+        let merged = compact::merge(&self.block_dir, seq, &inputs)?;
+        tracing::debug!(
+            inputs = inputs.len(),
+            spans = merged.span_count,
+            bytes = merged.file_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "span blocks merged"
+        );
+        {
+            let mut sealed = self.sealed.write();
+            sealed
+                .blocks
+                .retain(|b| !inputs.iter().any(|input| Arc::ptr_eq(b, input)));
+            sealed.blocks.push(Arc::new(merged));
+            sealed.blocks.sort_by_key(|b| b.max_start);
+        }
+        // Queries holding the old blocks keep reading them through their open files.
+        for input in &inputs {
+            fs::remove_file(&input.path)?;
+        }
+        File::open(&self.block_dir)?.sync_all()?;
+        Ok(true)
     }
 
     /// Deletes blocks beyond the retention limits; returns how many.
@@ -637,8 +685,8 @@ impl TraceStore {
         block_path(&self.block_dir, seq)
     }
 
-    /// One round of background work: write the head when due, apply retention.
-    fn maintain(&self, last_retention: &mut Instant) {
+    /// One round of the block writer: write the head when due.
+    fn maintain(&self) {
         let due = {
             let head = self.head.read();
             !head.is_empty()
@@ -652,25 +700,47 @@ impl TraceStore {
             tracing::error!(%error, "writing a span block failed; the WAL keeps the spans, retrying");
             std::thread::sleep(Duration::from_secs(1));
         }
-        if last_retention.elapsed() >= Duration::from_secs(30) {
-            *last_retention = Instant::now();
-            if let Err(error) = self.apply_retention() {
-                tracing::error!(%error, "span retention failed");
-            }
-        }
     }
 }
 
-fn background(store: Weak<TraceStore>) {
-    let mut last_retention = Instant::now() - Duration::from_secs(3600);
+/// The block writer's thread: a head becomes a block when it is big (it is woken then) or old.
+fn write_blocks(store: Weak<TraceStore>) {
     loop {
         let Some(store) = store.upgrade() else { return };
-        store.maintain(&mut last_retention);
+        store.maintain();
         let (lock, wake) = &store.wake;
         let mut guard = lock.lock();
         if !store.flush_wanted.load(Ordering::Relaxed) {
             wake.wait_for(&mut guard, Duration::from_millis(500));
         }
+    }
+}
+
+/// The compaction thread: merges small blocks and applies retention, apart from the block
+/// writer so that a long merge never holds up ingest.
+fn compact_blocks(store: Weak<TraceStore>) {
+    let mut last_retention: Option<Instant> = None;
+    loop {
+        let mut merged = false;
+        {
+            let Some(store) = store.upgrade() else { return };
+            if last_retention.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                last_retention = Some(Instant::now());
+                if let Err(error) = store.apply_retention() {
+                    tracing::error!(%error, "span retention failed");
+                }
+            }
+            match store.compact_once() {
+                Ok(did) => merged = did,
+                Err(error) => tracing::error!(%error, "merging span blocks failed; retrying later"),
+            }
+        }
+        // Back to back while there is work; otherwise look again in a while.
+        std::thread::sleep(if merged {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_secs(5)
+        });
     }
 }
 
@@ -799,6 +869,7 @@ mod tests {
     fn config(dir: &Path) -> TraceStoreConfig {
         let mut config = TraceStoreConfig::new(dir);
         config.head_max_age = Duration::from_secs(3600);
+        config.background_compaction = false;
         config
     }
 
@@ -996,6 +1067,41 @@ mod tests {
             1,
             "2025 is long gone"
         );
+    }
+
+    #[test]
+    fn merged_blocks_answer_alike_and_a_cut_short_merge_is_finished_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let all = spans();
+        let store = TraceStore::open(config(dir.path())).expect("open");
+        for batch in all.chunks(120) {
+            store.append(batch).expect("append");
+            store.flush().expect("flush");
+        }
+        assert_eq!(store.stats().blocks, 5);
+        let inputs: Vec<(PathBuf, Vec<u8>)> = store
+            .snapshot()
+            .1
+            .iter()
+            .map(|b| (b.path.clone(), fs::read(&b.path).expect("read")))
+            .collect();
+        assert!(
+            store.compact_once().expect("merge"),
+            "a past day's small blocks merge"
+        );
+        assert_eq!(store.stats().blocks, 1);
+        assert_eq!(store.stats().block_spans, 600);
+        check_everything(&store, &all);
+        assert!(!store.compact_once().expect("nothing left"));
+        drop(store);
+        // A crash after the merged block was in place, before its inputs were deleted.
+        for (path, bytes) in &inputs {
+            fs::write(path, bytes).expect("restore");
+        }
+        let store = TraceStore::open(config(dir.path())).expect("reopen");
+        assert_eq!(store.stats().blocks, 1);
+        assert_eq!(store.stats().block_spans, 600, "no span twice");
+        check_everything(&store, &all);
     }
 
     #[test]
