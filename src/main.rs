@@ -12,6 +12,22 @@ use osprey_server::listeners::Listener;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's number for `mi_option_purge_delay` (the v3 `mimalloc.h` enumeration; a test
+/// checks it against the option's documented default).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory goes back to the system at once. mimalloc's default keeps it for a second and
+/// purges only when the thread that freed it allocates again, so after a burst of spans the
+/// server stayed at its peak: 445 MiB against 138 MiB in the span benchmark. An explicit
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+#[allow(unsafe_code)] // one FFI call into the allocator, before any other thread exists
+fn return_freed_memory_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets an integer option that mimalloc reads whenever it purges.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "osprey",
@@ -106,6 +122,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    return_freed_memory_promptly();
     let cli = Cli::parse();
     match cli.command {
         Command::ExampleConfig => {
@@ -136,6 +153,30 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(osprey_server::serve(config, shutdown_signal()))?;
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(unsafe_code)] // reads an allocator option
+    fn the_purge_delay_option_number_is_mimallocs() {
+        // SAFETY: reads an integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(
+                default, 1_000,
+                "mimalloc v3 documents a 1000 ms purge delay"
+            );
+        }
+        return_freed_memory_promptly();
+        // SAFETY: as above.
+        let now = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(now, 0);
         }
     }
 }

@@ -44,7 +44,7 @@ pub struct TraceSettings {
 impl Default for TraceSettings {
     fn default() -> Self {
         TraceSettings {
-            head_max_mb: 64,
+            head_max_mb: 32,
             head_max_age_secs: 600,
         }
     }

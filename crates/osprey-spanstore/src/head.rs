@@ -170,9 +170,11 @@ impl Head {
         }
     }
 
-    /// Memory held, roughly.
+    /// Memory held: what is allocated (vectors grow by doubling), not only what is used.
     pub(crate) fn memory(&self) -> usize {
-        self.bytes.len() + self.rows.len() * std::mem::size_of::<HeadRow>() + self.tags.len() * 8
+        self.bytes.capacity()
+            + self.rows.capacity() * std::mem::size_of::<HeadRow>()
+            + self.tags.capacity() * 8
     }
 
     pub(crate) fn is_empty(&self) -> bool {

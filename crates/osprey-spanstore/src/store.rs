@@ -46,11 +46,11 @@ pub struct TraceStoreConfig {
 }
 
 impl TraceStoreConfig {
-    /// Defaults for a store in `dir`: 64 MiB or 10 minutes per head, no retention.
+    /// Defaults for a store in `dir`: 32 MiB or 10 minutes per head, no retention.
     pub fn new(dir: impl Into<PathBuf>) -> TraceStoreConfig {
         TraceStoreConfig {
             dir: dir.into(),
-            head_max_bytes: 64 << 20,
+            head_max_bytes: 32 << 20,
             head_max_age: Duration::from_secs(600),
             retention_max_age: None,
             retention_max_bytes: None,
