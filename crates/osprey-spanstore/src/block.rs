@@ -478,6 +478,25 @@ impl Block {
     }
 }
 
+/// The footer and chunk decoders over arbitrary bytes (see `crate::fuzz_decode`).
+pub(crate) fn fuzz_decode(bytes: &[u8]) {
+    if let Ok(file) = File::open("/dev/null") {
+        let _ = Block::decode_footer(bytes, file);
+    }
+    let _ = decode_chunk(bytes);
+    let query = Compiled {
+        service: String::new(),
+        operation: Some(1),
+        tags: vec![2],
+        start_min: 0,
+        start_max: u64::MAX,
+        duration_min: 0,
+        duration_max: u64::MAX,
+        limit: 20,
+    };
+    let _ = scan_chunk(bytes, &query, &mut HashMap::new(), &mut 0);
+}
+
 /// Every row of a chunk, tag and operation indexes resolved to their hashes.
 fn decode_chunk(bytes: &[u8]) -> Result<Vec<SearchRow>, crate::codec::CodecError> {
     let mut r = Reader::new(bytes);

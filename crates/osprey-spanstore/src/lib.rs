@@ -28,3 +28,17 @@ pub use store::{
     MAX_SPANS_LOADED, MAX_SPANS_PER_TRACE, TraceQuery, TraceStore, TraceStoreConfig,
     TraceStoreError, TraceStoreStats,
 };
+
+/// Runs every decoder of the span store's files over arbitrary bytes (the fuzz target's entry:
+/// WAL frames, spans, block footers and search chunks after a crash or disk corruption must
+/// give errors, never a panic or an absurd allocation).
+#[doc(hidden)]
+pub fn fuzz_decode(bytes: &[u8]) {
+    let (good, frames) = wal::decode_frames(bytes);
+    assert!(good <= bytes.len());
+    for frame in frames {
+        let _ = codec::decode_spans(frame);
+    }
+    let _ = codec::decode_spans(bytes);
+    block::fuzz_decode(bytes);
+}
