@@ -9,7 +9,7 @@
 #   --fill-traces F    traces added over OTLP gRPC before the lookups (default 760000: ~10M spans in all)
 #   --lucene-traces L  traces indexed by Lucene for the side-by-side (default 80000, ~1M spans)
 #   --lookups K        timed trace-by-id lookups (default 2000)
-#   --udp-rate R       spans/s the Jaeger UDP sender is paced at (default 20000; UDP has no
+#   --udp-rate R       spans/s the Jaeger UDP sender is paced at (default 100000; UDP has no
 #                      flow control, so unpaced the kernel drops what was not read yet)
 #   --out DIR          scratch directory (default bench/out)
 #   --report FILE      write the markdown results there (default: OUT/traces-report.md)
@@ -26,7 +26,7 @@ TRACES=20000
 FILL=760000
 LUCENE_TRACES=80000
 LOOKUPS=2000
-UDP_RATE=20000
+UDP_RATE=100000
 OUT="$ROOT/bench/out"
 REPORT=""
 BUILD=1
@@ -133,6 +133,7 @@ TOTAL_SPANS=$(curl -s "http://$HTTP/metrics" | awk '/osprey_spans_total\{.*outco
 sync
 DISK_BYTES=$(du -sb --exclude=reserve.ballast "$DATA_DIR" | cut -f1)
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+BLOCKS=$(find "$DATA_DIR/traces/blocks" -name '*.blk' | wc -l)
 log "stored $TOTAL_SPANS spans in $DISK_BYTES bytes; peak RSS $RSS_KB kB"
 "$LOADGEN" trace-query --url "http://$QUERY" --ids "$RES/ids.txt" --lookups "$LOOKUPS" --searches 50 \
     --json > "$RES/queries.json"
@@ -165,9 +166,9 @@ LUCENE_SPANS=$(wc -l < "$DOCS")
 "${JAVA[@]}" query "$LIDX" "$RES/lucene-queries.tsv" 5 --warmup 1 --json > "$RES/lucene-query.json"
 
 # ---------------------------------------------------------------- report
-python3 - "$RES" "$TOTAL_SPANS" "$DISK_BYTES" "$RSS_KB" "$LUCENE_SPANS" "$LUCENE_BYTES" "$REPORT" <<'EOF'
+python3 - "$RES" "$TOTAL_SPANS" "$DISK_BYTES" "$RSS_KB" "$LUCENE_SPANS" "$LUCENE_BYTES" "$REPORT" "$BLOCKS" <<'EOF'
 import json, statistics, sys, platform, os
-res, total, disk, rss, lucene_spans, lucene_bytes, report = sys.argv[1:8]
+res, total, disk, rss, lucene_spans, lucene_bytes, report, blocks = sys.argv[1:9]
 total, disk, lucene_spans, lucene_bytes = float(total), float(disk), float(lucene_spans), float(lucene_bytes)
 load = lambda name: json.load(open(os.path.join(res, name)))
 lines = ["| protocol | spans stored | spans/s | request p50 ms | request p99 ms |", "|---|---:|---:|---:|---:|"]
@@ -177,6 +178,8 @@ for p in ["otlp-grpc", "otlp-http", "jaeger-http", "zipkin", "jaeger-udp"]:
     if "stored" in r:
         p = f"{p} (paced, {r['spans'] - r['stored']:,.0f} of {r['spans']:,.0f} lost)"
     lines.append(f"| {p} | {spans:,.0f} | {r['spans_per_second']:,.0f} | {r['request_p50_ms']:.1f} | {r['request_p99_ms']:.1f} |")
+fill = load("fill.json")
+lines.append(f"| otlp-grpc, the fill to {float(total):,.0f} spans (50 traces per export) | {fill['spans']:,.0f} | {fill['spans_per_second']:,.0f} | {fill['request_p50_ms']:.1f} | {fill['request_p99_ms']:.1f} |")
 lucene_index = [json.loads(l) for l in open(os.path.join(res, "lucene-index.json")) if l.strip()][-1]
 lucene_rate = lucene_index["docs_per_s"]
 grpc = load("otlp-grpc.json")["spans_per_second"]
@@ -195,7 +198,8 @@ for name, v in q.items():
 lines.append(f"| Lucene term lookup `traceID:…` ({lucene_spans:,.0f} spans, no documents fetched) | {len(lucene_q)} | {l50:.2f} | {l99:.2f} |")
 lines.append("")
 lines.append(f"Disk: {disk / total:,.0f} bytes per span ({disk / 1e9:.2f} GB for {total:,.0f} spans, WAL included); "
-             f"Lucene: {lucene_bytes / lucene_spans:,.0f} bytes per span. Peak RSS {int(rss) / 1024:,.0f} MiB.")
+             f"Lucene: {lucene_bytes / lucene_spans:,.0f} bytes per span. Peak RSS {int(rss) / 1024:,.0f} MiB. "
+             f"{blocks} span blocks after compaction.")
 text = "\n".join(lines) + "\n"
 open(report, "w").write(text)
 print(text)

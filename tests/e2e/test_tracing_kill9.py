@@ -18,6 +18,7 @@ import time
 
 import grpc
 import pytest
+import urllib.request
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 ROUNDS = int(os.environ.get("OSPREY_TRACE_KILL9_ROUNDS", "5"))
@@ -131,3 +132,11 @@ def test_kill9_during_span_ingest_loses_no_acknowledged_batch(osprey_factory):
     # Block numbers only grow (merges take new ones): the highest tells how many were written.
     blocks = [int(p.stem) for p in (server.data_dir / "traces" / "blocks").glob("*.blk")]
     assert blocks and max(blocks) >= ROUNDS, f"blocks {blocks}: the kills never met a block write"
+    # The span store reports its sizes.
+    with urllib.request.urlopen(server.http_url + "/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    gauges = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+              if line.startswith("osprey_span_") and not line.startswith("#")}
+    stored = gauges.get("osprey_span_block_spans", 0) + gauges.get("osprey_span_head_spans", 0)
+    assert stored >= len(expected) * SPANS_PER_TRACE, gauges
+    assert gauges.get("osprey_span_blocks", 0) >= 1 and gauges.get("osprey_span_block_bytes", 0) > 0, gauges

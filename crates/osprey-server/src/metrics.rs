@@ -1,7 +1,7 @@
 //! Prometheus metrics of Osprey's own health, served on `GET /metrics` (HTTP listener).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use osprey_spanstore::TraceStore;
 use osprey_store::Store;
 
 /// Labels of HTTP request counters.
@@ -39,6 +40,7 @@ pub struct SpanLabels {
 /// Every metric.
 pub struct Metrics {
     registry: Registry,
+    span_store: Arc<OnceLock<Arc<TraceStore>>>,
     spans: Family<SpanLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     search_seconds: Histogram,
@@ -101,6 +103,48 @@ impl Collector for StoreCollector {
     }
 }
 
+/// The span store's sizes, read at scrape time once the store is open.
+#[derive(Debug)]
+struct SpanStoreCollector {
+    span_store: Arc<OnceLock<Arc<TraceStore>>>,
+}
+
+impl Collector for SpanStoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(span_store) = self.span_store.get() else {
+            return Ok(());
+        };
+        let stats = span_store.stats();
+        for (name, help, value) in [
+            ("osprey_span_blocks", "Span blocks on disk", stats.blocks),
+            (
+                "osprey_span_block_bytes",
+                "Bytes of span blocks on disk",
+                stats.block_bytes,
+            ),
+            (
+                "osprey_span_block_spans",
+                "Spans in blocks",
+                stats.block_spans,
+            ),
+            (
+                "osprey_span_head_spans",
+                "Spans logged but not yet in a block",
+                stats.head_spans,
+            ),
+            (
+                "osprey_span_head_bytes",
+                "Memory held by spans not yet in a block",
+                stats.head_bytes,
+            ),
+        ] {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
@@ -136,13 +180,23 @@ impl Metrics {
             spans.clone(),
         );
         registry.register_collector(Box::new(StoreCollector { store }));
+        let span_store = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(SpanStoreCollector {
+            span_store: span_store.clone(),
+        }));
         Metrics {
             registry,
+            span_store,
             spans,
             requests,
             search_seconds,
             docs_ingested,
         }
+    }
+
+    /// Reports the span store's sizes from now on.
+    pub fn attach_span_store(&self, span_store: Arc<TraceStore>) {
+        let _ = self.span_store.set(span_store);
     }
 
     /// Counts one HTTP request.

@@ -127,6 +127,7 @@ impl SpanStore {
         sampling: Option<Arc<sampling::Sampling>>,
     ) -> Result<SpanStore, StoreError> {
         let traces = TraceStore::open(config).map_err(store_error)?;
+        metrics.attach_span_store(traces.clone());
         let mut catalogue = Catalogue::default();
         for (service, operation, kind) in traces.catalogue() {
             catalogue.learn(&service, &operation, kind.as_str());
