@@ -1,7 +1,8 @@
-//! Compaction: a head becomes a block every 64 MiB or 10 minutes, so a day brings tens to
+//! Compaction: a head becomes a block every 32 MiB or 10 minutes, so a day brings tens to
 //! hundreds of small blocks; each costs a Bloom check per lookup and a chunk read per search.
-//! Small blocks of the same day (by their newest span, as retention sees them) are merged into
-//! one of about `TARGET_SPANS`, streaming: one page and one chunk per input in memory at a time.
+//! Small blocks of the same day (by their newest span, as retention sees them) are merged in
+//! size tiers, four at a time, up to blocks of about `TARGET_SPANS`, streaming: one page and
+//! one chunk per input in memory at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,13 +12,30 @@ use crate::TraceStoreError;
 use crate::block::{Block, BlockError};
 use crate::writer::{BlockWriter, SearchRow};
 
-/// Spans a merged block aims at.
+/// Blocks of at least this many spans are left alone.
 pub(crate) const TARGET_SPANS: u64 = 2_000_000;
-/// A day's small blocks are merged once there are this many (or two, for a past day).
-const MIN_INPUTS: usize = 4;
+/// Blocks of one size tier (each tier holds blocks up to 4× bigger than the one below) are
+/// merged this many at a time: every span is rewritten about once per tier, not once per
+/// merge (merging each new small block into one growing block would rewrite it again and
+/// again).
+const FAN_IN: usize = 4;
+/// The smallest tier: blocks under this many spans.
+const FIRST_TIER_SPANS: u64 = 100_000;
 const DAY_NANOS: u64 = 86_400_000_000_000;
 
-/// The blocks to merge next, oldest first: small blocks of one day.
+fn tier(spans: u64) -> u32 {
+    let mut tier = 0;
+    let mut bound = FIRST_TIER_SPANS;
+    while spans >= bound {
+        tier += 1;
+        bound = bound.saturating_mul(FAN_IN as u64);
+    }
+    tier
+}
+
+/// The blocks to merge next, oldest first: `FAN_IN` blocks of one day in the same size tier
+/// (the smallest tier that has enough); for a day that is over, whatever small blocks it has
+/// left, once.
 pub(crate) fn pick(blocks: &[Arc<Block>], now_nanos: u64) -> Vec<Arc<Block>> {
     let today = now_nanos / DAY_NANOS;
     let mut days: Vec<u64> = blocks.iter().map(|b| b.max_start / DAY_NANOS).collect();
@@ -26,24 +44,25 @@ pub(crate) fn pick(blocks: &[Arc<Block>], now_nanos: u64) -> Vec<Arc<Block>> {
     for day in days {
         let mut small: Vec<&Arc<Block>> = blocks
             .iter()
-            .filter(|b| b.max_start / DAY_NANOS == day && b.span_count < TARGET_SPANS / 2)
+            .filter(|b| b.max_start / DAY_NANOS == day && b.span_count < TARGET_SPANS)
             .collect();
-        let needed = if day < today { 2 } else { MIN_INPUTS };
-        if small.len() < needed {
-            continue;
-        }
         small.sort_by_key(|b| b.seq);
-        let mut chosen = Vec::new();
-        let mut spans = 0;
-        for block in small {
-            if chosen.len() >= 2 && spans + block.span_count > TARGET_SPANS {
-                break;
+        let mut tiers: Vec<(u32, Vec<&Arc<Block>>)> = Vec::new();
+        for block in &small {
+            let t = tier(block.span_count);
+            match tiers.iter_mut().find(|(tier, _)| *tier == t) {
+                Some((_, members)) => members.push(block),
+                None => tiers.push((t, vec![block])),
             }
-            spans += block.span_count;
-            chosen.push(block.clone());
         }
-        if chosen.len() >= 2 {
-            return chosen;
+        tiers.sort_by_key(|(t, _)| *t);
+        if let Some((_, members)) = tiers.iter().find(|(_, members)| members.len() >= FAN_IN) {
+            return members.iter().take(FAN_IN).map(|b| (*b).clone()).collect();
+        }
+        // A past day gets no more spans (but stragglers): merge what is left of it.
+        let past_day_leftovers: u64 = small.iter().map(|b| b.span_count).sum();
+        if day < today && small.len() >= 2 && past_day_leftovers <= 2 * TARGET_SPANS {
+            return small.into_iter().cloned().collect();
         }
     }
     Vec::new()
@@ -61,7 +80,12 @@ pub(crate) fn merge(
         return Err(error);
     }
     let wal_seq = inputs.iter().map(|b| b.wal_seq).max().unwrap_or(0);
-    let replaces = inputs.iter().map(|b| b.seq).collect();
+    // Transitively: every block whose spans this one now holds.
+    let mut replaces: Vec<u64> = inputs
+        .iter()
+        .flat_map(|b| std::iter::once(b.seq).chain(b.replaces.iter().copied()))
+        .collect();
+    replaces.sort_unstable();
     Ok(writer.finish(wal_seq, replaces)?)
 }
 
@@ -186,4 +210,19 @@ fn fill(writer: &mut BlockWriter, inputs: &[Arc<Block>]) -> Result<(), TraceStor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_grow_fourfold() {
+        assert_eq!(tier(0), 0);
+        assert_eq!(tier(99_999), 0);
+        assert_eq!(tier(100_000), 1);
+        assert_eq!(tier(399_999), 1);
+        assert_eq!(tier(400_000), 2);
+        assert_eq!(tier(1_600_000), 3);
+    }
 }

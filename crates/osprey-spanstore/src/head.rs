@@ -158,11 +158,15 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    pub(crate) fn new() -> Head {
+    /// An empty head whose vectors are allocated once for `budget` bytes (split as spans
+    /// use them: ≈60 % encoded spans, the rest rows and tag hashes): growing by doubling would
+    /// leave up to half of each unused, and the freed smaller copies behind in the allocator.
+    /// Untouched capacity costs address space, not memory.
+    pub(crate) fn with_budget(budget: usize) -> Head {
         Head {
-            bytes: Vec::new(),
-            rows: Vec::new(),
-            tags: Vec::new(),
+            bytes: Vec::with_capacity(budget / 5 * 3),
+            rows: Vec::with_capacity(budget / 5 / std::mem::size_of::<HeadRow>()),
+            tags: Vec::with_capacity(budget / 5 / 8),
             services: Vec::new(),
             service_ids: HashMap::new(),
             operations: HashMap::new(),
@@ -170,11 +174,20 @@ impl Head {
         }
     }
 
-    /// Memory held: what is allocated (vectors grow by doubling), not only what is used.
+    /// Memory held: what is allocated, not only what is used.
     pub(crate) fn memory(&self) -> usize {
         self.bytes.capacity()
             + self.rows.capacity() * std::mem::size_of::<HeadRow>()
             + self.tags.capacity() * 8
+    }
+
+    /// Whether one of the vectors is (nearly) at its capacity: the next batches would make it
+    /// grow.
+    pub(crate) fn is_full(&self) -> bool {
+        let nearly = |len: usize, capacity: usize| len >= capacity - capacity / 16;
+        nearly(self.bytes.len(), self.bytes.capacity())
+            || nearly(self.rows.len(), self.rows.capacity())
+            || nearly(self.tags.len(), self.tags.capacity())
     }
 
     pub(crate) fn is_empty(&self) -> bool {

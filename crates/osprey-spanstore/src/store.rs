@@ -209,7 +209,7 @@ impl TraceStore {
         blocks.sort_by_key(|b| b.max_start);
         let covered = blocks.iter().map(|b| b.wal_seq).max().unwrap_or(0);
         let next_block_seq = blocks.iter().map(|b| b.seq + 1).max().unwrap_or(1);
-        let mut head = Head::new();
+        let mut head = Head::with_budget(config.head_max_bytes);
         let mut last_seq = covered;
         let mut replayed = 0usize;
         for (seq, path) in wal::list(&wal_dir)? {
@@ -319,7 +319,7 @@ impl TraceStore {
             writer.written += 1;
             let mut head = self.head.write();
             head.add(batch, spans);
-            if head.memory() >= self.config.head_max_bytes {
+            if head.is_full() {
                 self.flush_wanted.store(true, Ordering::Relaxed);
                 self.wake.1.notify_one();
             }
@@ -375,7 +375,10 @@ impl TraceStore {
         let old_seq = std::mem::replace(&mut writer.file_seq, new_seq);
         writer.file = Arc::new(file);
         writer.file_len = 0;
-        let frozen = std::mem::replace(&mut *self.head.write(), Head::new());
+        let frozen = std::mem::replace(
+            &mut *self.head.write(),
+            Head::with_budget(self.config.head_max_bytes),
+        );
         self.sealed.write().frozen.push((Arc::new(frozen), old_seq));
         Ok(())
     }
@@ -690,8 +693,7 @@ impl TraceStore {
         let due = {
             let head = self.head.read();
             !head.is_empty()
-                && (head.memory() >= self.config.head_max_bytes
-                    || head.created.elapsed() >= self.config.head_max_age)
+                && (head.is_full() || head.created.elapsed() >= self.config.head_max_age)
         };
         let waiting = !self.sealed.read().frozen.is_empty();
         if (due || waiting || self.flush_wanted.swap(false, Ordering::Relaxed))
@@ -1087,7 +1089,13 @@ mod tests {
             .collect();
         assert!(
             store.compact_once().expect("merge"),
-            "a past day's small blocks merge"
+            "four blocks of a tier merge"
+        );
+        assert_eq!(store.stats().blocks, 2);
+        check_everything(&store, &all);
+        assert!(
+            store.compact_once().expect("merge"),
+            "a past day's leftovers merge"
         );
         assert_eq!(store.stats().blocks, 1);
         assert_eq!(store.stats().block_spans, 600);
