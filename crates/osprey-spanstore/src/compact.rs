@@ -1,7 +1,7 @@
 //! Compaction: a head becomes a block every 32 MiB or 10 minutes, so a day brings tens to
 //! hundreds of small blocks; each costs a Bloom check per lookup and a chunk read per search.
 //! Small blocks of the same day (by their newest span, as retention sees them) are merged in
-//! size tiers, four at a time, up to blocks of about `TARGET_SPANS`, streaming: one page and
+//! size tiers, eight at a time, up to blocks of about `TARGET_SPANS`, streaming: one page and
 //! one chunk per input in memory at a time.
 
 use std::cmp::Reverse;
@@ -14,11 +14,11 @@ use crate::writer::{BlockWriter, SearchRow};
 
 /// Blocks of at least this many spans are left alone.
 pub(crate) const TARGET_SPANS: u64 = 2_000_000;
-/// Blocks of one size tier (each tier holds blocks up to 4× bigger than the one below) are
-/// merged this many at a time: every span is rewritten about once per tier, not once per
-/// merge (merging each new small block into one growing block would rewrite it again and
-/// again).
-const FAN_IN: usize = 4;
+/// Blocks of one size tier (each tier holds blocks up to 8× bigger than the one below) are
+/// merged this many at a time: every span is rewritten once per tier — twice from a head's
+/// block to a full one — not once per merge (merging each new small block into one growing
+/// block would rewrite it again and again).
+const FAN_IN: usize = 8;
 /// The smallest tier: blocks under this many spans.
 const FIRST_TIER_SPANS: u64 = 100_000;
 const DAY_NANOS: u64 = 86_400_000_000_000;
@@ -221,8 +221,8 @@ mod tests {
         assert_eq!(tier(0), 0);
         assert_eq!(tier(99_999), 0);
         assert_eq!(tier(100_000), 1);
-        assert_eq!(tier(399_999), 1);
-        assert_eq!(tier(400_000), 2);
-        assert_eq!(tier(1_600_000), 3);
+        assert_eq!(tier(799_999), 1);
+        assert_eq!(tier(800_000), 2);
+        assert_eq!(tier(6_400_000), 3);
     }
 }

@@ -1076,11 +1076,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let all = spans();
         let store = TraceStore::open(config(dir.path())).expect("open");
-        for batch in all.chunks(120) {
+        for batch in all.chunks(60) {
             store.append(batch).expect("append");
             store.flush().expect("flush");
         }
-        assert_eq!(store.stats().blocks, 5);
+        assert_eq!(store.stats().blocks, 10);
         let inputs: Vec<(PathBuf, Vec<u8>)> = store
             .snapshot()
             .1
@@ -1089,9 +1089,9 @@ mod tests {
             .collect();
         assert!(
             store.compact_once().expect("merge"),
-            "four blocks of a tier merge"
+            "eight blocks of a tier merge"
         );
-        assert_eq!(store.stats().blocks, 2);
+        assert_eq!(store.stats().blocks, 3);
         check_everything(&store, &all);
         assert!(
             store.compact_once().expect("merge"),
