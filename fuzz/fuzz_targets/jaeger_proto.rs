@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(spans) = osprey_trace::jaeger_proto::decode_post_spans(data) {
         for span in &spans {
-            let _ = osprey_trace::document::span_document(span, 1_800_000_000_000_000_000);
+            let mut stored = Vec::new();
+            osprey_spanstore::codec::encode_span(span, &mut stored);
+            assert!(osprey_spanstore::codec::decode_spans(&stored).is_ok());
         }
     }
 });

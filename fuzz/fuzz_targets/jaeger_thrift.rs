@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(batch) = decode_batch(data, protocol) {
             // Whatever decodes must also become a storable document and Jaeger JSON.
             for span in &batch.spans {
-                let _ = osprey_trace::document::span_document(span, 1_800_000_000_000_000_000);
+                let mut stored = Vec::new();
+            osprey_spanstore::codec::encode_span(span, &mut stored);
+            assert!(osprey_spanstore::codec::decode_spans(&stored).is_ok());
             }
             if let Some(first) = batch.spans.first() {
                 let _ = osprey_trace::jaeger::trace_json(first.trace_id, &batch.spans);

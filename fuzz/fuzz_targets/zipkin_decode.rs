@@ -7,7 +7,9 @@ use osprey_trace::zipkin::{decode_json, decode_proto};
 fuzz_target!(|data: &[u8]| {
     for spans in [decode_json(data), decode_proto(data)].into_iter().flatten() {
         for span in &spans {
-            let _ = osprey_trace::document::span_document(span, 1_800_000_000_000_000_000);
+            let mut stored = Vec::new();
+            osprey_spanstore::codec::encode_span(span, &mut stored);
+            assert!(osprey_spanstore::codec::decode_spans(&stored).is_ok());
         }
     }
 });

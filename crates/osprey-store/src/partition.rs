@@ -138,7 +138,7 @@ const DOC_STORE_BLOCK_BYTES: usize = 128 * 1024;
 const DOC_STORE_CACHE_BLOCKS: usize = 100;
 
 /// zstd level of the doc store: `index.codec: best_compression` (Osprey's default: logs are
-/// read rarely and kept long) or `default` (faster writes, ≈1.3× the bytes; the span index).
+/// read rarely and kept long) or `default` (faster writes, ≈1.3× the bytes).
 pub fn doc_store_level(settings: &serde_json::Value) -> i32 {
     let codec = settings
         .pointer("/index/codec")

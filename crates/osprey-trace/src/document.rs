@@ -1,8 +1,8 @@
-//! Spans as documents of the log store. A span is one document of the `osprey-spans` index,
-//! partitioned by day of its start like any log line, so retention, durability and the query
-//! engine are shared. The document has the fields trace search needs at its top level and the
-//! whole span, losslessly (non-finite numbers included), under `span` (mapped
-//! `"enabled": false`: kept, never indexed).
+//! Spans as search documents, in the shape Jaeger's Elasticsearch storage gives them: the
+//! fields trace search needs at the top level and the whole span, losslessly (non-finite
+//! numbers included), under `span` (kept, never indexed). Osprey itself keeps spans in
+//! `osprey-spanstore`; these documents are what the benchmark's Lucene peer indexes
+//! (`osprey-loadgen spans --docs-out`), and an export format.
 //!
 //! ```json
 //! {"@timestamp": 1700000000000, "traceID": "…", "spanID": "…", "parentSpanID": "…",
@@ -19,35 +19,6 @@ use serde_json::{Map, Value, json};
 
 use crate::jaeger::derived_tags;
 use crate::model::{AttrValue, KeyValue, Span};
-
-/// The index that holds spans.
-pub const SPAN_INDEX: &str = "osprey-spans";
-
-/// The settings and explicit mapping of the span index. Its doc store uses the faster
-/// compression (`index.codec: default`): spans arrive far faster than log lines.
-pub fn span_index_mapping() -> Value {
-    json!({
-        "settings": {"index": {"codec": "default"}},
-        "mappings": {
-            "properties": {
-                "@timestamp": {"type": "date"},
-                // A trace id is one token: the inverted index finds a trace's spans directly.
-                "traceID": {"type": "text"},
-                "spanID": {"type": "keyword"},
-                "parentSpanID": {"type": "keyword"},
-                // Exact names of any length (Jaeger matches them exactly).
-                "service": {"type": "keyword"},
-                "operationName": {"type": "keyword"},
-                "spanKind": {"type": "keyword"},
-                "startTime": {"type": "long"},
-                "duration": {"type": "long"},
-                // Tags are matched exactly (Jaeger's tag search): keywords, never analysed.
-                "tag": {"type": "flattened"},
-                "span": {"type": "object", "enabled": false}
-            }
-        }
-    })
-}
 
 /// Spans starting before this (2000-01-01) are indexed at the time they were received.
 const EARLIEST_START_NANOS: u64 = 946_684_800_000_000_000;
