@@ -246,18 +246,10 @@ impl Block {
         for _ in 0..replaced_count {
             replaces.push(r.varint()?);
         }
-        let string = |r: &mut Reader<'_>| -> Result<String, crate::codec::CodecError> {
-            let len = r.count(1)?;
-            let at = r.position();
-            String::from_utf8(r.take(len)?.to_vec()).map_err(|_| crate::codec::CodecError {
-                offset: at,
-                what: "name is not UTF-8",
-            })
-        };
         let service_count = r.count(1)?;
         let mut services = Vec::with_capacity(service_count);
         for _ in 0..service_count {
-            services.push(string(&mut r)?);
+            services.push(r.string()?);
         }
         let service_ok = |id: u64, r: &Reader<'_>| {
             u32::try_from(id)
@@ -272,7 +264,7 @@ impl Block {
         let mut operations = Vec::with_capacity(operation_count);
         for _ in 0..operation_count {
             let service = service_ok(r.varint()?, &r)?;
-            let name = string(&mut r)?;
+            let name = r.string()?;
             let kind = SpanKind::from_otlp(i32::from(r.byte()?));
             operations.push((service, name, kind));
         }
@@ -377,24 +369,41 @@ impl Block {
             return Ok(());
         }
         for page in wanted_pages {
-            let meta = &self.pages[page];
-            let bytes = self.read_region(meta.offset, meta.len)?;
-            let corrupt = |e: crate::codec::CodecError| BlockError::Corrupt {
-                path: self.path.clone(),
-                what: format!("page at {}: {e}", meta.offset),
-            };
-            let mut reader = Reader::new(&bytes);
-            while !reader.is_empty() {
-                let len = reader.count(1).map_err(corrupt)?;
-                let encoded = reader.take(len).map_err(corrupt)?;
-                let Some(trace) = crate::codec::peek_trace_id(encoded) else {
-                    continue;
-                };
-                if ids.binary_search(&trace.0).is_ok() {
-                    let span = Reader::new(encoded).span().map_err(corrupt)?;
-                    found.entry(trace.0).or_default().push(span);
+            self.for_each_span_in_page(page, |trace, encoded| {
+                if ids.binary_search(&trace).is_ok() {
+                    let span = Reader::new(encoded).span()?;
+                    found.entry(trace).or_default().push(span);
                 }
-            }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with each span of page `index` (its trace id and its encoded bytes), in
+    /// trace order.
+    fn for_each_span_in_page(
+        &self,
+        index: usize,
+        mut visit: impl FnMut(u128, &[u8]) -> Result<(), crate::codec::CodecError>,
+    ) -> Result<(), BlockError> {
+        let meta = &self.pages[index];
+        let bytes = self.read_region(meta.offset, meta.len)?;
+        let corrupt = |e: crate::codec::CodecError| BlockError::Corrupt {
+            path: self.path.clone(),
+            what: format!("page at {}: {e}", meta.offset),
+        };
+        let mut reader = Reader::new(&bytes);
+        while !reader.is_empty() {
+            let len = reader.count(1).map_err(corrupt)?;
+            let encoded = reader.take(len).map_err(corrupt)?;
+            let trace = crate::codec::peek_trace_id(encoded)
+                .ok_or(crate::codec::CodecError {
+                    offset: reader.position(),
+                    what: "span shorter than its trace id",
+                })
+                .map_err(corrupt)?;
+            visit(trace.0, encoded).map_err(corrupt)?;
         }
         Ok(())
     }
@@ -435,25 +444,11 @@ impl Block {
 impl Block {
     /// The encoded spans of page `index`, in trace order, with their trace ids.
     pub(crate) fn page_spans(&self, index: usize) -> Result<Vec<(u128, Vec<u8>)>, BlockError> {
-        let meta = &self.pages[index];
-        let bytes = self.read_region(meta.offset, meta.len)?;
-        let corrupt = |e: crate::codec::CodecError| BlockError::Corrupt {
-            path: self.path.clone(),
-            what: format!("page at {}: {e}", meta.offset),
-        };
-        let mut reader = Reader::new(&bytes);
         let mut spans = Vec::new();
-        while !reader.is_empty() {
-            let len = reader.count(1).map_err(corrupt)?;
-            let encoded = reader.take(len).map_err(corrupt)?;
-            let trace = crate::codec::peek_trace_id(encoded).ok_or_else(|| {
-                corrupt(crate::codec::CodecError {
-                    offset: 0,
-                    what: "span shorter than its trace id",
-                })
-            })?;
-            spans.push((trace.0, encoded.to_vec()));
-        }
+        self.for_each_span_in_page(index, |trace, encoded| {
+            spans.push((trace, encoded.to_vec()));
+            Ok(())
+        })?;
         Ok(spans)
     }
 

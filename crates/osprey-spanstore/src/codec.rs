@@ -240,7 +240,8 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.error("count exceeds the bytes left"))
     }
 
-    fn string(&mut self) -> Result<String, CodecError> {
+    /// A length-prefixed UTF-8 string.
+    pub(crate) fn string(&mut self) -> Result<String, CodecError> {
         let len = self.count(1)?;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| self.error("string is not UTF-8"))

@@ -150,8 +150,7 @@ pub(crate) struct Head {
     pub(crate) bytes: Vec<u8>,
     pub(crate) rows: Vec<HeadRow>,
     pub(crate) tags: Vec<u64>,
-    pub(crate) services: Vec<String>,
-    service_ids: HashMap<String, u32>,
+    pub(crate) services: Interner,
     /// (service, operation hash) → name and kind, for the block's catalogue.
     pub(crate) operations: HashMap<(u32, u64), (String, SpanKind)>,
     pub(crate) created: Instant,
@@ -167,8 +166,7 @@ impl Head {
             bytes: Vec::with_capacity(budget / 5 * 3),
             rows: Vec::with_capacity(budget / 5 / std::mem::size_of::<HeadRow>()),
             tags: Vec::with_capacity(budget / 5 / 8),
-            services: Vec::new(),
-            service_ids: HashMap::new(),
+            services: Interner::default(),
             operations: HashMap::new(),
             created: Instant::now(),
         }
@@ -194,21 +192,6 @@ impl Head {
         self.rows.is_empty()
     }
 
-    fn service_id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.service_ids.get(name) {
-            return *id;
-        }
-        let id = self.services.len() as u32;
-        self.services.push(name.to_string());
-        self.service_ids.insert(name.to_string(), id);
-        id
-    }
-
-    /// The id of a service, if the head has spans of it.
-    pub(crate) fn find_service(&self, name: &str) -> Option<u32> {
-        self.service_ids.get(name).copied()
-    }
-
     /// Adds a logged batch (`spans` are those `prepare` was given).
     pub(crate) fn add(&mut self, batch: PreparedBatch, spans: &[Span]) {
         let byte_base = self.bytes.len() as u32;
@@ -217,7 +200,7 @@ impl Head {
             .extend_from_slice(&batch.frame[batch.body_start..]);
         self.tags.extend_from_slice(&batch.tags);
         for (mut row, span) in batch.rows.into_iter().zip(spans) {
-            row.service = self.service_id(&span.resource.service_name);
+            row.service = self.services.intern(&span.resource.service_name);
             row.tags = row.tags.start + tag_base..row.tags.end + tag_base;
             row.bytes = row.bytes.start + byte_base..row.bytes.end + byte_base;
             self.operations
@@ -235,6 +218,36 @@ impl Head {
     /// The tag hashes of a row.
     pub(crate) fn row_tags(&self, row: &HeadRow) -> &[u64] {
         &self.tags[row.tags.start as usize..row.tags.end as usize]
+    }
+}
+
+/// Names numbered in order of first use (services in a head or a block).
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    pub(crate) names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    /// The number of `name`, given one if it has none.
+    pub(crate) fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// The number of `name`, if it has one.
+    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// The name numbered `id`.
+    pub(crate) fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
     }
 }
 
@@ -295,7 +308,7 @@ pub(crate) fn calls(
                     out.insert(
                         (row.trace, parent),
                         PendingChild {
-                            service: head.services[row.service as usize].clone(),
+                            service: head.services.name(row.service).to_string(),
                             minute: row.start / MINUTE_NANOS,
                             age: 0,
                         },
@@ -308,18 +321,18 @@ pub(crate) fn calls(
     for ((parent, child, minute), count) in counts {
         *calls
             .entry((
-                head.services[parent as usize].clone(),
-                head.services[child as usize].clone(),
+                head.services.name(parent).to_string(),
+                head.services.name(child).to_string(),
                 minute,
             ))
             .or_default() += count;
     }
     for (key, child) in pending_in {
         match services_of.get(key) {
-            Some(parent) if head.services[*parent as usize] != child.service => {
+            Some(parent) if head.services.name(*parent) != child.service => {
                 *calls
                     .entry((
-                        head.services[*parent as usize].clone(),
+                        head.services.name(*parent).to_string(),
                         child.service.clone(),
                         child.minute,
                     ))

@@ -596,7 +596,7 @@ impl TraceStore {
         let mut add_head = |head: &Head| {
             for ((service, _), (name, kind)) in &head.operations {
                 entries.push((
-                    head.services[*service as usize].clone(),
+                    head.services.name(*service).to_string(),
                     name.clone(),
                     *kind,
                 ));
@@ -763,7 +763,7 @@ fn collect_from_head(
 }
 
 fn search_head(head: &Head, query: &Compiled, found: &mut HashMap<u128, u64>) {
-    let Some(service) = head.find_service(&query.service) else {
+    let Some(service) = head.services.get(&query.service) else {
         return;
     };
     for row in &head.rows {

@@ -11,7 +11,7 @@ use osprey_trace::{SpanKind, TraceId};
 use crate::block::{Block, ChunkMeta, Edge, MAGIC, PageMeta, TRAILER, block_path};
 use crate::bloom::Bloom;
 use crate::codec::put_varint;
-use crate::head::{Head, HeadRow};
+use crate::head::{Head, HeadRow, Interner};
 
 /// Uncompressed page size: one read and a fast decompression per trace lookup.
 const PAGE_BYTES: usize = 64 * 1024;
@@ -308,25 +308,6 @@ impl BlockWriter {
     }
 }
 
-/// Names numbered in order of first use.
-#[derive(Default)]
-struct Interner {
-    names: Vec<String>,
-    ids: HashMap<String, u32>,
-}
-
-impl Interner {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.ids.insert(name.to_string(), id);
-        id
-    }
-}
-
 /// Writes a frozen head as block `seq` (durably) and opens it; `calls` are the service calls
 /// counted for it, `wal_seq` the newest WAL file it makes redundant.
 pub(crate) fn write_head(
@@ -360,7 +341,7 @@ fn fill_from_head(
     for row in &rows {
         writer.push_span(row.trace, head.span_bytes(row))?;
     }
-    let mut by_service: Vec<Vec<&HeadRow>> = vec![Vec::new(); head.services.len()];
+    let mut by_service: Vec<Vec<&HeadRow>> = vec![Vec::new(); head.services.names.len()];
     for row in rows {
         by_service[row.service as usize].push(row);
     }
@@ -369,7 +350,7 @@ fn fill_from_head(
             continue;
         }
         service_rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.start));
-        writer.begin_service(&head.services[service]);
+        writer.begin_service(&head.services.names[service]);
         for row in service_rows {
             writer.push_row(
                 row.start,
@@ -382,7 +363,7 @@ fn fill_from_head(
         writer.end_service()?;
     }
     for ((service, _), (name, kind)) in &head.operations {
-        writer.add_operation(&head.services[*service as usize], name, *kind);
+        writer.add_operation(head.services.name(*service), name, *kind);
     }
     for (parent, child, minute, count) in calls {
         writer.add_calls(parent, child, *minute, *count);
