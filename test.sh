@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the full Osprey test suite: formatting, clippy, unit/integration tests, then the
 # end-to-end suite (tests/e2e: official Elasticsearch client, real tracing clients and the
-# examples/flask-tracing app, malformed input, kill -9,
+# examples/flask-tracing app, the Fluentd forward-protocol clients (Python and Node.js),
+# malformed input, kill -9,
 # disk full, real rsyslog) against target/debug/osprey.
 #
 #   ./test.sh            everything
@@ -69,6 +70,21 @@ ensure_venv() {
   fi
 }
 
+ensure_node_clients() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    local -a APT_PACKAGES=(nodejs npm)
+    ensure_apt_packages
+  fi
+  local stamp=tests/e2e/node/node_modules/.package-lock.sha256
+  local want
+  want="$(sha256sum tests/e2e/node/package-lock.json | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    step "installing Node.js test clients (tests/e2e/node)"
+    (cd tests/e2e/node && npm ci --silent --no-audit --no-fund)
+    echo "$want" > "$stamp"
+  fi
+}
+
 # ---------------------------------------------------------------- steps
 if [ "$E2E_ONLY" -eq 0 ]; then
   step "cargo fmt --check"
@@ -89,6 +105,7 @@ fi
 step "dependencies of the end-to-end suite"
 ensure_apt_packages
 ensure_venv
+ensure_node_clients
 
 step "cargo build (osprey, and osprey-loadgen for the conformance corpus)"
 cargo build -p osprey -p osprey-loadgen

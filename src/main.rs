@@ -74,13 +74,8 @@ struct ServeArgs {
 fn listener_help() -> String {
     let mut text = String::from("Listeners (set OSPREY_<NAME>_ADDR to an address, or \"off\"):\n");
     for listener in Listener::ALL {
-        let note = if listener.implemented() {
-            ""
-        } else {
-            " (reserved)"
-        };
         text.push_str(&format!(
-            "  {:<28} {:<16} {}{note}\n",
+            "  {:<28} {:<16} {}\n",
             listener.env_var(),
             listener.default_addr(),
             listener.serves()

@@ -35,8 +35,10 @@ DISABLED_LISTENERS = (
     "OSPREY_FORWARD_ADDR",
 )
 
-# The listeners a server started with `tracing=True` serves, each on a fresh port.
-TRACING_TCP_LISTENERS = ("OTLP_GRPC", "OTLP_HTTP", "JAEGER_QUERY", "JAEGER_GRPC", "JAEGER_HTTP", "ZIPKIN", "SAMPLING")
+# The listeners a server started with `tracing=True` serves, each on a fresh port (the span
+# protocols, the Jaeger APIs and the Fluentd forward protocol).
+TRACING_TCP_LISTENERS = ("OTLP_GRPC", "OTLP_HTTP", "JAEGER_QUERY", "JAEGER_GRPC", "JAEGER_HTTP", "ZIPKIN", "SAMPLING",
+                         "FORWARD")
 TRACING_UDP_LISTENERS = ("JAEGER_COMPACT", "JAEGER_BINARY")
 
 HEALTH_TIMEOUT_S = 20.0

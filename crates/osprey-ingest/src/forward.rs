@@ -96,7 +96,12 @@ pub fn message_len(bytes: &[u8]) -> Result<Option<usize>, ForwardError> {
             0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
             0x90..=0x9f => (0, u64::from(marker & 0x0f)),
             0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
-            0xc1 => return Err(invalid(format!("byte 0xc1 (never used) at offset {}", pos - 1))),
+            0xc1 => {
+                return Err(invalid(format!(
+                    "byte 0xc1 (never used) at offset {}",
+                    pos - 1
+                )));
+            }
             0xc4 | 0xd9 => match read_len(pos, 1) {
                 Some(n) => (1 + n, 0),
                 None => return Ok(None),
@@ -192,7 +197,9 @@ pub fn decode_message(bytes: &[u8], max_inflated: usize) -> Result<ForwardMessag
             let events = entries
                 .into_iter()
                 .enumerate()
-                .map(|(i, entry)| entry_event(entry).map_err(|e| invalid(format!("entry {i}: {}", e.0))))
+                .map(|(i, entry)| {
+                    entry_event(entry).map_err(|e| invalid(format!("entry {i}: {}", e.0)))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             (events, option, Mode::Forward)
         }
@@ -264,7 +271,9 @@ fn packed_events(
         let index = events.len();
         let entry = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH)
             .map_err(|e| invalid(format!("packed entry {index}: not MessagePack: {e}")))?;
-        events.push(entry_event(entry).map_err(|e| invalid(format!("packed entry {index}: {}", e.0)))?);
+        events.push(
+            entry_event(entry).map_err(|e| invalid(format!("packed entry {index}: {}", e.0)))?,
+        );
     }
     Ok((events, option, mode))
 }
@@ -402,13 +411,21 @@ mod tests {
         Pack::Map(vec![
             (Pack::from("message"), Pack::from(message)),
             (Pack::from("n"), Pack::from(7)),
-            (Pack::Binary(b"raw".to_vec()), Pack::Binary(b"bytes".to_vec())),
+            (
+                Pack::Binary(b"raw".to_vec()),
+                Pack::Binary(b"bytes".to_vec()),
+            ),
         ])
     }
 
     fn entries() -> Vec<Pack> {
         (0..3)
-            .map(|i| Pack::Array(vec![event_time_ext(1_700_000_000 + i, 5), record(&format!("m{i}"))]))
+            .map(|i| {
+                Pack::Array(vec![
+                    event_time_ext(1_700_000_000 + i, 5),
+                    record(&format!("m{i}")),
+                ])
+            })
             .collect()
     }
 
@@ -474,10 +491,23 @@ mod tests {
             Pack::Array(vec![event_time_ext(1, 2), Pack::Map(vec![])]),
             record("x"),
         ]);
-        let message = pack(&Pack::Array(vec![Pack::from("t"), Pack::Array(vec![entry])]));
-        assert_eq!(decode_message(&message, 1 << 20).expect("decodes").events[0].time_nanos, 1_000_000_002);
-        let message = pack(&Pack::Array(vec![Pack::from("t"), Pack::F64(1.5), record("x")]));
-        assert_eq!(decode_message(&message, 1 << 20).expect("decodes").events[0].time_nanos, 1_500_000_000);
+        let message = pack(&Pack::Array(vec![
+            Pack::from("t"),
+            Pack::Array(vec![entry]),
+        ]));
+        assert_eq!(
+            decode_message(&message, 1 << 20).expect("decodes").events[0].time_nanos,
+            1_000_000_002
+        );
+        let message = pack(&Pack::Array(vec![
+            Pack::from("t"),
+            Pack::F64(1.5),
+            record("x"),
+        ]));
+        assert_eq!(
+            decode_message(&message, 1 << 20).expect("decodes").events[0].time_nanos,
+            1_500_000_000
+        );
     }
 
     #[test]
@@ -486,10 +516,26 @@ mod tests {
             (Pack::from(1), "array"),
             (Pack::Array(vec![Pack::from(1), Pack::from(2)]), "tag"),
             (Pack::Array(vec![Pack::from("t")]), "at least two"),
-            (Pack::Array(vec![Pack::from("t"), Pack::from(1), Pack::from("not a map")]), "record must be a map"),
-            (Pack::Array(vec![Pack::from("t"), Pack::from("x"), Pack::Map(vec![])]), "packed entry 0"),
-            (Pack::Array(vec![Pack::from("t"), Pack::Array(vec![Pack::from(1)])]), "entry 0"),
-            (Pack::Array(vec![Pack::from("t"), Pack::Nil, record("x")]), "time must be"),
+            (
+                Pack::Array(vec![
+                    Pack::from("t"),
+                    Pack::from(1),
+                    Pack::from("not a map"),
+                ]),
+                "record must be a map",
+            ),
+            (
+                Pack::Array(vec![Pack::from("t"), Pack::from("x"), Pack::Map(vec![])]),
+                "packed entry 0",
+            ),
+            (
+                Pack::Array(vec![Pack::from("t"), Pack::Array(vec![Pack::from(1)])]),
+                "entry 0",
+            ),
+            (
+                Pack::Array(vec![Pack::from("t"), Pack::Nil, record("x")]),
+                "time must be",
+            ),
         ];
         for (value, needle) in cases {
             let error = decode_message(&pack(&value), 1 << 20).expect_err("refused");
@@ -499,8 +545,15 @@ mod tests {
 
     #[test]
     fn framing_finds_message_ends_and_waits_for_more() {
-        let one = pack(&Pack::Array(vec![Pack::from("t"), Pack::from(1), record("hello")]));
-        let two = pack(&Pack::Array(vec![Pack::from("t"), Pack::Binary(vec![7; 70_000])]));
+        let one = pack(&Pack::Array(vec![
+            Pack::from("t"),
+            Pack::from(1),
+            record("hello"),
+        ]));
+        let two = pack(&Pack::Array(vec![
+            Pack::from("t"),
+            Pack::Binary(vec![7; 70_000]),
+        ]));
         let mut stream = one.clone();
         stream.extend_from_slice(&two);
         assert_eq!(message_len(&stream), Ok(Some(one.len())));
@@ -518,7 +571,10 @@ mod tests {
     fn acks_are_msgpack_maps() {
         let bytes = ack("abc");
         let value = rmpv::decode::read_value(&mut bytes.as_slice()).expect("decodes");
-        assert_eq!(value, Pack::Map(vec![(Pack::from("ack"), Pack::from("abc"))]));
+        assert_eq!(
+            value,
+            Pack::Map(vec![(Pack::from("ack"), Pack::from("abc"))])
+        );
     }
 
     fn pack_strategy() -> impl Strategy<Value = Pack> {
@@ -530,7 +586,8 @@ mod tests {
             any::<f64>().prop_map(Pack::F64),
             ".{0,40}".prop_map(|s| Pack::from(s.as_str())),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(Pack::Binary),
-            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(t, b)| Pack::Ext(t, b)),
+            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
+                .prop_map(|(t, b)| Pack::Ext(t, b)),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![

@@ -28,6 +28,27 @@ pub struct Config {
     pub sampling: SamplingSettings,
     /// The span store.
     pub traces: TraceSettings,
+    /// The Fluentd forward protocol (FORWARD listener).
+    pub forward: ForwardSettings,
+}
+
+/// `[forward]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardSettings {
+    /// The index of each event: `%Y`, `%m`, `%d` are the event's UTC date, `${tag}` its tag.
+    pub index: String,
+    /// The field that gets the event's tag ("" for none); a record's own field wins.
+    pub tag_key: String,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        ForwardSettings {
+            index: "logstash-%Y.%m.%d".into(),
+            tag_key: "tag".into(),
+        }
+    }
 }
 
 /// `[traces]`
@@ -137,6 +158,7 @@ impl Default for Config {
             log: LogSettings::default(),
             sampling: SamplingSettings::default(),
             traces: TraceSettings::default(),
+            forward: ForwardSettings::default(),
         }
     }
 }

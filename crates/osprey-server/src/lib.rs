@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod es;
+pub mod forward;
 pub mod listeners;
 pub mod metrics;
 pub mod traces;
@@ -277,10 +278,6 @@ pub async fn serve(
         let Some(addr) = config.listener_addr(listener)? else {
             continue;
         };
-        if !listener.implemented() {
-            tracing::debug!(listener = %listener, %addr, "listener name reserved; not served by this version");
-            continue;
-        }
         let bind_error = |source| ServeError::Bind {
             listener,
             addr,
@@ -303,6 +300,17 @@ pub async fn serve(
             continue;
         }
         let socket = TcpListener::bind(addr).await.map_err(bind_error)?;
+        if listener == Listener::Forward {
+            let forward = Arc::new(forward::Forward::new(
+                store.clone(),
+                state.metrics.clone(),
+                config.forward.clone(),
+                max_body_bytes,
+            ));
+            tracing::info!(listener = %listener, %addr, "listening");
+            servers.spawn(forward::serve(socket, forward, stop_rx.clone()));
+            continue;
+        }
         let router = match listener {
             Listener::Http => http_router(state.clone()),
             Listener::Elastic => elastic_router(state.clone()),
@@ -313,7 +321,7 @@ pub async fn serve(
             Listener::JaegerGrpc => ingest::jaeger_grpc_router(spans.clone(), max_body_bytes),
             Listener::Zipkin => ingest::zipkin_router(spans.clone(), max_body_bytes),
             Listener::Sampling => traces::sampling::router(sampling.clone()),
-            _ => unreachable!("only implemented listeners are bound"),
+            _ => unreachable!("UDP listeners and FORWARD are served above"),
         };
         let router = match listener {
             // These two count their own requests (their routers are also used on their own).

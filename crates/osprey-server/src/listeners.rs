@@ -135,11 +135,6 @@ impl Listener {
             Listener::Forward => "Fluentd forward protocol",
         }
     }
-
-    /// Whether this build serves it (the others are reserved names).
-    pub fn implemented(self) -> bool {
-        !matches!(self, Listener::Forward)
-    }
 }
 
 impl fmt::Display for Listener {

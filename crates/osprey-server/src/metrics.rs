@@ -40,11 +40,17 @@ pub struct SpanLabels {
 /// Every metric.
 pub struct Metrics {
     registry: Registry,
+    forward: Family<OutcomeLabels, Counter>,
     span_store: Arc<OnceLock<Arc<TraceStore>>>,
     spans: Family<SpanLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     search_seconds: Histogram,
     docs_ingested: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
 }
 
 #[derive(Debug)]
@@ -179,6 +185,12 @@ impl Metrics {
             "Spans received, by protocol and outcome",
             spans.clone(),
         );
+        let forward = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "osprey_forward_events",
+            "Fluentd forward protocol events (or messages, when invalid or too large), by outcome",
+            forward.clone(),
+        );
         registry.register_collector(Box::new(StoreCollector { store }));
         let span_store = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(SpanStoreCollector {
@@ -186,6 +198,7 @@ impl Metrics {
         }));
         Metrics {
             registry,
+            forward,
             span_store,
             spans,
             requests,
@@ -197,6 +210,16 @@ impl Metrics {
     /// Reports the span store's sizes from now on.
     pub fn attach_span_store(&self, span_store: Arc<TraceStore>) {
         let _ = self.span_store.set(span_store);
+    }
+
+    /// Counts forward-protocol events (`stored`, `rejected`, `failed`) or messages
+    /// (`invalid`, `too_large`).
+    pub fn record_forward(&self, outcome: &str, count: u64) {
+        self.forward
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc_by(count);
     }
 
     /// Counts one HTTP request.
