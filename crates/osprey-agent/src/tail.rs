@@ -1,0 +1,564 @@
+//! Following log files through rotation, truncation and deletion.
+//!
+//! A file is known by its device and inode, not its name, and by a checksum of its first bytes
+//! (inodes are reused once a file is deleted). Each file is kept open while followed, so that:
+//!
+//! - **rename rotation** (`app.log` → `app.log.1`, a new `app.log`): the old inode is read to
+//!   its end through the open handle, the new file is followed from its start;
+//! - **copytruncate**: a file shorter than the offset read, or whose first bytes changed, is
+//!   read again from its start;
+//! - **deleted while open**: read to its end, then let go.
+//!
+//! `Checkpoints` remember, per file identity, the offset up to which lines were delivered; they
+//! are written atomically (temporary file, fsync, rename) and only ever moved forward by the
+//! caller once the server acknowledged the lines before that offset.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes of a file's start its checksum covers.
+const FINGERPRINT_BYTES: usize = 1024;
+/// A file no longer at any watched path is let go this long after it was read to its end.
+const DEFAULT_GONE_GRACE: Duration = Duration::from_secs(5);
+
+/// A file's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileKey {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+}
+
+/// A checksum of a file's first bytes (up to `FINGERPRINT_BYTES`), and how many it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// CRC-32 of the bytes.
+    pub crc: u32,
+    /// How many bytes (fewer than `FINGERPRINT_BYTES` while the file is shorter).
+    pub len: u32,
+}
+
+fn fingerprint(file: &File) -> io::Result<Fingerprint> {
+    let mut head = vec![0u8; FINGERPRINT_BYTES];
+    let mut read = 0;
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))?;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(Fingerprint {
+        crc: crc32fast::hash(&head[..read]),
+        len: read as u32,
+    })
+}
+
+/// Whether `now` (taken later) can be the same file as `then`: the bytes `then` covered are
+/// unchanged.
+fn same_start(file: &File, then: Fingerprint) -> io::Result<bool> {
+    let mut head = vec![0u8; then.len as usize];
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => return Ok(false),
+            n => read += n,
+        }
+    }
+    Ok(crc32fast::hash(&head) == then.crc)
+}
+
+/// Where delivery of one file stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The file.
+    pub key: FileKey,
+    /// Its first bytes when last seen.
+    pub fingerprint: Fingerprint,
+    /// Lines before this offset were delivered.
+    pub offset: u64,
+    /// Its path when last seen (for people reading the file).
+    pub path: PathBuf,
+}
+
+/// The checkpoints of every followed file, persisted in one JSON file.
+#[derive(Debug, Default)]
+pub struct Checkpoints {
+    path: PathBuf,
+    entries: HashMap<FileKey, Checkpoint>,
+}
+
+impl Checkpoints {
+    /// Loads `path` (absent: none yet).
+    pub fn load(path: &Path) -> io::Result<Checkpoints> {
+        let entries = match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice::<Vec<Checkpoint>>(&bytes)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?
+                .into_iter()
+                .map(|c| (c.key, c))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Checkpoints {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// The checkpoint of a file.
+    pub fn get(&self, key: FileKey) -> Option<&Checkpoint> {
+        self.entries.get(&key)
+    }
+
+    /// Records that lines of `key` before `offset` were delivered.
+    pub fn advance(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Path) {
+        let entry = self.entries.entry(key).or_insert_with(|| Checkpoint {
+            key,
+            fingerprint,
+            offset: 0,
+            path: path.to_path_buf(),
+        });
+        if entry.fingerprint != fingerprint {
+            // A truncated (or reused) file starts over.
+            entry.fingerprint = fingerprint;
+            entry.offset = offset;
+        } else {
+            entry.offset = entry.offset.max(offset);
+        }
+        entry.path = path.to_path_buf();
+    }
+
+    /// Forgets files that are no longer followed.
+    pub fn retain(&mut self, mut keep: impl FnMut(&FileKey) -> bool) {
+        self.entries.retain(|key, _| keep(key));
+    }
+
+    /// Writes them atomically.
+    pub fn save(&self) -> io::Result<()> {
+        let mut entries: Vec<&Checkpoint> = self.entries.values().collect();
+        entries.sort_by_key(|c| (c.key.dev, c.key.ino));
+        let bytes = serde_json::to_vec_pretty(&entries).map_err(io::Error::other)?;
+        let tmp = self.path.with_extension("tmp");
+        let mut file = File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// A complete line read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// The file.
+    pub key: FileKey,
+    /// Its first bytes.
+    pub fingerprint: Fingerprint,
+    /// Its path when read.
+    pub path: PathBuf,
+    /// The line, without its newline (lossy UTF-8).
+    pub text: String,
+    /// The offset just past the line's newline: the checkpoint once it is delivered.
+    pub end_offset: u64,
+}
+
+struct Followed {
+    path: PathBuf,
+    file: File,
+    fingerprint: Fingerprint,
+    offset: u64,
+    pending: Vec<u8>,
+    /// Inside a line longer than the maximum: its rest, up to the newline, is skipped.
+    skipping: bool,
+    gone_since: Option<Instant>,
+}
+
+/// Where to start a file no checkpoint knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// From its first byte.
+    Head,
+    /// From its current end (only lines written from now on).
+    Tail,
+}
+
+/// Follows every file matching some glob patterns.
+pub struct Tailer {
+    patterns: Vec<String>,
+    start_at: StartAt,
+    max_line_bytes: usize,
+    gone_grace: Duration,
+    files: HashMap<FileKey, Followed>,
+}
+
+impl Tailer {
+    /// A tailer of `patterns` (e.g. `/var/log/containers/*.log`).
+    pub fn new(patterns: Vec<String>, start_at: StartAt, max_line_bytes: usize) -> Tailer {
+        Tailer {
+            patterns,
+            start_at,
+            max_line_bytes: max_line_bytes.max(1),
+            gone_grace: DEFAULT_GONE_GRACE,
+            files: HashMap::new(),
+        }
+    }
+
+    /// How long a file no longer at a watched path is kept once read to its end.
+    pub fn with_gone_grace(mut self, grace: Duration) -> Tailer {
+        self.gone_grace = grace;
+        self
+    }
+
+    /// Finds new files, follows renames, notices files that are gone and truncations.
+    pub fn scan(&mut self, checkpoints: &Checkpoints) -> io::Result<()> {
+        let mut seen: Vec<FileKey> = Vec::new();
+        for pattern in &self.patterns {
+            let paths = glob::glob(pattern).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{pattern}: {e}"))
+            })?;
+            for path in paths.flatten() {
+                let Ok(metadata) = fs::metadata(&path) else {
+                    continue; // vanished between the listing and now
+                };
+                if !metadata.is_file() {
+                    continue;
+                }
+                let key = FileKey {
+                    dev: metadata.dev(),
+                    ino: metadata.ino(),
+                };
+                seen.push(key);
+                if let Some(followed) = self.files.get_mut(&key) {
+                    followed.path = path;
+                    followed.gone_since = None;
+                    continue;
+                }
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                let print = fingerprint(&file)?;
+                let offset = match checkpoints.get(key) {
+                    // The same file (its start unchanged): resume where delivery stood.
+                    Some(checkpoint) if same_start(&file, checkpoint.fingerprint)? => {
+                        checkpoint.offset.min(metadata.len())
+                    }
+                    _ => match self.start_at {
+                        StartAt::Head => 0,
+                        StartAt::Tail => metadata.len(),
+                    },
+                };
+                self.files.insert(
+                    key,
+                    Followed {
+                        path,
+                        file,
+                        fingerprint: print,
+                        offset,
+                        pending: Vec::new(),
+                        skipping: false,
+                        gone_since: None,
+                    },
+                );
+            }
+        }
+        for (key, followed) in &mut self.files {
+            if !seen.contains(key) && followed.gone_since.is_none() {
+                followed.gone_since = Some(Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what every followed file has beyond its offset (at most `budget` bytes in all):
+    /// complete lines, in file order. A line longer than the maximum is returned cut at the
+    /// maximum (the caller marks it), the rest of it skipped. Files no longer at a watched
+    /// path, read to their end and gone for the grace period are let go (their unterminated
+    /// last line, if any, is returned as a line).
+    pub fn read(&mut self, budget: usize) -> io::Result<Vec<RawLine>> {
+        let mut lines = Vec::new();
+        let mut left = budget;
+        let mut finished = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        for (key, followed) in &mut self.files {
+            let len = followed.file.metadata()?.len();
+            // copytruncate: the file is shorter than what was read, or starts differently.
+            if len < followed.offset || !same_start(&followed.file, followed.fingerprint)? {
+                followed.offset = 0;
+                followed.pending.clear();
+                followed.skipping = false;
+            }
+            let print = fingerprint(&followed.file)?;
+            followed.fingerprint = print;
+            followed.file.seek(SeekFrom::Start(
+                followed.offset + followed.pending.len() as u64,
+            ))?;
+            let mut at_end = false;
+            while left > 0 {
+                let want = chunk.len().min(left);
+                let n = followed.file.read(&mut chunk[..want])?;
+                if n == 0 {
+                    at_end = true;
+                    break;
+                }
+                left -= n;
+                followed.pending.extend_from_slice(&chunk[..n]);
+                let mut start = 0;
+                while let Some(newline) = followed.pending[start..].iter().position(|b| *b == b'\n')
+                {
+                    let end = start + newline;
+                    followed.offset += (end + 1 - start) as u64;
+                    if followed.skipping {
+                        followed.skipping = false;
+                    } else {
+                        let text = &followed.pending[start..end.min(start + self.max_line_bytes)];
+                        lines.push(RawLine {
+                            key: *key,
+                            fingerprint: print,
+                            path: followed.path.clone(),
+                            text: String::from_utf8_lossy(text).into_owned(),
+                            end_offset: followed.offset,
+                        });
+                    }
+                    start = end + 1;
+                }
+                followed.pending.drain(..start);
+                // A line longer than the maximum is cut there and its rest, up to its newline,
+                // skipped: memory stays bounded whatever a container writes.
+                if followed.pending.len() > self.max_line_bytes {
+                    if !followed.skipping {
+                        let text =
+                            String::from_utf8_lossy(&followed.pending[..self.max_line_bytes])
+                                .into_owned();
+                        lines.push(RawLine {
+                            key: *key,
+                            fingerprint: print,
+                            path: followed.path.clone(),
+                            text,
+                            end_offset: followed.offset + followed.pending.len() as u64,
+                        });
+                        followed.skipping = true;
+                    }
+                    followed.offset += followed.pending.len() as u64;
+                    followed.pending.clear();
+                }
+            }
+            if at_end
+                && followed
+                    .gone_since
+                    .is_some_and(|since| since.elapsed() >= self.gone_grace)
+            {
+                if !followed.pending.is_empty() && !followed.skipping {
+                    followed.offset += followed.pending.len() as u64;
+                    lines.push(RawLine {
+                        key: *key,
+                        fingerprint: print,
+                        path: followed.path.clone(),
+                        text: String::from_utf8_lossy(&followed.pending).into_owned(),
+                        end_offset: followed.offset,
+                    });
+                    followed.pending.clear();
+                }
+                finished.push(*key);
+            }
+        }
+        for key in finished {
+            self.files.remove(&key);
+        }
+        Ok(lines)
+    }
+
+    /// Files followed now.
+    pub fn followed(&self) -> impl Iterator<Item = (&FileKey, &Path)> {
+        self.files.iter().map(|(key, f)| (key, f.path.as_path()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+
+    fn append(path: &Path, text: &str) {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
+        file.write_all(text.as_bytes()).expect("write");
+    }
+
+    fn texts(lines: &[RawLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    fn tailer(dir: &Path) -> Tailer {
+        Tailer::new(vec![format!("{}/*.log", dir.display())], StartAt::Head, 64)
+            .with_gone_grace(Duration::ZERO)
+    }
+
+    #[test]
+    fn lines_wait_for_their_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("a.log");
+        append(&log, "one\ntw");
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        assert_eq!(texts(&lines), ["one"]);
+        assert_eq!(lines[0].end_offset, 4);
+        append(&log, "o\nthree\n");
+        let lines = tail.read(1 << 20).expect("read");
+        assert_eq!(texts(&lines), ["two", "three"]);
+        assert_eq!(lines[1].end_offset, 14);
+    }
+
+    #[test]
+    fn rename_rotation_reads_the_old_file_to_its_end_then_the_new_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["1", "2"]);
+        // The app still writes to its open file after the rename, then reopens.
+        let rotated = dir.path().join("app.log.1");
+        fs::rename(&log, &rotated).expect("rename");
+        append(&rotated, "3\n");
+        append(&log, "4\n");
+        tail.scan(&checkpoints).expect("scan");
+        let mut got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["3", "4"]);
+        // The old file is let go once read to its end; nothing is read twice.
+        tail.read(1 << 20).expect("read");
+        assert_eq!(tail.followed().count(), 1);
+        append(&log, "5\n");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["5"]);
+    }
+
+    #[test]
+    fn copytruncate_starts_the_file_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "old 1\nold 2\n");
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(tail.read(1 << 20).expect("read").len(), 2);
+        fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&log, "new 1\n");
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["new 1"]);
+        // Truncated and rewritten past the old offset before the tailer looked: the changed
+        // first bytes tell.
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&log, "fresh start, longer than before\n");
+        assert_eq!(
+            texts(&tail.read(1 << 20).expect("read")),
+            ["fresh start, longer than before"]
+        );
+    }
+
+    #[test]
+    fn a_file_deleted_while_open_is_read_to_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "a\n");
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        tail.read(1 << 20).expect("read");
+        let mut writer = OpenOptions::new().append(true).open(&log).expect("open");
+        fs::remove_file(&log).expect("delete");
+        writer.write_all(b"b\nunterminated").expect("write");
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(
+            texts(&tail.read(1 << 20).expect("read")),
+            ["b", "unterminated"]
+        );
+        assert_eq!(tail.followed().count(), 0);
+    }
+
+    #[test]
+    fn checkpoints_resume_the_same_file_and_not_a_reused_inode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n3\n");
+        let state = dir.path().join("checkpoints.json");
+        let mut checkpoints = Checkpoints::load(&state).expect("load");
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        // Only the first two were delivered before a crash.
+        checkpoints.advance(
+            lines[1].key,
+            lines[1].fingerprint,
+            lines[1].end_offset,
+            &lines[1].path,
+        );
+        checkpoints.save().expect("save");
+        let checkpoints = Checkpoints::load(&state).expect("reload");
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["3"]);
+        // Another file that got the same inode number does not inherit the offset.
+        let key = lines[0].key;
+        let mut forged = Checkpoints::load(&state).expect("reload");
+        forged.advance(key, Fingerprint { crc: 1, len: 4 }, 4, &log);
+        let mut tail = tailer(dir.path());
+        tail.scan(&forged).expect("scan");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_and_the_rest_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, &format!("{}\nshort\n", "x".repeat(300)));
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].text.len(), 64);
+        assert_eq!(lines[1].text, "short");
+        assert_eq!(lines[1].end_offset, 307);
+    }
+}
