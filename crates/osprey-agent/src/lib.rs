@@ -7,4 +7,5 @@
 
 pub mod format;
 pub mod k8s_path;
+pub mod pipeline;
 pub mod tail;

@@ -177,6 +177,8 @@ pub struct RawLine {
     pub path: PathBuf,
     /// The line, without its newline (lossy UTF-8).
     pub text: String,
+    /// The offset of its first byte.
+    pub start_offset: u64,
     /// The offset just past the line's newline: the checkpoint once it is delivered.
     pub end_offset: u64,
 }
@@ -325,6 +327,7 @@ impl Tailer {
                 while let Some(newline) = followed.pending[start..].iter().position(|b| *b == b'\n')
                 {
                     let end = start + newline;
+                    let start_offset = followed.offset;
                     followed.offset += (end + 1 - start) as u64;
                     if followed.skipping {
                         followed.skipping = false;
@@ -335,6 +338,7 @@ impl Tailer {
                             fingerprint: print,
                             path: followed.path.clone(),
                             text: String::from_utf8_lossy(text).into_owned(),
+                            start_offset,
                             end_offset: followed.offset,
                         });
                     }
@@ -353,6 +357,7 @@ impl Tailer {
                             fingerprint: print,
                             path: followed.path.clone(),
                             text,
+                            start_offset: followed.offset,
                             end_offset: followed.offset + followed.pending.len() as u64,
                         });
                         followed.skipping = true;
@@ -367,12 +372,14 @@ impl Tailer {
                     .is_some_and(|since| since.elapsed() >= self.gone_grace)
             {
                 if !followed.pending.is_empty() && !followed.skipping {
+                    let start_offset = followed.offset;
                     followed.offset += followed.pending.len() as u64;
                     lines.push(RawLine {
                         key: *key,
                         fingerprint: print,
                         path: followed.path.clone(),
                         text: String::from_utf8_lossy(&followed.pending).into_owned(),
+                        start_offset,
                         end_offset: followed.offset,
                     });
                     followed.pending.clear();
