@@ -51,8 +51,55 @@ enum Command {
     /// Run the all-in-one server: storage plus every enabled listener.
     #[command(after_long_help = listener_help())]
     Serve(ServeArgs),
+    /// Run the node agent: follow container log files and ship every line to a server.
+    #[command(
+        long_about = "Follows log files (Docker json-file and CRI lines, partial lines \
+joined; plain text and JSON lines on bare hosts), names each line's pod, namespace and \
+container from the kubelet's file names, and delivers the lines as `_bulk` batches to an \
+Osprey server's HTTP listener or any Elasticsearch-compatible URL. A file's checkpoint (in \
+DATA_DIR/checkpoints.json) moves only past lines the destination acknowledged, so a restart \
+or an outage loses nothing; files are known by device and inode, through rotation.\n\n\
+Example:\n  osprey agent --server http://osprey:7800 --paths '/var/log/containers/*.log' \
+--data-dir /var/lib/osprey-agent"
+    )]
+    Agent(AgentArgs),
     /// Print an example configuration file with every option and its default.
     ExampleConfig,
+}
+
+#[derive(Parser)]
+struct AgentArgs {
+    /// Destination: an Osprey server's HTTP listener (`http://host:7800`) or an
+    /// Elasticsearch URL; documents go to `URL/_bulk`.
+    #[arg(long, env = "OSPREY_AGENT_SERVER")]
+    server: String,
+    /// Files to follow, as glob patterns (repeat the flag, or separate with commas).
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_PATHS",
+        value_delimiter = ',',
+        default_value = "/var/log/containers/*.log"
+    )]
+    paths: Vec<String>,
+    /// Where the agent keeps its checkpoints.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_DATA_DIR",
+        default_value = "osprey-agent-data"
+    )]
+    data_dir: PathBuf,
+    /// Index of each line; %Y, %m and %d are the line's UTC date.
+    #[arg(long, env = "OSPREY_AGENT_INDEX", default_value = "logstash-%Y.%m.%d")]
+    index: String,
+    /// Start files no checkpoint knows at their end (only new lines) instead of their start.
+    #[arg(long)]
+    from_tail: bool,
+    /// Longest line kept whole; longer ones are cut and marked `log.truncated`.
+    #[arg(long, default_value_t = 65_536)]
+    max_line_bytes: usize,
+    /// Log filter for the agent's own logs.
+    #[arg(long, env = "OSPREY_LOG", default_value = "info")]
+    log: String,
 }
 
 #[derive(Parser)]
@@ -124,6 +171,36 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::ExampleConfig => {
             print!("{}", include_str!("../osprey.example.toml"));
+            Ok(())
+        }
+        Command::Agent(args) => {
+            init_logging("text", &args.log);
+            let mut config =
+                osprey_agent::run::AgentConfig::new(args.server, args.paths, args.data_dir);
+            config.index = args.index;
+            config.max_line_bytes = args.max_line_bytes;
+            if args.from_tail {
+                config.start_at = osprey_agent::tail::StartAt::Tail;
+            }
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            {
+                // Signals are awaited on a small runtime of their own; the agent's loop is plain
+                // blocking I/O.
+                let stop = stop.clone();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the signal handler")?;
+                std::thread::Builder::new()
+                    .name("signals".into())
+                    .spawn(move || {
+                        runtime.block_on(shutdown_signal());
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .context("starting the signal handler")?;
+            }
+            let stats = std::sync::Arc::new(osprey_agent::run::AgentStats::default());
+            osprey_agent::run::run(&config, &stop, &stats)?;
             Ok(())
         }
         Command::Serve(args) => {

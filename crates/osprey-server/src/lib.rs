@@ -18,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use osprey_store::Store;
 use osprey_trace::thrift;
@@ -100,10 +100,18 @@ async fn home() -> Json<serde_json::Value> {
 
 /// Routes of the HTTP listener.
 pub fn http_router(state: AppState) -> Router {
+    // The node agent ships here: `_bulk`, exactly as on the ELASTIC listener (gzip bodies, the
+    // same limit), so that the agent speaks one protocol to Osprey and to Elasticsearch.
+    let bulk = Router::new()
+        .route("/_bulk", post(es::bulk_all))
+        .route("/{index}/_bulk", post(es::bulk_index))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(RequestDecompressionLayer::new());
     Router::new()
         .route("/", get(home))
         .route("/health", get(health))
         .route("/metrics", get(metrics_endpoint))
+        .merge(bulk)
         .layer(middleware::from_fn_with_state(
             (state.clone(), "HTTP"),
             count_requests,

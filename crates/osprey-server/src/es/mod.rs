@@ -256,11 +256,15 @@ fn item_error(
     json!({ action: {"_index": index, "_id": id, "status": status, "error": {"type": kind, "reason": reason, "index": index}} })
 }
 
-async fn bulk_all(state: State<AppState>, params: Params, body: Bytes) -> EsResult<Response> {
+pub(crate) async fn bulk_all(
+    state: State<AppState>,
+    params: Params,
+    body: Bytes,
+) -> EsResult<Response> {
     bulk(state, None, params, body).await
 }
 
-async fn bulk_index(
+pub(crate) async fn bulk_index(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,

@@ -1,0 +1,130 @@
+//! The agent's loop: follow files, turn lines into documents, deliver them in batches, and
+//! move each file's checkpoint only past what the destination acknowledged. Reading waits
+//! while a batch is being delivered, so memory holds one batch at most (backpressure), and
+//! the files themselves are the buffer while the destination is away.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::pipeline::{Document, Pipeline};
+use crate::ship::Shipper;
+use crate::tail::{Checkpoints, StartAt, Tailer};
+
+/// What the agent is told.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The destination: an Osprey server's HTTP listener or an Elasticsearch URL.
+    pub server: String,
+    /// Glob patterns of files to follow.
+    pub paths: Vec<String>,
+    /// Where checkpoints live.
+    pub data_dir: PathBuf,
+    /// Index name pattern (`%Y`, `%m`, `%d`: the line's UTC date).
+    pub index: String,
+    /// Where to start files no checkpoint knows.
+    pub start_at: StartAt,
+    /// Longest line kept whole (longer ones are cut and marked `log.truncated`).
+    pub max_line_bytes: usize,
+    /// Documents per batch at most.
+    pub batch_documents: usize,
+    /// A batch goes out at the latest this long after its first document.
+    pub flush_interval: Duration,
+    /// How often the paths are listed again for new files.
+    pub scan_interval: Duration,
+}
+
+impl AgentConfig {
+    /// Defaults for the destination and paths.
+    pub fn new(
+        server: impl Into<String>,
+        paths: Vec<String>,
+        data_dir: impl Into<PathBuf>,
+    ) -> AgentConfig {
+        AgentConfig {
+            server: server.into(),
+            paths,
+            data_dir: data_dir.into(),
+            index: "logstash-%Y.%m.%d".into(),
+            start_at: StartAt::Head,
+            max_line_bytes: 64 * 1024,
+            batch_documents: 2_000,
+            flush_interval: Duration::from_millis(500),
+            scan_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters of a running agent.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    /// Documents the destination stored.
+    pub delivered: AtomicU64,
+    /// Documents it refused as invalid.
+    pub rejected: AtomicU64,
+    /// Batches sent.
+    pub batches: AtomicU64,
+}
+
+/// Runs until `stop` is set; checkpoints are saved after every delivered batch.
+pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> io::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let mut checkpoints = Checkpoints::load(&config.data_dir.join("checkpoints.json"))?;
+    let mut tailer = Tailer::new(config.paths.clone(), config.start_at, config.max_line_bytes);
+    let mut pipeline = Pipeline::new(config.max_line_bytes);
+    let shipper = Shipper::new(&config.server, &config.index, Duration::from_secs(60));
+    let mut batch: Vec<Document> = Vec::new();
+    let mut batch_started = Instant::now();
+    let mut last_scan: Option<Instant> = None;
+    tracing::info!(server = %config.server, paths = ?config.paths, "agent started");
+    while !stop.load(Ordering::Relaxed) {
+        if last_scan.is_none_or(|t| t.elapsed() >= config.scan_interval) {
+            tailer.scan(&checkpoints)?;
+            last_scan = Some(Instant::now());
+        }
+        let lines = tailer.read(8 << 20)?;
+        let idle = lines.is_empty();
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        for line in lines {
+            if let Some(document) = pipeline.push(line, now) {
+                if batch.is_empty() {
+                    batch_started = Instant::now();
+                }
+                batch.push(document);
+            }
+        }
+        let due = batch.len() >= config.batch_documents
+            || (!batch.is_empty() && (idle || batch_started.elapsed() >= config.flush_interval));
+        if due {
+            let Some(delivered) = shipper.ship_until_delivered(&batch, stop) else {
+                break; // stopping: undelivered lines are read again next time
+            };
+            stats
+                .delivered
+                .fetch_add(delivered.stored as u64, Ordering::Relaxed);
+            stats
+                .rejected
+                .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            for document in &batch {
+                checkpoints.advance(
+                    document.key,
+                    document.fingerprint,
+                    document.end_offset,
+                    &document.path,
+                );
+            }
+            let followed: Vec<_> = tailer.followed().map(|(key, _)| *key).collect();
+            checkpoints.retain(|key| followed.contains(key));
+            pipeline.retain(|key| followed.contains(key));
+            checkpoints.save()?;
+            batch.clear();
+        } else if idle {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    tracing::info!("agent stopped");
+    Ok(())
+}
