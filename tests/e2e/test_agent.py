@@ -57,6 +57,25 @@ class Node:
                 f.write(f"{rfc3339(time.time())} {stream} F {message}\n")
         self.expected.append(("runner", message))
 
+    def docker_trace(self):
+        """A Java exception, one json-file entry per line: one event."""
+        lines = [f"Exception in thread \"main\" java.lang.IllegalStateException: order {self.seq}",
+                 "\tat com.shop.Cart.add(Cart.java:42)", "\tat com.shop.Main.main(Main.java:7)",
+                 "Caused by: java.io.IOException: disk full", "\t... 2 more"]
+        with open(self.docker, "a") as f:
+            for line in lines:
+                f.write(json.dumps({"log": line + "\n", "stream": "stderr", "time": rfc3339(time.time())}) + "\n")
+        self.expected.append(("nginx", "\n".join(lines)))
+
+    def cri_trace(self):
+        """A Python traceback in CRI lines: one event."""
+        lines = ["Traceback (most recent call last):", '  File "job.py", line 9, in run',
+                 "    step()", f"ValueError: step {self.seq} failed"]
+        with open(self.cri, "a") as f:
+            for line in lines:
+                f.write(f"{rfc3339(time.time())} stderr F {line}\n")
+        self.expected.append(("runner", "\n".join(lines)))
+
     def burst(self, n: int):
         for _ in range(n):
             self.seq += 1
@@ -65,6 +84,9 @@ class Node:
                 self.docker_line(json.dumps({"level": "error", "msg": f"json event {s}", "user": f"u{s % 7}"}), "stderr")
             else:
                 self.docker_line(f"GET /item/{s} 200 plain line {s}")
+            if s % 25 == 0:
+                self.docker_trace()
+                self.cri_trace()
             if s % 7 == 0:
                 self.cri_line(f"partial line {s} " + "x" * 50, split=12)
             else:
@@ -117,6 +139,10 @@ def test_agent_delivers_every_line_with_its_metadata_through_rotation_and_restar
         assert joined["message"] == "partial line 7 " + "x" * 50
         assert joined["kubernetes"]["pod_name"] == "worker-0"
         assert any(d["message"] == "L" * 40_000 for d in docs), "the 40 KB line was not joined"
+        trace = next(d for d in docs if d["message"].startswith("Exception in thread"))
+        assert trace["message"].count("\n") == 4 and trace["stream"] == "stderr", trace["message"]
+        traceback = next(d for d in docs if d["message"].startswith("Traceback"))
+        assert traceback["message"].endswith("failed") and traceback["kubernetes"]["container_name"] == "runner"
 
         # Rotation: json-file by rename, the CRI file by copytruncate; lines keep coming.
         node.burst(50)

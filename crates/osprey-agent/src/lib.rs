@@ -1,13 +1,14 @@
 //! The node agent's parts: container log line formats (`format`: Docker `json-file` and
 //! CRI, partial lines reassembled) and what a log file's path tells about its container
 //! (`k8s_path`), following files through rotation with checkpoints (`tail`), lines to
-//! documents (`pipeline`), delivery over `_bulk` (`ship`) and the loop tying them together
+//! documents (`pipeline`, stack traces merged by `multiline`), delivery over `_bulk` (`ship`) and the loop tying them together
 //! (`run`). Every parser of untrusted input is property-tested.
 
 #![warn(missing_docs)]
 
 pub mod format;
 pub mod k8s_path;
+pub mod multiline;
 pub mod pipeline;
 pub mod run;
 pub mod ship;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::format::{Line, Reassembler, Stream, parse_any};
 use crate::k8s_path::{self, ContainerRef};
+use crate::multiline::Merger;
 use crate::tail::{FileKey, Fingerprint, RawLine};
 
 /// A document ready to ship, with what its delivery lets the checkpoint move to.
@@ -29,11 +30,47 @@ pub struct Document {
     pub end_offset: u64,
 }
 
+/// One stream of a file: its line being joined, its event being gathered.
+#[derive(Default)]
+struct StreamState {
+    merger: Merger,
+    /// Where the partial line being joined began.
+    partial_since: Option<u64>,
+    /// Where the first line of the event being gathered began.
+    held_since: Option<u64>,
+}
+
 struct FileState {
     reassembler: Reassembler,
     container: Option<ContainerRef>,
-    /// Where each stream's unfinished line began: a checkpoint must not pass it.
-    open_since: [Option<u64>; 2],
+    streams: [StreamState; 2],
+    fingerprint: Fingerprint,
+    path: std::path::PathBuf,
+    /// The end of the last line read.
+    read_to: u64,
+}
+
+impl FileState {
+    /// How far the checkpoint may go: past everything read, but not past the start of a line
+    /// being joined or of an event being gathered (after a restart they are read again).
+    fn safe_offset(&self) -> u64 {
+        self.streams
+            .iter()
+            .flat_map(|s| [s.partial_since, s.held_since])
+            .flatten()
+            .fold(self.read_to, u64::min)
+    }
+
+    fn document(&self, key: FileKey, line: &Line) -> Document {
+        Document {
+            time_nanos: line.time_nanos,
+            fields: document(line, self.container.as_ref(), &self.path, self.read_to),
+            key,
+            fingerprint: self.fingerprint,
+            path: self.path.clone(),
+            end_offset: self.safe_offset(),
+        }
+    }
 }
 
 /// Turns raw lines into documents, one state per file.
@@ -51,47 +88,68 @@ impl Pipeline {
         }
     }
 
-    /// The document a raw line completes, if any (a partial container line completes none).
-    /// Lines in neither container format are plain text, timed at `now_nanos`.
+    /// The document a raw line completes, if any: a partial container line completes none, and
+    /// a line of a stack trace joins the event before it (which the next line that starts an
+    /// event, or `flush_idle`, lets go). Lines in neither container format are plain text,
+    /// timed at `now_nanos`.
     pub fn push(&mut self, raw: RawLine, now_nanos: i64) -> Option<Document> {
         let state = self.files.entry(raw.key).or_insert_with(|| FileState {
             reassembler: Reassembler::new(self.max_line_bytes),
             container: k8s_path::parse(&raw.path),
-            open_since: [None, None],
-        });
-        let line = match parse_any(&raw.text) {
-            Ok(entry) => {
-                let stream = entry.stream as usize;
-                if entry.partial {
-                    state.open_since[stream].get_or_insert(raw.start_offset);
-                } else {
-                    state.open_since[stream] = None;
-                }
-                state.reassembler.push(entry)?
-            }
-            Err(_) => Line {
-                time_nanos: now_nanos,
-                stream: Stream::Stdout,
-                text: raw.text.clone(),
-                truncated: raw.text.len() >= self.max_line_bytes,
-            },
-        };
-        let fields = document(&line, state.container.as_ref(), &raw);
-        // With stdout and stderr interleaved, the other stream may have a line in progress:
-        // after a restart it must be read again from its start.
-        let safe_offset = state
-            .open_since
-            .iter()
-            .flatten()
-            .fold(raw.end_offset, |safe, open| safe.min(*open));
-        Some(Document {
-            time_nanos: line.time_nanos,
-            fields,
-            key: raw.key,
+            streams: Default::default(),
             fingerprint: raw.fingerprint,
-            path: raw.path,
-            end_offset: safe_offset,
-        })
+            path: raw.path.clone(),
+            read_to: raw.start_offset,
+        });
+        state.fingerprint = raw.fingerprint;
+        state.path = raw.path.clone();
+        state.read_to = raw.end_offset;
+        let (line, line_start) = match parse_any(&raw.text) {
+            Ok(entry) => {
+                let stream = &mut state.streams[entry.stream as usize];
+                if entry.partial {
+                    stream.partial_since.get_or_insert(raw.start_offset);
+                }
+                let line = state.reassembler.push(entry)?;
+                let start = state.streams[line.stream as usize]
+                    .partial_since
+                    .take()
+                    .unwrap_or(raw.start_offset);
+                (line, start)
+            }
+            Err(_) => (
+                Line {
+                    time_nanos: now_nanos,
+                    stream: Stream::Stdout,
+                    text: raw.text.clone(),
+                    truncated: raw.text.len() >= self.max_line_bytes,
+                },
+                raw.start_offset,
+            ),
+        };
+        let stream = line.stream as usize;
+        let ended = state.streams[stream].merger.push(line);
+        let Some(event) = ended else {
+            state.streams[stream].held_since.get_or_insert(line_start);
+            return None;
+        };
+        // The line starts the next event.
+        state.streams[stream].held_since = Some(line_start);
+        Some(state.document(raw.key, &event))
+    }
+
+    /// Events that have been quiet for `max_wait`.
+    pub fn flush_idle(&mut self, max_wait: std::time::Duration) -> Vec<Document> {
+        let mut documents = Vec::new();
+        for (key, state) in &mut self.files {
+            for stream in 0..2 {
+                if let Some(event) = state.streams[stream].merger.flush_idle(max_wait) {
+                    state.streams[stream].held_since = None;
+                    documents.push(state.document(*key, &event));
+                }
+            }
+        }
+        documents
     }
 
     /// Forgets the state of files no longer followed.
@@ -100,7 +158,12 @@ impl Pipeline {
     }
 }
 
-fn document(line: &Line, container: Option<&ContainerRef>, raw: &RawLine) -> Map<String, Value> {
+fn document(
+    line: &Line,
+    container: Option<&ContainerRef>,
+    path: &std::path::Path,
+    offset: u64,
+) -> Map<String, Value> {
     let mut doc = Map::new();
     // A JSON object message: its fields become the document's (the raw line is kept).
     if line.text.starts_with('{')
@@ -133,8 +196,7 @@ fn document(line: &Line, container: Option<&ContainerRef>, raw: &RawLine) -> Map
         }
         doc.insert("kubernetes".into(), kubernetes);
     }
-    let mut log =
-        json!({"file": {"path": raw.path.display().to_string()}, "offset": raw.end_offset});
+    let mut log = json!({"file": {"path": path.display().to_string()}, "offset": offset});
     if line.truncated {
         log["truncated"] = json!(true);
     }
@@ -196,20 +258,20 @@ mod tests {
     #[test]
     fn cri_partials_json_fields_level_and_metadata() {
         let mut pipeline = Pipeline::new(1 << 20);
+        let mut push = |text: &str, end: u64| pipeline.push(raw(text, end), 0);
         assert_eq!(
-            pipeline.push(
-                raw("2026-11-26T08:00:00.5Z stdout P {\"level\":\"warn\",", 10),
-                0
-            ),
+            push("2026-11-26T08:00:00.5Z stdout P {\"level\":\"warn\",", 10),
             None
         );
-        let doc = pipeline
-            .push(
-                raw("2026-11-26T08:00:00.6Z stdout F \"user\":\"ann\"}", 20),
-                0,
-            )
-            .expect("complete");
-        assert_eq!(doc.end_offset, 20);
+        // Complete, but held: the next line might continue it (a stack trace).
+        assert_eq!(
+            push("2026-11-26T08:00:00.6Z stdout F \"user\":\"ann\"}", 20),
+            None
+        );
+        assert_eq!(push("2026-11-26T08:00:00.7Z stdout P half", 30), None);
+        assert_eq!(push("2026-11-26T08:00:00.8Z stderr F whole", 40), None);
+        let doc = push("2026-11-26T08:00:00.9Z stdout F  done", 50)
+            .expect("the JSON line, ended by the next");
         assert_eq!(
             doc.fields["message"],
             "{\"level\":\"warn\",\"user\":\"ann\"}"
@@ -221,29 +283,50 @@ mod tests {
         assert_eq!(doc.fields["kubernetes"]["namespace_name"], "shop");
         assert_eq!(doc.fields["kubernetes"]["container_name"], "app");
         assert_eq!(doc.fields["stream"], "stdout");
-        // stderr finishes a line while stdout is in the middle of one: the checkpoint stays
-        // at the start of stdout's.
+        // Not past the start of "half done" (20), held now, nor of stderr's "whole" (30).
+        assert_eq!(doc.end_offset, 20);
+        let rest = pipeline.flush_idle(std::time::Duration::ZERO);
+        let messages: Vec<_> = rest.iter().map(|d| d.fields["message"].clone()).collect();
+        assert_eq!(messages, ["half done", "whole"]);
+        assert_eq!((rest[0].end_offset, rest[1].end_offset), (30, 50));
+        let mut push = |text: &str, end: u64| pipeline.push(raw(text, end), 7);
         assert_eq!(
-            pipeline.push(raw("2026-11-26T08:00:00.7Z stdout P half", 25), 0),
+            push(
+                r#"{"log":"E1126 08:00:00.1 1 main.go:1] boom\n","stream":"stderr","time":"2026-11-26T08:00:01Z"}"#,
+                60
+            ),
             None
         );
-        let doc = pipeline
-            .push(raw("2026-11-26T08:00:00.8Z stderr F whole", 27), 0)
-            .expect("stderr");
-        assert_eq!(doc.end_offset, 15);
-        let doc = pipeline
-            .push(raw("2026-11-26T08:00:00.9Z stdout F  done", 29), 0)
-            .expect("stdout");
-        assert_eq!(doc.fields["message"], "half done");
-        assert_eq!(doc.end_offset, 29);
-        let doc = pipeline
-            .push(raw(r#"{"log":"E1126 08:00:00.1 1 main.go:1] boom\n","stream":"stderr","time":"2026-11-26T08:00:01Z"}"#, 30), 0)
-            .expect("docker");
-        assert_eq!(doc.fields["level"], "error");
-        assert_eq!(doc.fields["stream"], "stderr");
-        let plain = pipeline.push(raw("just text", 40), 7).expect("plain");
-        assert_eq!(plain.time_nanos, 7);
-        assert_eq!(plain.fields["message"], "just text");
+        assert_eq!(push("just text", 70), None);
+        let rest = pipeline.flush_idle(std::time::Duration::ZERO);
+        // stdout's event first, then stderr's.
+        assert_eq!(rest[0].fields["message"], "just text");
+        assert_eq!(rest[0].time_nanos, 7);
+        assert_eq!(rest[1].fields["level"], "error");
+        assert_eq!(rest[1].fields["stream"], "stderr");
+    }
+
+    #[test]
+    fn a_stack_trace_is_one_document() {
+        let mut pipeline = Pipeline::new(1 << 20);
+        let lines = [
+            "2026-11-26T08:00:00Z stderr F Exception in thread \"main\" java.lang.RuntimeException: x",
+            "2026-11-26T08:00:00Z stderr F \tat a.B.c(B.java:1)",
+            "2026-11-26T08:00:00Z stderr F \tat a.B.main(B.java:2)",
+            "2026-11-26T08:00:01Z stderr F next",
+        ];
+        let mut docs = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            docs.extend(pipeline.push(raw(&line.replace("\\t", "\t"), 10 * (i as u64 + 1)), 0));
+        }
+        assert_eq!(docs.len(), 1);
+        assert_eq!(
+            docs[0].fields["message"]
+                .as_str()
+                .map(|m| m.lines().count()),
+            Some(3)
+        );
+        assert_eq!(docs[0].end_offset, 30);
     }
 
     #[test]

@@ -87,13 +87,16 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
         let lines = tailer.read(8 << 20)?;
         let idle = lines.is_empty();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
-        for line in lines {
-            if let Some(document) = pipeline.push(line, now) {
-                if batch.is_empty() {
-                    batch_started = Instant::now();
-                }
-                batch.push(document);
+        let mut completed: Vec<Document> = lines
+            .into_iter()
+            .filter_map(|line| pipeline.push(line, now))
+            .collect();
+        completed.extend(pipeline.flush_idle(crate::multiline::MAX_WAIT));
+        for document in completed {
+            if batch.is_empty() {
+                batch_started = Instant::now();
             }
+            batch.push(document);
         }
         let due = batch.len() >= config.batch_documents
             || (!batch.is_empty() && (idle || batch_started.elapsed() >= config.flush_interval));
