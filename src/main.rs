@@ -97,6 +97,16 @@ struct AgentArgs {
     /// Longest line kept whole; longer ones are cut and marked `log.truncated`.
     #[arg(long, default_value_t = 65_536)]
     max_line_bytes: usize,
+    /// Add pod metadata (uid, labels, annotations, image, node) from the Kubernetes API:
+    /// in-cluster configuration, else the kubeconfig. On by default inside a pod.
+    #[arg(long, env = "OSPREY_AGENT_KUBERNETES")]
+    kubernetes: Option<bool>,
+    /// The API server's URL (plain, no authentication: for tests and `kubectl proxy`).
+    #[arg(long, env = "OSPREY_AGENT_KUBE_API")]
+    kube_api: Option<String>,
+    /// Watch only the pods of this node (the DaemonSet passes `spec.nodeName`).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
     /// Log filter for the agent's own logs.
     #[arg(long, env = "OSPREY_LOG", default_value = "info")]
     log: String,
@@ -181,6 +191,13 @@ fn main() -> anyhow::Result<()> {
             config.max_line_bytes = args.max_line_bytes;
             if args.from_tail {
                 config.start_at = osprey_agent::tail::StartAt::Tail;
+            }
+            let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+            if args.kube_api.is_some() || args.kubernetes.unwrap_or(in_cluster) {
+                config.kubernetes = Some(osprey_agent::run::KubeSource {
+                    api_url: args.kube_api,
+                    node: args.node_name,
+                });
             }
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             {

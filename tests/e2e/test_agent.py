@@ -180,3 +180,60 @@ def test_agent_delivers_every_line_with_its_metadata_through_rotation_and_restar
     duplicates = sum(got.values()) - sum(want.values())
     print(f"\n[e2e] agent: {sum(want.values())} lines delivered, {duplicates} duplicates "
           f"({100 * duplicates / sum(want.values()):.2f} %) after a kill -9")
+
+
+def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(osprey, tmp_path):
+    from kube_stub import KubeStub, pod
+
+    stub = KubeStub()
+    stub.put(pod("web-6f7d9-x2x", "shop", "node-1", "nginx", "nginx:1.27",
+                 labels={"app": "web", "app.kubernetes.io/name": "shop-web"}, annotations={"team": "payments"}))
+    stub.put(pod("noisy-1", "shop", "node-1", "spam", "spam:1", annotations={"osprey.io/exclude": "true"}))
+    stub.put(pod("elsewhere", "shop", "node-2", "nginx", "nginx:1.27", labels={"app": "other"}))
+    logs = tmp_path / "containers"
+    logs.mkdir()
+
+    def write(pod_name: str, container: str, text: str):
+        path = logs / f"{pod_name}_shop_{container}-{'d' * 64}.log"
+        with open(path, "a") as f:
+            f.write(f"{rfc3339(time.time())} stdout F {text}\n")
+
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [str(osprey_bin()), "agent", "--server", osprey.http_url, "--paths", f"{logs}/*.log",
+         "--data-dir", str(tmp_path / "agent"), "--kube-api", stub.url, "--node-name", "node-1"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: stub.watches > 0, timeout=20, what="the agent's watch of the node's pods")
+        write("noisy-1", "spam", "must not arrive")
+        write("web-6f7d9-x2x", "nginx", "GET / 200 with metadata")
+        doc = wait_until(lambda: next((d for d in stored(osprey) if d["message"] == "GET / 200 with metadata"), None),
+                         timeout=20, what="the web pod's line")
+        k8s = doc["kubernetes"]
+        assert k8s["labels"] == {"app": "web", "app_kubernetes_io/name": "shop-web"}, k8s
+        assert k8s["annotations"] == {"team": "payments"}
+        assert k8s["pod_id"] == "uid-shop-web-6f7d9-x2x" and k8s["host"] == "node-1"
+        assert k8s["container_image"] == "nginx:1.27" and k8s["container_image_id"].endswith("c" * 64)
+        status, body, _ = osprey.es("GET", "/logstash-*/_search?q=kubernetes.labels.app:web&size=0")
+        assert status == 200 and body["hits"]["total"]["value"] >= 1, body
+        assert not any(d["message"] == "must not arrive" for d in stored(osprey)), "an excluded pod's line arrived"
+
+        # A pod scheduled later arrives through the watch.
+        stub.put(pod("late-1", "shop", "node-1", "app", "app:2", labels={"app": "late"}))
+
+        def late_labelled():
+            write("late-1", "app", "late line")
+            return any(d["message"] == "late line" and d["kubernetes"].get("labels") == {"app": "late"}
+                       for d in stored(osprey))
+        wait_until(late_labelled, timeout=20, interval=0.5, what="a late pod's metadata from the watch")
+
+        # The API server goes away: lines still flow, with what the file name tells.
+        stub.close()
+        write("gone-1", "app", "line without the API server")
+        doc = wait_until(lambda: next((d for d in stored(osprey) if d["message"] == "line without the API server"), None),
+                         timeout=20, what="a line while the API server is away")
+        assert doc["kubernetes"] == {"pod_name": "gone-1", "namespace_name": "shop", "container_name": "app",
+                                     "docker_id": "d" * 64, "container_id": "d" * 64}
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)

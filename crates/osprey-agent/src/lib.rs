@@ -1,6 +1,6 @@
 //! The node agent's parts: container log line formats (`format`: Docker `json-file` and
 //! CRI, partial lines reassembled) and what a log file's path tells about its container
-//! (`k8s_path`), following files through rotation with checkpoints (`tail`), lines to
+//! (`k8s_path`) and what the API server says (`kube_meta`), following files through rotation with checkpoints (`tail`), lines to
 //! documents (`pipeline`, stack traces merged by `multiline`), delivery over `_bulk` (`ship`) and the loop tying them together
 //! (`run`). Every parser of untrusted input is property-tested.
 
@@ -8,6 +8,7 @@
 
 pub mod format;
 pub mod k8s_path;
+pub mod kube_meta;
 pub mod multiline;
 pub mod pipeline;
 pub mod run;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::format::{Line, Reassembler, Stream, parse_any};
 use crate::k8s_path::{self, ContainerRef};
+use crate::kube_meta::PodCache;
 use crate::multiline::Merger;
 use crate::tail::{FileKey, Fingerprint, RawLine};
 
@@ -61,15 +62,27 @@ impl FileState {
             .fold(self.read_to, u64::min)
     }
 
-    fn document(&self, key: FileKey, line: &Line) -> Document {
-        Document {
+    /// The document of an event (`None` when its pod asked to be left out).
+    fn document(&self, key: FileKey, line: &Line, pods: Option<&PodCache>) -> Option<Document> {
+        let mut fields = document(line, self.container.as_ref(), &self.path, self.read_to);
+        if let (Some(pods), Some(container)) = (pods, &self.container)
+            && let Some(pod) = pods.get(&container.namespace, &container.pod_name)
+        {
+            if pod.excluded {
+                return None;
+            }
+            if let Some(kubernetes) = fields.get_mut("kubernetes") {
+                pod.enrich(kubernetes, &container.container_name);
+            }
+        }
+        Some(Document {
             time_nanos: line.time_nanos,
-            fields: document(line, self.container.as_ref(), &self.path, self.read_to),
+            fields,
             key,
             fingerprint: self.fingerprint,
             path: self.path.clone(),
             end_offset: self.safe_offset(),
-        }
+        })
     }
 }
 
@@ -77,6 +90,7 @@ impl FileState {
 pub struct Pipeline {
     max_line_bytes: usize,
     files: HashMap<FileKey, FileState>,
+    pods: Option<PodCache>,
 }
 
 impl Pipeline {
@@ -85,7 +99,14 @@ impl Pipeline {
         Pipeline {
             max_line_bytes,
             files: HashMap::new(),
+            pods: None,
         }
+    }
+
+    /// Adds the API server's metadata of each line's pod, when it has it.
+    pub fn with_pods(mut self, pods: PodCache) -> Pipeline {
+        self.pods = Some(pods);
+        self
     }
 
     /// The document a raw line completes, if any: a partial container line completes none, and
@@ -135,7 +156,7 @@ impl Pipeline {
         };
         // The line starts the next event.
         state.streams[stream].held_since = Some(line_start);
-        Some(state.document(raw.key, &event))
+        state.document(raw.key, &event, self.pods.as_ref())
     }
 
     /// Events that have been quiet for `max_wait`.
@@ -145,7 +166,7 @@ impl Pipeline {
             for stream in 0..2 {
                 if let Some(event) = state.streams[stream].merger.flush_idle(max_wait) {
                     state.streams[stream].held_since = None;
-                    documents.push(state.document(*key, &event));
+                    documents.extend(state.document(*key, &event, self.pods.as_ref()));
                 }
             }
         }

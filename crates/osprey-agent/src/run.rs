@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::kube_meta::PodCache;
 use crate::pipeline::{Document, Pipeline};
 use crate::ship::Shipper;
 use crate::tail::{Checkpoints, StartAt, Tailer};
@@ -34,6 +35,17 @@ pub struct AgentConfig {
     pub flush_interval: Duration,
     /// How often the paths are listed again for new files.
     pub scan_interval: Duration,
+    /// Kubernetes metadata: `None` for none (bare hosts, tests of files alone).
+    pub kubernetes: Option<KubeSource>,
+}
+
+/// Where Kubernetes metadata comes from.
+#[derive(Debug, Clone, Default)]
+pub struct KubeSource {
+    /// The API server's URL; `None`: in-cluster configuration, else the kubeconfig.
+    pub api_url: Option<String>,
+    /// Only this node's pods (the DaemonSet sets it from `spec.nodeName`).
+    pub node: Option<String>,
 }
 
 impl AgentConfig {
@@ -53,6 +65,7 @@ impl AgentConfig {
             batch_documents: 2_000,
             flush_interval: Duration::from_millis(500),
             scan_interval: Duration::from_secs(1),
+            kubernetes: None,
         }
     }
 }
@@ -74,6 +87,12 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     let mut checkpoints = Checkpoints::load(&config.data_dir.join("checkpoints.json"))?;
     let mut tailer = Tailer::new(config.paths.clone(), config.start_at, config.max_line_bytes);
     let mut pipeline = Pipeline::new(config.max_line_bytes);
+    if let Some(source) = &config.kubernetes {
+        pipeline = pipeline.with_pods(PodCache::watch(
+            source.api_url.clone(),
+            source.node.clone(),
+        )?);
+    }
     let shipper = Shipper::new(&config.server, &config.index, Duration::from_secs(60));
     let mut batch: Vec<Document> = Vec::new();
     let mut batch_started = Instant::now();

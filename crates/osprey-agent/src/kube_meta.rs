@@ -1,0 +1,223 @@
+//! Kubernetes metadata from the API server: a cached watch (list, then watch; relisted after
+//! errors with backoff, by `kube::runtime::watcher`) of the pods on this node. Lookups never
+//! wait for the API server: a pod it has not (yet) told about gets only what its log file's
+//! name says, and lines are not held back.
+//!
+//! Field names follow Fluentd's kubernetes_metadata filter, which Kibana users already query:
+//! `kubernetes.pod_id`, `host`, `container_image`, `container_image_id`, `labels.*` and
+//! `annotations.*` with dots in keys replaced by `_` (the filter's `de_dot` default:
+//! `app.kubernetes.io/name` → `app_kubernetes_io/name`).
+//!
+//! Pods can steer the agent with annotations: `osprey.io/exclude: "true"` drops their lines.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde_json::{Map, Value, json};
+
+/// The annotation that drops a pod's lines.
+pub const EXCLUDE_ANNOTATION: &str = "osprey.io/exclude";
+
+/// What the API server says about one pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodMeta {
+    /// Pod uid.
+    pub uid: String,
+    /// The node it runs on.
+    pub node: String,
+    /// Labels, keys de-dotted.
+    pub labels: Map<String, Value>,
+    /// Annotations, keys de-dotted.
+    pub annotations: Map<String, Value>,
+    /// Whether `osprey.io/exclude` is `"true"`.
+    pub excluded: bool,
+    /// Per container name: image and image id.
+    pub containers: HashMap<String, (String, String)>,
+}
+
+impl PodMeta {
+    fn from_pod(pod: &Pod) -> Option<((String, String), PodMeta)> {
+        let metadata = &pod.metadata;
+        let key = (metadata.namespace.clone()?, metadata.name.clone()?);
+        let de_dot =
+            |map: &Option<std::collections::BTreeMap<String, String>>| -> Map<String, Value> {
+                map.iter()
+                    .flatten()
+                    .map(|(k, v)| (k.replace('.', "_"), Value::String(v.clone())))
+                    .collect()
+            };
+        let mut containers = HashMap::new();
+        if let Some(spec) = &pod.spec {
+            for container in spec
+                .containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+            {
+                containers.insert(
+                    container.name.clone(),
+                    (container.image.clone().unwrap_or_default(), String::new()),
+                );
+            }
+        }
+        if let Some(status) = &pod.status {
+            for container in status
+                .container_statuses
+                .iter()
+                .flatten()
+                .chain(status.init_container_statuses.iter().flatten())
+            {
+                containers.insert(
+                    container.name.clone(),
+                    (container.image.clone(), container.image_id.clone()),
+                );
+            }
+        }
+        let excluded = metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(EXCLUDE_ANNOTATION))
+            .is_some_and(|v| v == "true");
+        Some((
+            key,
+            PodMeta {
+                uid: metadata.uid.clone().unwrap_or_default(),
+                node: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+                labels: de_dot(&metadata.labels),
+                annotations: de_dot(&metadata.annotations),
+                excluded,
+                containers,
+            },
+        ))
+    }
+
+    /// Adds what it knows to a document's `kubernetes` object.
+    pub fn enrich(&self, kubernetes: &mut Value, container_name: &str) {
+        let Some(object) = kubernetes.as_object_mut() else {
+            return;
+        };
+        object.insert("pod_id".into(), json!(self.uid));
+        if !self.node.is_empty() {
+            object.insert("host".into(), json!(self.node));
+        }
+        if !self.labels.is_empty() {
+            object.insert("labels".into(), Value::Object(self.labels.clone()));
+        }
+        if !self.annotations.is_empty() {
+            object.insert(
+                "annotations".into(),
+                Value::Object(self.annotations.clone()),
+            );
+        }
+        if let Some((image, image_id)) = self.containers.get(container_name) {
+            object.insert("container_image".into(), json!(image));
+            if !image_id.is_empty() {
+                object.insert("container_image_id".into(), json!(image_id));
+            }
+        }
+    }
+}
+
+/// Pods by (namespace, name).
+type Pods = HashMap<(String, String), PodMeta>;
+
+/// The pods of this node, as last heard from the API server.
+#[derive(Debug, Clone, Default)]
+pub struct PodCache {
+    pods: Arc<RwLock<Pods>>,
+    /// The pods of a relist in progress: they replace the cache when it is complete, so that
+    /// pods deleted while the watch was down are forgotten.
+    relist: Arc<RwLock<Option<Pods>>>,
+}
+
+impl PodCache {
+    /// The pod `namespace/name`, if the API server told about it.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<PodMeta> {
+        let pods = self.pods.read().unwrap_or_else(|e| e.into_inner());
+        pods.get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    fn apply(&self, event: Event<Pod>) {
+        let mut relist = self.relist.write().unwrap_or_else(|e| e.into_inner());
+        let mut pods = self.pods.write().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Init => *relist = Some(HashMap::new()),
+            Event::InitApply(pod) => {
+                if let Some((key, meta)) = PodMeta::from_pod(&pod) {
+                    // Known at once (lines need it now), and kept by the relist.
+                    pods.insert(key.clone(), meta.clone());
+                    relist.get_or_insert_with(HashMap::new).insert(key, meta);
+                }
+            }
+            Event::InitDone => {
+                if let Some(listed) = relist.take() {
+                    *pods = listed;
+                }
+            }
+            Event::Apply(pod) => {
+                if let Some((key, meta)) = PodMeta::from_pod(&pod) {
+                    pods.insert(key, meta);
+                }
+            }
+            Event::Delete(pod) => {
+                if let (Some(ns), Some(name)) = (pod.metadata.namespace, pod.metadata.name) {
+                    pods.remove(&(ns, name));
+                }
+            }
+        }
+    }
+
+    /// Watches the pods of `node` (all pods when `None`) through the API server at `api_url`
+    /// (in-cluster configuration or the kubeconfig when `None`), on a thread of its own, for
+    /// as long as the process lives. Failures are logged and retried with backoff.
+    pub fn watch(api_url: Option<String>, node: Option<String>) -> std::io::Result<PodCache> {
+        let cache = PodCache::default();
+        let updated = cache.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("kube-watch".into())
+            .spawn(move || runtime.block_on(updated.run(api_url, node)))?;
+        Ok(cache)
+    }
+
+    async fn run(self, api_url: Option<String>, node: Option<String>) {
+        let config = match api_url {
+            Some(url) => match url.parse() {
+                Ok(uri) => Ok(kube::Config::new(uri)),
+                Err(e) => Err(format!("{url}: {e}")),
+            },
+            None => kube::Config::infer().await.map_err(|e| e.to_string()),
+        };
+        let client = match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string()))
+        {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "no Kubernetes API: lines carry what their file names tell");
+                return;
+            }
+        };
+        let pods: kube::Api<Pod> = kube::Api::all(client);
+        let mut config = watcher::Config::default();
+        if let Some(node) = &node {
+            config = config.fields(&format!("spec.nodeName={node}"));
+        }
+        let mut stream = std::pin::pin!(watcher::watcher(pods, config).default_backoff());
+        loop {
+            match stream.try_next().await {
+                Ok(Some(event)) => self.apply(event),
+                Ok(None) => return,
+                Err(error) => tracing::warn!(%error, "watching pods failed; retrying"),
+            }
+        }
+    }
+}
