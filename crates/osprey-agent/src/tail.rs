@@ -188,6 +188,8 @@ struct Followed {
     file: File,
     fingerprint: Fingerprint,
     offset: u64,
+    /// The size when last looked at.
+    last_len: u64,
     pending: Vec<u8>,
     /// Inside a line longer than the maximum: its rest, up to the newline, is skipped.
     skipping: bool,
@@ -275,6 +277,7 @@ impl Tailer {
                         file,
                         fingerprint: print,
                         offset,
+                        last_len: u64::MAX,
                         pending: Vec::new(),
                         skipping: false,
                         gone_since: None,
@@ -302,14 +305,22 @@ impl Tailer {
         let mut chunk = vec![0u8; 64 * 1024];
         for (key, followed) in &mut self.files {
             let len = followed.file.metadata()?.len();
-            // copytruncate: the file is shorter than what was read, or starts differently.
-            if len < followed.offset || !same_start(&followed.file, followed.fingerprint)? {
-                followed.offset = 0;
-                followed.pending.clear();
-                followed.skipping = false;
+            // Only a file whose size changed is looked at again (an idle file costs one fstat).
+            if len != followed.last_len {
+                followed.last_len = len;
+                // copytruncate: the file is shorter than what was read, or starts differently.
+                let truncated =
+                    len < followed.offset || !same_start(&followed.file, followed.fingerprint)?;
+                if truncated {
+                    followed.offset = 0;
+                    followed.pending.clear();
+                    followed.skipping = false;
+                }
+                if truncated || (followed.fingerprint.len as usize) < FINGERPRINT_BYTES {
+                    followed.fingerprint = fingerprint(&followed.file)?;
+                }
             }
-            let print = fingerprint(&followed.file)?;
-            followed.fingerprint = print;
+            let print = followed.fingerprint;
             followed.file.seek(SeekFrom::Start(
                 followed.offset + followed.pending.len() as u64,
             ))?;
