@@ -107,6 +107,24 @@ struct AgentArgs {
     /// Watch only the pods of this node (the DaemonSet passes `spec.nodeName`).
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
+    /// Forward spans to this OTLP/HTTP URL (the server's OTLP_HTTP listener,
+    /// `http://osprey:4318`), taking the Jaeger agent's place on the UDP ports below.
+    #[arg(long, env = "OSPREY_AGENT_SPANS_TO")]
+    spans_to: Option<String>,
+    /// Jaeger Thrift compact (UDP) address for applications' spans, or `off`.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_JAEGER_COMPACT_ADDR",
+        default_value = "127.0.0.1:6831"
+    )]
+    jaeger_compact_addr: String,
+    /// Jaeger Thrift binary (UDP) address, or `off`.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_JAEGER_BINARY_ADDR",
+        default_value = "127.0.0.1:6832"
+    )]
+    jaeger_binary_addr: String,
     /// Log filter for the agent's own logs.
     #[arg(long, env = "OSPREY_LOG", default_value = "info")]
     log: String,
@@ -196,7 +214,7 @@ fn main() -> anyhow::Result<()> {
             if args.kube_api.is_some() || args.kubernetes.unwrap_or(in_cluster) {
                 config.kubernetes = Some(osprey_agent::run::KubeSource {
                     api_url: args.kube_api,
-                    node: args.node_name,
+                    node: args.node_name.clone(),
                 });
             }
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -215,6 +233,25 @@ fn main() -> anyhow::Result<()> {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
                     })
                     .context("starting the signal handler")?;
+            }
+            if let Some(otlp_url) = args.spans_to {
+                let address = |text: &str| -> anyhow::Result<Option<std::net::SocketAddr>> {
+                    if text.eq_ignore_ascii_case("off") {
+                        return Ok(None);
+                    }
+                    Ok(Some(text.parse().with_context(|| {
+                        format!("{text:?} is not an address like 127.0.0.1:6831 or \"off\"")
+                    })?))
+                };
+                osprey_agent::spans::start(
+                    osprey_agent::spans::SpanForwarding {
+                        otlp_url,
+                        compact: address(&args.jaeger_compact_addr)?,
+                        binary: address(&args.jaeger_binary_addr)?,
+                        node: args.node_name.clone(),
+                    },
+                    stop.clone(),
+                )?;
             }
             let stats = std::sync::Arc::new(osprey_agent::run::AgentStats::default());
             osprey_agent::run::run(&config, &stop, &stats)?;

@@ -237,3 +237,35 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
+
+
+def test_the_agent_forwards_jaeger_client_spans_with_the_node_name(osprey_factory, tmp_path):
+    import socket as sockets
+
+    from test_tracing_clients import assert_trace_matches, fetch_trace, run_client
+
+    server = osprey_factory(tracing=True)
+    probe = sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    udp_port = probe.getsockname()[1]
+    probe.close()
+    (tmp_path / "logs").mkdir()
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [str(osprey_bin()), "agent", "--server", server.http_url, "--paths", f"{tmp_path}/logs/*.log",
+         "--data-dir", str(tmp_path / "agent"), "--kubernetes", "false", "--node-name", "node-7",
+         "--spans-to", server.url("OTLP_HTTP"), "--jaeger-compact-addr", f"127.0.0.1:{udp_port}",
+         "--jaeger-binary-addr", "off"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # the agent binds its UDP port
+        sent = run_client("jaeger-udp", udp_port, "via-agent")
+        trace = fetch_trace(server, sent["trace_id"], len(sent["spans"]))
+        assert_trace_matches(trace, sent, exact_tags=False)
+        for process in trace["processes"].values():
+            tags = {t["key"]: t["value"] for t in process["tags"]}
+            assert tags.get("k8s.node.name") == "node-7", process
+            assert process["serviceName"] == "via-agent"
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)

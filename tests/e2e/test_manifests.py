@@ -66,6 +66,9 @@ def test_the_agent_reads_node_logs_and_may_watch_pods():
     env = {e["name"]: e for e in spec["containers"][0]["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert env["OSPREY_AGENT_SERVER"]["value"].endswith(":7800")
+    assert env["OSPREY_AGENT_SPANS_TO"]["value"].endswith(":4318")
+    host_ports = {(p["hostPort"], p["protocol"]) for p in spec["containers"][0]["ports"]}
+    assert {(6831, "UDP"), (6832, "UDP")} <= host_ports
     role = find("ClusterRole", "osprey-agent")
     rule = role["rules"][0]
     assert {"pods", "namespaces"} <= set(rule["resources"]) and {"get", "list", "watch"} <= set(rule["verbs"])

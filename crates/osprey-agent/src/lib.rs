@@ -2,7 +2,7 @@
 //! CRI, partial lines reassembled) and what a log file's path tells about its container
 //! (`k8s_path`) and what the API server says (`kube_meta`), following files through rotation with checkpoints (`tail`), lines to
 //! documents (`pipeline`, stack traces merged by `multiline`), delivery over `_bulk` (`ship`) and the loop tying them together
-//! (`run`). Every parser of untrusted input is property-tested.
+//! (`run`); span forwarding in the Jaeger agent's place (`spans`). Every parser of untrusted input is property-tested.
 
 #![warn(missing_docs)]
 
@@ -13,4 +13,5 @@ pub mod multiline;
 pub mod pipeline;
 pub mod run;
 pub mod ship;
+pub mod spans;
 pub mod tail;

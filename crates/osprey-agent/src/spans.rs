@@ -1,0 +1,200 @@
+//! Span forwarding: the agent takes the Jaeger agent's place on the node. Applications keep
+//! sending Thrift `emitBatch` datagrams to UDP 6831 (compact) or 6832 (binary); the agent
+//! decodes them, adds the node's name to each span's process (`k8s.node.name`), and forwards
+//! them in batches as OTLP/HTTP protobuf to the server's OTLP_HTTP listener.
+//!
+//! UDP is lossy by design: a batch the server does not take after a few attempts is dropped
+//! and counted, and the queue between receiving and sending is bounded.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use osprey_trace::model::KeyValue;
+use osprey_trace::thrift::{self, Protocol};
+use osprey_trace::{Span, otlp};
+use prost::Message;
+
+/// Spans per forwarded request at most.
+const BATCH_SPANS: usize = 1_000;
+/// A batch goes out at the latest this long after its first span.
+const BATCH_WAIT: Duration = Duration::from_millis(200);
+/// Decoded datagrams waiting to be forwarded; beyond this they are shed (and counted).
+const QUEUE: usize = 4_096;
+/// The largest UDP payload.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Where spans come from and go.
+#[derive(Debug, Clone)]
+pub struct SpanForwarding {
+    /// The server's OTLP/HTTP base URL (`http://osprey:4318`).
+    pub otlp_url: String,
+    /// Jaeger Thrift compact (`None`: not listened on).
+    pub compact: Option<SocketAddr>,
+    /// Jaeger Thrift binary.
+    pub binary: Option<SocketAddr>,
+    /// Added to every span's process as `k8s.node.name`.
+    pub node: Option<String>,
+}
+
+/// Counters.
+#[derive(Debug, Default)]
+pub struct SpanStats {
+    /// Spans the server took.
+    pub forwarded: AtomicU64,
+    /// Spans dropped: undecodable datagrams' spans are not known; these are spans shed or
+    /// refused.
+    pub dropped: AtomicU64,
+    /// Datagrams that did not decode.
+    pub invalid: AtomicU64,
+}
+
+/// Starts the listeners and the forwarder; they run until `stop` is set.
+pub fn start(config: SpanForwarding, stop: Arc<AtomicBool>) -> std::io::Result<Arc<SpanStats>> {
+    let stats = Arc::new(SpanStats::default());
+    let (sender, receiver) = sync_channel::<Vec<Span>>(QUEUE);
+    for (addr, protocol) in [
+        (config.compact, Protocol::Compact),
+        (config.binary, Protocol::Binary),
+    ] {
+        let Some(addr) = addr else { continue };
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+        tracing::info!(%addr, ?protocol, "taking Jaeger agent spans");
+        let (sender, stop, stats) = (sender.clone(), stop.clone(), stats.clone());
+        std::thread::Builder::new()
+            .name("jaeger-udp".into())
+            .spawn(move || receive(&socket, protocol, &sender, &stop, &stats))?;
+    }
+    drop(sender);
+    let (stop, forwarder_stats) = (stop.clone(), stats.clone());
+    std::thread::Builder::new()
+        .name("span-forward".into())
+        .spawn(move || forward(&config, &receiver, &stop, &forwarder_stats))?;
+    Ok(stats)
+}
+
+fn receive(
+    socket: &UdpSocket,
+    protocol: Protocol,
+    queue: &SyncSender<Vec<Span>>,
+    stop: &AtomicBool,
+    stats: &SpanStats,
+) {
+    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    while !stop.load(Ordering::Relaxed) {
+        let length = match socket.recv_from(&mut buffer) {
+            Ok((length, _)) => length,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "receiving spans failed");
+                continue;
+            }
+        };
+        match thrift::decode_emit_batch(&buffer[..length], protocol) {
+            Ok(batch) => match queue.try_send(batch.spans) {
+                Ok(()) => {}
+                Err(TrySendError::Full(spans)) => {
+                    stats
+                        .dropped
+                        .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            },
+            Err(error) => {
+                tracing::debug!(%error, "undecodable span datagram dropped");
+                stats.invalid.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn forward(
+    config: &SpanForwarding,
+    queue: &Receiver<Vec<Span>>,
+    stop: &AtomicBool,
+    stats: &SpanStats,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/v1/traces", config.otlp_url.trim_end_matches('/'));
+    let mut batch: Vec<Span> = Vec::new();
+    let mut first_at = Instant::now();
+    loop {
+        let wait = BATCH_WAIT.saturating_sub(first_at.elapsed());
+        match queue.recv_timeout(if batch.is_empty() { BATCH_WAIT } else { wait }) {
+            Ok(mut spans) => {
+                if batch.is_empty() {
+                    first_at = Instant::now();
+                }
+                if let Some(node) = &config.node {
+                    for span in &mut spans {
+                        if !span
+                            .resource
+                            .attributes
+                            .iter()
+                            .any(|kv| kv.key == "k8s.node.name")
+                        {
+                            span.resource
+                                .attributes
+                                .push(KeyValue::string("k8s.node.name", node.clone()));
+                        }
+                    }
+                }
+                batch.extend(spans);
+                if batch.len() < BATCH_SPANS {
+                    continue;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if !batch.is_empty() && (batch.len() >= BATCH_SPANS || first_at.elapsed() >= BATCH_WAIT) {
+            let body = otlp::to_request(&batch).encode_to_vec();
+            if send(&agent, &url, &body) {
+                stats
+                    .forwarded
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            } else {
+                stats
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            batch.clear();
+        }
+        if stop.load(Ordering::Relaxed) && batch.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Posts one OTLP request, trying three times.
+fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> bool {
+    for attempt in 0..3u32 {
+        match agent
+            .post(url)
+            .header("Content-Type", "application/x-protobuf")
+            .send(body)
+        {
+            Ok(response) if response.status().is_success() => return true,
+            Ok(response) => {
+                tracing::warn!(%url, status = response.status().as_u16(), attempt, "spans not taken");
+            }
+            Err(error) => tracing::warn!(%url, %error, attempt, "spans not forwarded"),
+        }
+        std::thread::sleep(Duration::from_millis(200 << attempt));
+    }
+    false
+}
