@@ -196,6 +196,64 @@ struct Followed {
     gone_since: Option<Instant>,
 }
 
+/// After a copytruncate: the lines the copy holds beyond what was read of `followed` (its
+/// first bytes match the file's old start, it is at least as long as what was read, and it is
+/// not followed on its own).
+fn rest_of_copy(
+    key: FileKey,
+    followed: &Followed,
+    followed_keys: &[FileKey],
+    max_line_bytes: usize,
+) -> io::Result<Vec<RawLine>> {
+    let Some(dir) = followed.path.parent() else {
+        return Ok(Vec::new());
+    };
+    let read_to = followed.offset + followed.pending.len() as u64;
+    for entry in fs::read_dir(dir)?.flatten() {
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let candidate = FileKey {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+        };
+        if !metadata.is_file()
+            || candidate == key
+            || followed_keys.contains(&candidate)
+            || metadata.len() < read_to
+        {
+            continue;
+        }
+        let Ok(mut copy) = File::open(entry.path()) else {
+            continue;
+        };
+        if !same_start(&copy, followed.fingerprint)? {
+            continue;
+        }
+        copy.seek(SeekFrom::Start(followed.offset))?;
+        let mut rest = Vec::new();
+        copy.read_to_end(&mut rest)?;
+        let mut lines = Vec::new();
+        let mut offset = followed.offset;
+        for text in rest.split_inclusive(|b| *b == b'\n') {
+            let start_offset = offset;
+            offset += text.len() as u64;
+            let text = text.strip_suffix(b"\n").unwrap_or(text);
+            lines.push(RawLine {
+                key,
+                fingerprint: followed.fingerprint,
+                path: followed.path.clone(),
+                text: String::from_utf8_lossy(&text[..text.len().min(max_line_bytes)]).into_owned(),
+                start_offset,
+                end_offset: offset,
+            });
+        }
+        tracing::debug!(copy = %entry.path().display(), lines = lines.len(), "read the rest of a copytruncate copy");
+        return Ok(lines);
+    }
+    Ok(Vec::new())
+}
+
 /// Where to start a file no checkpoint knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
@@ -303,6 +361,7 @@ impl Tailer {
         let mut left = budget;
         let mut finished = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
+        let followed_keys: Vec<FileKey> = self.files.keys().copied().collect();
         for (key, followed) in &mut self.files {
             let len = followed.file.metadata()?.len();
             // Only a file whose size changed is looked at again (an idle file costs one fstat).
@@ -312,6 +371,16 @@ impl Tailer {
                 let truncated =
                     len < followed.offset || !same_start(&followed.file, followed.fingerprint)?;
                 if truncated {
+                    // What was written after the last read is in the copy logrotate made, if
+                    // it is still beside the file: read it from there first.
+                    if !followed.skipping {
+                        lines.extend(rest_of_copy(
+                            *key,
+                            followed,
+                            &followed_keys,
+                            self.max_line_bytes,
+                        )?);
+                    }
                     followed.offset = 0;
                     followed.pending.clear();
                     followed.skipping = false;
@@ -511,6 +580,31 @@ mod tests {
         assert_eq!(
             texts(&tail.read(1 << 20).expect("read")),
             ["fresh start, longer than before"]
+        );
+    }
+
+    #[test]
+    fn lines_written_just_before_a_copytruncate_are_read_from_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "one\ntwo\n");
+        let checkpoints = Checkpoints::default();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["one", "two"]);
+        // Written, then rotated before the tailer read it.
+        append(&log, "three\nfour\n");
+        fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&log, "five\n");
+        assert_eq!(
+            texts(&tail.read(1 << 20).expect("read")),
+            ["three", "four", "five"]
         );
     }
 
