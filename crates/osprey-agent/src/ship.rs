@@ -61,10 +61,7 @@ impl Shipper {
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date();
-        self.index_pattern
-            .replace("%Y", &format!("{:04}", date.year()))
-            .replace("%m", &format!("{:02}", date.month()))
-            .replace("%d", &format!("{:02}", date.day()))
+        osprey_model::dated_index(&self.index_pattern, date.year(), date.month(), date.day())
     }
 
     /// One attempt to deliver `documents`.

@@ -239,19 +239,31 @@ fn rest_of_copy(
             let start_offset = offset;
             offset += text.len() as u64;
             let text = text.strip_suffix(b"\n").unwrap_or(text);
-            lines.push(RawLine {
+            lines.push(followed.line(
                 key,
-                fingerprint: followed.fingerprint,
-                path: followed.path.clone(),
-                text: String::from_utf8_lossy(&text[..text.len().min(max_line_bytes)]).into_owned(),
+                &text[..text.len().min(max_line_bytes)],
                 start_offset,
-                end_offset: offset,
-            });
+                offset,
+            ));
         }
         tracing::debug!(copy = %entry.path().display(), lines = lines.len(), "read the rest of a copytruncate copy");
         return Ok(lines);
     }
     Ok(Vec::new())
+}
+
+impl Followed {
+    /// A line of this file: `text` (lossy UTF-8) between two offsets.
+    fn line(&self, key: FileKey, text: &[u8], start_offset: u64, end_offset: u64) -> RawLine {
+        RawLine {
+            key,
+            fingerprint: self.fingerprint,
+            path: self.path.clone(),
+            text: String::from_utf8_lossy(text).into_owned(),
+            start_offset,
+            end_offset,
+        }
+    }
 }
 
 /// Where to start a file no checkpoint knows.
@@ -389,7 +401,6 @@ impl Tailer {
                     followed.fingerprint = fingerprint(&followed.file)?;
                 }
             }
-            let print = followed.fingerprint;
             followed.file.seek(SeekFrom::Start(
                 followed.offset + followed.pending.len() as u64,
             ))?;
@@ -413,14 +424,7 @@ impl Tailer {
                         followed.skipping = false;
                     } else {
                         let text = &followed.pending[start..end.min(start + self.max_line_bytes)];
-                        lines.push(RawLine {
-                            key: *key,
-                            fingerprint: print,
-                            path: followed.path.clone(),
-                            text: String::from_utf8_lossy(text).into_owned(),
-                            start_offset,
-                            end_offset: followed.offset,
-                        });
+                        lines.push(followed.line(*key, text, start_offset, followed.offset));
                     }
                     start = end + 1;
                 }
@@ -429,17 +433,9 @@ impl Tailer {
                 // skipped: memory stays bounded whatever a container writes.
                 if followed.pending.len() > self.max_line_bytes {
                     if !followed.skipping {
-                        let text =
-                            String::from_utf8_lossy(&followed.pending[..self.max_line_bytes])
-                                .into_owned();
-                        lines.push(RawLine {
-                            key: *key,
-                            fingerprint: print,
-                            path: followed.path.clone(),
-                            text,
-                            start_offset: followed.offset,
-                            end_offset: followed.offset + followed.pending.len() as u64,
-                        });
+                        let end_offset = followed.offset + followed.pending.len() as u64;
+                        let text = &followed.pending[..self.max_line_bytes];
+                        lines.push(followed.line(*key, text, followed.offset, end_offset));
                         followed.skipping = true;
                     }
                     followed.offset += followed.pending.len() as u64;
@@ -454,14 +450,12 @@ impl Tailer {
                 if !followed.pending.is_empty() && !followed.skipping {
                     let start_offset = followed.offset;
                     followed.offset += followed.pending.len() as u64;
-                    lines.push(RawLine {
-                        key: *key,
-                        fingerprint: print,
-                        path: followed.path.clone(),
-                        text: String::from_utf8_lossy(&followed.pending).into_owned(),
+                    lines.push(followed.line(
+                        *key,
+                        &followed.pending,
                         start_offset,
-                        end_offset: followed.offset,
-                    });
+                        followed.offset,
+                    ));
                     followed.pending.clear();
                 }
                 finished.push(*key);

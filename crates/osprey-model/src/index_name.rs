@@ -3,6 +3,16 @@
 
 use std::fmt;
 
+/// The index a pattern names for a date: `%Y`, `%m` and `%d` become the year and the
+/// zero-padded month and day (`logstash-%Y.%m.%d` → `logstash-2026.11.25`), as the
+/// `logstash_format` of Fluentd's Elasticsearch output names them.
+pub fn dated_index(pattern: &str, year: i16, month: i8, day: i8) -> String {
+    pattern
+        .replace("%Y", &format!("{year:04}"))
+        .replace("%m", &format!("{month:02}"))
+        .replace("%d", &format!("{day:02}"))
+}
+
 /// A validated index name (e.g. `logstash-2026.11.25`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
@@ -100,6 +110,16 @@ impl AsRef<str> for IndexName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dated_indexes() {
+        assert_eq!(
+            dated_index("logstash-%Y.%m.%d", 2026, 1, 5),
+            "logstash-2026.01.05"
+        );
+        assert_eq!(dated_index("logs-%Y%m", 2026, 11, 25), "logs-202611");
+        assert_eq!(dated_index("static", 2026, 11, 25), "static");
+    }
 
     #[test]
     fn accepts_daily_names() {

@@ -11,7 +11,7 @@ mod index_name;
 
 pub use error_class::ErrorClass;
 pub use ids::DocIdGenerator;
-pub use index_name::{IndexName, IndexNameError};
+pub use index_name::{IndexName, IndexNameError, dated_index};
 
 /// Milliseconds since the Unix epoch, UTC: the precision of an Elasticsearch `date` field.
 pub type TimestampMillis = i64;

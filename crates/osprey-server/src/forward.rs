@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use osprey_ingest::forward::{ForwardMessage, ack, decode_message, message_len};
-use osprey_store::{Op, Store, StoreError, WriteItem};
+use osprey_store::{Store, StoreError, WriteItem};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -192,16 +192,7 @@ fn write_events(forward: &Forward, message: ForwardMessage) -> Result<u64, Store
                 );
             }
             let source = serde_json::to_vec(&record).unwrap_or_default();
-            WriteItem {
-                op: Op::Index,
-                index,
-                id: None,
-                source: Some(source),
-                document: Some(record),
-                update_doc: None,
-                doc_as_upsert: false,
-                upsert: None,
-            }
+            WriteItem::new_document(index, record, source)
         })
         .collect();
     let outcomes = forward.store.write(items)?;
@@ -215,11 +206,7 @@ fn write_events(forward: &Forward, message: ForwardMessage) -> Result<u64, Store
 /// `%Y`, `%m`, `%d` (the event's UTC date) and `${tag}` in the configured index name.
 fn index_name(pattern: &str, time: jiff::Timestamp, tag: &str) -> String {
     let date = time.to_zoned(jiff::tz::TimeZone::UTC).date();
-    pattern
-        .replace("%Y", &format!("{:04}", date.year()))
-        .replace("%m", &format!("{:02}", date.month()))
-        .replace("%d", &format!("{:02}", date.day()))
-        .replace("${tag}", tag)
+    osprey_model::dated_index(pattern, date.year(), date.month(), date.day()).replace("${tag}", tag)
 }
 
 /// A tag as part of an index name: lower case, without the characters index names refuse.

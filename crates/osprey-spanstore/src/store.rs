@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use osprey_trace::{Span, SpanKind, TraceId};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::block::{Block, BlockError, Compiled, block_path};
+use crate::block::{Block, BlockError, Compiled};
 use crate::codec::{Reader, decode_spans};
 use crate::compact;
 use crate::head::{self, Head, MINUTE_NANOS, Pending, operation_hash, prepare, tag_hash};
@@ -677,17 +677,6 @@ impl TraceStore {
         stats
     }
 
-    /// Where the store lives.
-    pub fn dir(&self) -> &Path {
-        &self.config.dir
-    }
-
-    /// Path of block `seq` (tests).
-    #[doc(hidden)]
-    pub fn block_path(&self, seq: u64) -> PathBuf {
-        block_path(&self.block_dir, seq)
-    }
-
     /// One round of the block writer: write the head when due.
     fn maintain(&self) {
         let due = {
@@ -812,8 +801,10 @@ fn span_matches(span: &Span, query: &TraceQuery) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block::block_path;
     use osprey_trace::SpanId;
     use osprey_trace::model::{AttrValue, Event, KeyValue, Resource};
+    use std::path::Path;
 
     const T0: u64 = 1_764_000_000_000_000_000; // 2025-11-24
 

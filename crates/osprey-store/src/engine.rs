@@ -92,6 +92,23 @@ pub struct WriteItem {
     pub upsert: Option<Map<String, Value>>,
 }
 
+impl WriteItem {
+    /// A new document of `index` with a generated id (no existence check): `document` is what
+    /// the mapping indexes, `source` the bytes kept.
+    pub fn new_document(index: String, document: Map<String, Value>, source: Vec<u8>) -> WriteItem {
+        WriteItem {
+            op: Op::Index,
+            index,
+            id: None,
+            source: Some(source),
+            document: Some(document),
+            update_doc: None,
+            doc_as_upsert: false,
+            upsert: None,
+        }
+    }
+}
+
 /// What a write does (the bulk actions, without depending on the decoder crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

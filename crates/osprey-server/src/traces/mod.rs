@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use osprey_spanstore::{TraceStore, TraceStoreConfig, TraceStoreError};
-use osprey_store::{Op, Store, StoreError, WriteItem};
+use osprey_store::{Store, StoreError, WriteItem};
 use osprey_trace::Span;
 use serde_json::Value;
 
@@ -159,16 +159,7 @@ impl SpanStore {
         }
         let items: Vec<WriteItem> = documents
             .into_iter()
-            .map(|(fields, source)| WriteItem {
-                op: Op::Index,
-                index: index.to_string(),
-                id: None,
-                source: Some(source),
-                document: Some(fields),
-                update_doc: None,
-                doc_as_upsert: false,
-                upsert: None,
-            })
+            .map(|(fields, source)| WriteItem::new_document(index.to_string(), fields, source))
             .collect();
         let outcomes = self.store.write(items)?;
         let rejected = outcomes.iter().filter(|o| o.status >= 400).count();
