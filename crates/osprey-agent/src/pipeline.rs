@@ -26,6 +26,9 @@ pub struct Document {
     pub fingerprint: Fingerprint,
     /// Its path.
     pub path: std::path::PathBuf,
+    /// Where the event's first line starts in the file (`log.offset`): the same on every
+    /// reading of the file, so a restarted agent can ask the destination whether it has it.
+    pub offset: u64,
     /// The checkpoint once this document (and those before it) are delivered: past its line,
     /// but never past the start of a line still being joined.
     pub end_offset: u64,
@@ -63,8 +66,20 @@ impl FileState {
     }
 
     /// The document of an event (`None` when its pod asked to be left out).
-    fn document(&self, key: FileKey, line: &Line, pods: Option<&PodCache>) -> Option<Document> {
-        let mut fields = document(line, self.container.as_ref(), &self.path, self.read_to);
+    fn document(
+        &self,
+        key: FileKey,
+        line: &Line,
+        start: u64,
+        pods: Option<&PodCache>,
+    ) -> Option<Document> {
+        let mut fields = document(
+            line,
+            self.container.as_ref(),
+            &self.path,
+            self.fingerprint,
+            start,
+        );
         if let (Some(pods), Some(container)) = (pods, &self.container)
             && let Some(pod) = pods.get(&container.namespace, &container.pod_name)
         {
@@ -81,6 +96,7 @@ impl FileState {
             key,
             fingerprint: self.fingerprint,
             path: self.path.clone(),
+            offset: start,
             end_offset: self.safe_offset(),
         })
     }
@@ -155,8 +171,11 @@ impl Pipeline {
             return None;
         };
         // The line starts the next event.
-        state.streams[stream].held_since = Some(line_start);
-        state.document(raw.key, &event, self.pods.as_ref())
+        let event_start = state.streams[stream]
+            .held_since
+            .replace(line_start)
+            .unwrap_or(line_start);
+        state.document(raw.key, &event, event_start, self.pods.as_ref())
     }
 
     /// Events that have been quiet for `max_wait`.
@@ -165,8 +184,8 @@ impl Pipeline {
         for (key, state) in &mut self.files {
             for stream in 0..2 {
                 if let Some(event) = state.streams[stream].merger.flush_idle(max_wait) {
-                    state.streams[stream].held_since = None;
-                    documents.extend(state.document(*key, &event, self.pods.as_ref()));
+                    let start = state.streams[stream].held_since.take().unwrap_or(0);
+                    documents.extend(state.document(*key, &event, start, self.pods.as_ref()));
                 }
             }
         }
@@ -183,6 +202,7 @@ fn document(
     line: &Line,
     container: Option<&ContainerRef>,
     path: &std::path::Path,
+    fingerprint: Fingerprint,
     offset: u64,
 ) -> Map<String, Value> {
     let mut doc = Map::new();
@@ -217,7 +237,10 @@ fn document(
         }
         doc.insert("kubernetes".into(), kubernetes);
     }
-    let mut log = json!({"file": {"path": path.display().to_string()}, "offset": offset});
+    let mut log = json!({
+        "file": {"path": path.display().to_string(), "fingerprint": fingerprint.to_hex()},
+        "offset": offset,
+    });
     if line.truncated {
         log["truncated"] = json!(true);
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::kube_meta::PodCache;
+use crate::ledger::{Ledger, StoredLines};
 use crate::pipeline::{Document, Pipeline};
 use crate::ship::Shipper;
 use crate::tail::{Checkpoints, StartAt, Tailer};
@@ -94,6 +95,10 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
         )?);
     }
     let shipper = Shipper::new(&config.server, &config.index, Duration::from_secs(60));
+    let ledger = Ledger::new(&config.data_dir);
+    let Some(mut already_stored) = settle_last_batch(&ledger, &checkpoints, &shipper, stop) else {
+        return Ok(());
+    };
     let mut batch: Vec<Document> = Vec::new();
     let mut batch_started = Instant::now();
     let mut last_scan: Option<Instant> = None;
@@ -120,7 +125,13 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
         let due = batch.len() >= config.batch_documents
             || (!batch.is_empty() && (idle || batch_started.elapsed() >= config.flush_interval));
         if due {
-            let Some(delivered) = shipper.ship_until_delivered(&batch, stop) else {
+            // Lines of the batch in flight when the agent last stopped, stored after all.
+            let to_send: Vec<&Document> = batch
+                .iter()
+                .filter(|d| already_stored.is_empty() || !already_stored.remove(&(d.key, d.offset)))
+                .collect();
+            ledger.record(&shipper.ranges(&to_send))?;
+            let Some(delivered) = shipper.ship_until_delivered(&to_send, stop) else {
                 break; // stopping: undelivered lines are read again next time
             };
             stats
@@ -149,4 +160,41 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Asks the destination which lines of the batch in flight at the last stop it stored
+/// (retrying while it is away); `None` when told to stop meanwhile.
+fn settle_last_batch(
+    ledger: &Ledger,
+    checkpoints: &Checkpoints,
+    shipper: &Shipper,
+    stop: &AtomicBool,
+) -> Option<StoredLines> {
+    let unsettled = ledger.unsettled(checkpoints);
+    if unsettled.is_empty() {
+        return Some(StoredLines::new());
+    }
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match shipper.find_stored(&unsettled) {
+            Ok(stored) => {
+                let sent: usize = unsettled.iter().map(|r| r.documents).sum();
+                tracing::info!(
+                    sent,
+                    stored = stored.len(),
+                    "settled the batch in flight at the last stop"
+                );
+                return Some(stored);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot ask the destination about the batch in flight at the last stop; retrying"),
+        }
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
 }

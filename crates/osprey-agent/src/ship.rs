@@ -4,6 +4,10 @@
 //! the destination is unreachable, overloaded (429) or failing (5xx), or refused some items
 //! for those reasons; items it refused as invalid (other 4xx) are logged and counted, not sent
 //! again (they would be refused again).
+//!
+//! A failed attempt may still have been stored (the answer was lost): before sending again,
+//! the shipper asks the destination which of the batch's lines it has (`find_stored`, the
+//! ledger's question) and sends only the others.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +15,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::ledger::{SentRange, StoredLines, ranges_of};
 use crate::pipeline::Document;
 
 /// Where documents go.
 pub struct Shipper {
     agent: ureq::Agent,
+    base_url: String,
     bulk_url: String,
     index_pattern: String,
 }
@@ -49,27 +55,100 @@ impl Shipper {
             .http_status_as_error(false)
             .build()
             .into();
+        let base_url = server.trim_end_matches('/').to_string();
         Shipper {
             agent,
-            bulk_url: format!("{}/_bulk", server.trim_end_matches('/')),
+            bulk_url: format!("{base_url}/_bulk"),
+            base_url,
             index_pattern: index_pattern.to_string(),
         }
     }
 
-    fn index_of(&self, time_nanos: i64) -> String {
-        let date = jiff::Timestamp::from_nanosecond(i128::from(time_nanos))
+    /// The index a document goes to.
+    pub fn index_of(&self, document: &Document) -> String {
+        let date = jiff::Timestamp::from_nanosecond(i128::from(document.time_nanos))
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date();
         osprey_model::dated_index(&self.index_pattern, date.year(), date.month(), date.day())
     }
 
+    /// The ranges of `documents`, as the ledger writes them down.
+    pub fn ranges(&self, documents: &[&Document]) -> Vec<SentRange> {
+        ranges_of(documents.iter().copied(), |d| self.index_of(d))
+    }
+
+    /// Which lines of `ranges` the destination has: each index is refreshed, then searched
+    /// for the documents of the range's file (path and fingerprint) in its offset range.
+    pub fn find_stored(&self, ranges: &[SentRange]) -> Result<StoredLines, ShipError> {
+        let mut stored = StoredLines::new();
+        let mut refreshed = std::collections::HashSet::new();
+        for range in ranges {
+            if refreshed.insert(range.index.clone()) {
+                let url = format!(
+                    "{}/{}/_refresh?ignore_unavailable=true",
+                    self.base_url, range.index
+                );
+                self.post_json(&url, &serde_json::json!({}))?;
+            }
+            let query = serde_json::json!({
+                "size": range.documents.clamp(1, 10_000),
+                "_source": ["log.offset"],
+                "query": {"bool": {"filter": [
+                    {"term": {"log.file.path.keyword": range.path}},
+                    {"term": {"log.file.fingerprint.keyword": range.fingerprint}},
+                    {"range": {"log.offset": {"gte": range.first_offset, "lte": range.last_offset}}},
+                ]}},
+            });
+            let url = format!(
+                "{}/{}/_search?ignore_unavailable=true",
+                self.base_url, range.index
+            );
+            let answer = self.post_json(&url, &query)?;
+            let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            stored.extend(hits.iter().filter_map(|hit| {
+                let offset = hit["_source"]["log"]["offset"]
+                    .as_u64()
+                    .or_else(|| hit["_source"]["log.offset"].as_u64())?;
+                Some((range.key, offset))
+            }));
+        }
+        Ok(stored)
+    }
+
+    fn post_json(&self, url: &str, body: &Value) -> Result<Value, ShipError> {
+        let mut response = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| ShipError::Retry(format!("POST {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| ShipError::Retry(format!("reading the answer of {url}: {e}")))?;
+        // An index that does not exist holds none of the lines.
+        if status == 404 {
+            return Ok(serde_json::json!({"hits": {"hits": []}}));
+        }
+        if !(200..300).contains(&status) {
+            return Err(ShipError::Retry(format!(
+                "{url} answered {status}: {}",
+                clip(&text)
+            )));
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ShipError::Retry(format!("the answer of {url} is not JSON ({e})")))
+    }
+
     /// One attempt to deliver `documents`.
-    pub fn ship(&self, documents: &[Document]) -> Result<Delivered, ShipError> {
+    pub fn ship(&self, documents: &[&Document]) -> Result<Delivered, ShipError> {
         let mut body = Vec::with_capacity(documents.len() * 400);
         for document in documents {
-            let action =
-                serde_json::json!({"index": {"_index": self.index_of(document.time_nanos)}});
+            let action = serde_json::json!({"index": {"_index": self.index_of(document)}});
             serde_json::to_writer(&mut body, &action)
                 .map_err(|e| ShipError::Refused(e.to_string()))?;
             body.push(b'\n');
@@ -159,35 +238,65 @@ impl Shipper {
     }
 
     /// Delivers `documents`, trying again with backoff (100 ms doubling to 10 s) until it
-    /// succeeds or `stop` is set (then `None`: nothing counts as delivered).
+    /// succeeds or `stop` is set (then `None`: nothing counts as delivered). After a failed
+    /// attempt, lines the destination turns out to have are not sent again.
     pub fn ship_until_delivered(
         &self,
-        documents: &[Document],
+        documents: &[&Document],
         stop: &AtomicBool,
     ) -> Option<Delivered> {
         let mut delay = Duration::from_millis(100);
+        let mut pending: Vec<&Document> = documents.to_vec();
+        let mut already = 0;
+        let mut outcome_unknown = false;
         loop {
-            match self.ship(documents) {
+            let attempt = if outcome_unknown {
+                self.find_stored(&self.ranges(&pending)).map(|stored| {
+                    let before = pending.len();
+                    pending.retain(|d| !stored.contains(&(d.key, d.offset)));
+                    already += before - pending.len();
+                    if before > pending.len() {
+                        tracing::info!(
+                            stored = before - pending.len(),
+                            "lines of a failed attempt were stored after all; not sent again"
+                        );
+                    }
+                })
+            } else {
+                Ok(())
+            };
+            let attempt = attempt.and_then(|()| {
+                if pending.is_empty() {
+                    Ok(Delivered::default())
+                } else {
+                    self.ship(&pending)
+                }
+            });
+            match attempt.map(|d| Delivered {
+                stored: d.stored + already,
+                ..d
+            }) {
                 Ok(delivered) => return Some(delivered),
                 // Too large, say: halves may pass; a single document refused is dropped.
-                Err(ShipError::Refused(reason)) if documents.len() > 1 => {
-                    tracing::warn!(%reason, documents = documents.len(), "batch refused; sending it in halves");
-                    let (first, second) = documents.split_at(documents.len() / 2);
+                Err(ShipError::Refused(reason)) if pending.len() > 1 => {
+                    tracing::warn!(%reason, documents = pending.len(), "batch refused; sending it in halves");
+                    let (first, second) = pending.split_at(pending.len() / 2);
                     let first = self.ship_until_delivered(first, stop)?;
                     let second = self.ship_until_delivered(second, stop)?;
                     return Some(Delivered {
-                        stored: first.stored + second.stored,
+                        stored: first.stored + second.stored + already,
                         rejected: first.rejected + second.rejected,
                     });
                 }
                 Err(ShipError::Refused(reason)) => {
                     tracing::error!(%reason, "document refused by the destination; dropped");
                     return Some(Delivered {
-                        stored: 0,
+                        stored: already,
                         rejected: 1,
                     });
                 }
                 Err(ShipError::Retry(reason)) => {
+                    outcome_unknown = true;
                     tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; retrying");
                 }
             }

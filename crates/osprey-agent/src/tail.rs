@@ -45,6 +45,13 @@ pub struct Fingerprint {
     pub len: u32,
 }
 
+impl Fingerprint {
+    /// As the documents carry it (`log.file.fingerprint`).
+    pub fn to_hex(self) -> String {
+        format!("{:08x}", self.crc)
+    }
+}
+
 fn fingerprint(file: &File) -> io::Result<Fingerprint> {
     let mut head = vec![0u8; FINGERPRINT_BYTES];
     let mut read = 0;
@@ -119,6 +126,11 @@ impl Checkpoints {
             path: path.to_path_buf(),
             entries,
         })
+    }
+
+    /// Every checkpoint.
+    pub fn iter(&self) -> impl Iterator<Item = &Checkpoint> {
+        self.entries.values()
     }
 
     /// The checkpoint of a file.
@@ -282,6 +294,8 @@ pub struct Tailer {
     max_line_bytes: usize,
     gone_grace: Duration,
     files: HashMap<FileKey, Followed>,
+    /// The first scan also looks for files rotated while the agent was away.
+    scanned_once: bool,
 }
 
 impl Tailer {
@@ -293,6 +307,7 @@ impl Tailer {
             max_line_bytes: max_line_bytes.max(1),
             gone_grace: DEFAULT_GONE_GRACE,
             files: HashMap::new(),
+            scanned_once: false,
         }
     }
 
@@ -355,9 +370,91 @@ impl Tailer {
                 );
             }
         }
+        if !self.scanned_once {
+            self.scanned_once = true;
+            self.follow_rotated_while_away(checkpoints)?;
+        }
         for (key, followed) in &mut self.files {
             if !seen.contains(key) && followed.gone_since.is_none() {
                 followed.gone_since = Some(Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// A file rotated while the agent was not running still holds its unread lines, beside
+    /// the file that replaced it (`app.log.1`, the kubelet's `0.log.20261126-101010`): after a
+    /// rename, the file itself; after a copytruncate, the copy. On the first scan, each
+    /// checkpoint whose file is no longer at a watched path with the same first bytes is looked
+    /// for there (same first bytes, at least as long as the checkpoint; the same inode first)
+    /// and read from its checkpoint to its end.
+    fn follow_rotated_while_away(&mut self, checkpoints: &Checkpoints) -> io::Result<()> {
+        for checkpoint in checkpoints.iter() {
+            if let Some(followed) = self.files.get(&checkpoint.key)
+                && same_start(&followed.file, checkpoint.fingerprint)?
+            {
+                continue; // resumed where it stood
+            }
+            // The watched path may be a symlink (/var/log/containers → /var/log/pods/…): the
+            // rotated file sits beside its target.
+            let mut places = vec![checkpoint.path.clone()];
+            if let Ok(target) = fs::canonicalize(&checkpoint.path) {
+                places.push(target);
+            }
+            let mut candidates: Vec<(bool, PathBuf, FileKey)> = Vec::new();
+            for place in &places {
+                let (Some(dir), Some(name)) = (place.parent(), place.file_name()) else {
+                    continue;
+                };
+                let prefix = format!("{}.", name.to_string_lossy());
+                let Ok(entries) = fs::read_dir(dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let file_name = entry.file_name();
+                    let file_name = file_name.to_string_lossy();
+                    if !file_name.starts_with(&prefix) || file_name.ends_with(".gz") {
+                        continue;
+                    }
+                    let Ok(metadata) = entry.metadata() else {
+                        continue;
+                    };
+                    let key = FileKey {
+                        dev: metadata.dev(),
+                        ino: metadata.ino(),
+                    };
+                    if metadata.is_file()
+                        && metadata.len() >= checkpoint.offset
+                        && !self.files.contains_key(&key)
+                    {
+                        candidates.push((key == checkpoint.key, entry.path(), key));
+                    }
+                }
+            }
+            candidates.sort_by_key(|(same_inode, _, _)| !same_inode);
+            for (_, path, key) in candidates {
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                if !same_start(&file, checkpoint.fingerprint)? {
+                    continue;
+                }
+                tracing::info!(path = %path.display(), offset = checkpoint.offset, "reading the rest of a file rotated while the agent was away");
+                let print = fingerprint(&file)?;
+                self.files.insert(
+                    key,
+                    Followed {
+                        path,
+                        file,
+                        fingerprint: print,
+                        offset: checkpoint.offset,
+                        last_len: u64::MAX,
+                        pending: Vec::new(),
+                        skipping: false,
+                        gone_since: Some(Instant::now()),
+                    },
+                );
+                break;
             }
         }
         Ok(())
@@ -541,6 +638,69 @@ mod tests {
         assert_eq!(tail.followed().count(), 1);
         append(&log, "5\n");
         assert_eq!(texts(&tail.read(1 << 20).expect("read")), ["5"]);
+    }
+
+    #[test]
+    fn a_file_rotated_while_the_agent_was_away_is_read_from_its_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let mut checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        assert_eq!(texts(&lines), ["1", "2"]);
+        let last = lines.last().unwrap();
+        checkpoints.advance(last.key, last.fingerprint, last.end_offset, &last.path);
+        drop(tail);
+        // Away: more lines, a rename rotation, a new file; an older rotation is not it.
+        append(&log, "3\n");
+        fs::write(dir.path().join("app.log.2"), "older\n").unwrap();
+        fs::rename(&log, dir.path().join("app.log.1")).expect("rename");
+        append(&log, "4\n");
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let mut got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["3", "4"]);
+    }
+
+    #[test]
+    fn a_file_copytruncated_while_the_agent_was_away_is_read_on_from_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n2\n");
+        let mut checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        let last = lines.last().unwrap();
+        checkpoints.advance(last.key, last.fingerprint, last.end_offset, &last.path);
+        drop(tail);
+        append(&log, "3\n");
+        fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&log, "4\n");
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let mut got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["3", "4"]);
     }
 
     #[test]

@@ -101,10 +101,14 @@ async fn home() -> Json<serde_json::Value> {
 /// Routes of the HTTP listener.
 pub fn http_router(state: AppState) -> Router {
     // The node agent ships here: `_bulk`, exactly as on the ELASTIC listener (gzip bodies, the
-    // same limit), so that the agent speaks one protocol to Osprey and to Elasticsearch.
+    // same limit), so that the agent speaks one protocol to Osprey and to Elasticsearch; and
+    // the `_refresh` + `_search` with which it finds what its last batch left stored.
     let bulk = Router::new()
         .route("/_bulk", post(es::bulk_all))
         .route("/{index}/_bulk", post(es::bulk_index))
+        // After a restart the agent asks which lines of its last batch were stored.
+        .route("/{index}/_refresh", post(es::refresh_index))
+        .route("/{index}/_search", post(es::search_index))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(RequestDecompressionLayer::new());
     Router::new()

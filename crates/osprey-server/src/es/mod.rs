@@ -845,7 +845,7 @@ async fn refresh_all(state: State<AppState>) -> EsResult<Response> {
     refresh(state).await
 }
 
-async fn refresh_index(state: State<AppState>, Path(index): Path<String>) -> EsResult<Response> {
+pub(crate) async fn refresh_index(state: State<AppState>, Path(index): Path<String>) -> EsResult<Response> {
     if !index.contains('*') && index != "_all" && state.store.index(&index).is_none() {
         return Err(EsError::index_not_found(&index));
     }
@@ -864,7 +864,7 @@ async fn search_all(state: State<AppState>, params: Params, body: Bytes) -> EsRe
     search_in(state, "*".into(), params, body).await
 }
 
-async fn search_index(
+pub(crate) async fn search_index(
     state: State<AppState>,
     Path(index): Path<String>,
     params: Params,
