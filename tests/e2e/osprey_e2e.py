@@ -90,6 +90,8 @@ class OspreyServer:
         self.http_port = 0
         self.stderr_path: Path | None = None
         self.last_exit_code: int | None = None
+        # restart on the same ports (for clients that keep a URL, like the agent)
+        self.keep_ports = False
 
     # ---------------------------------------------------------------- urls
     @property
@@ -116,10 +118,11 @@ class OspreyServer:
             raise ServerStartError(f"osprey binary not found at {binary} (set OSPREY_BIN or run cargo build)")
         self.starts += 1
         # fresh ports on every start: a port of a killed process may linger in TIME_WAIT
-        self.es_port = free_port()
-        self.http_port = free_port()
-        while self.http_port == self.es_port:
+        if not (self.keep_ports and self.http_port):
+            self.es_port = free_port()
             self.http_port = free_port()
+            while self.http_port == self.es_port:
+                self.http_port = free_port()
         env = dict(os.environ)
         env.update(
             {

@@ -113,8 +113,16 @@ impl Ledger {
     }
 }
 
-/// Lines the destination already has, by file and `log.offset`.
-pub type StoredLines = HashSet<(FileKey, u64)>;
+/// Lines the destination already has, by the fingerprint of their file and `log.offset`.
+/// Not by inode: a copytruncate starts a file's offsets over under the same inode (and its
+/// fingerprint changes), while the copy, a new inode, holds the same lines at the same
+/// offsets under the same fingerprint.
+pub type StoredLines = HashSet<(u32, u64)>;
+
+/// The key of `document` in `StoredLines`.
+pub fn stored_key(document: &Document) -> (u32, u64) {
+    (document.fingerprint.crc, document.offset)
+}
 
 #[cfg(test)]
 mod tests {

@@ -192,6 +192,45 @@ impl Pipeline {
         documents
     }
 
+    /// Everything a file let go (read to its end, rotated or deleted away) still holds — a
+    /// partial line without its end, the event being gathered — as documents; its state is
+    /// forgotten. Without this, the last line of every rotated file would wait forever.
+    pub fn finish(&mut self, key: FileKey) -> Vec<Document> {
+        let Some(mut state) = self.files.remove(&key) else {
+            return Vec::new();
+        };
+        let mut documents = Vec::new();
+        for line in state.reassembler.flush() {
+            let stream = line.stream as usize;
+            let start = state.streams[stream]
+                .partial_since
+                .take()
+                .unwrap_or(state.read_to);
+            match state.streams[stream].merger.push(line) {
+                Some(event) => {
+                    let event_start = state.streams[stream]
+                        .held_since
+                        .replace(start)
+                        .unwrap_or(start);
+                    documents.extend(state.document(key, &event, event_start, self.pods.as_ref()));
+                }
+                None => {
+                    state.streams[stream].held_since.get_or_insert(start);
+                }
+            }
+        }
+        for stream in 0..2 {
+            if let Some(event) = state.streams[stream]
+                .merger
+                .flush_idle(std::time::Duration::ZERO)
+            {
+                let start = state.streams[stream].held_since.take().unwrap_or(0);
+                documents.extend(state.document(key, &event, start, self.pods.as_ref()));
+            }
+        }
+        documents
+    }
+
     /// Forgets the state of files no longer followed.
     pub fn retain(&mut self, mut keep: impl FnMut(&FileKey) -> bool) {
         self.files.retain(|key, _| keep(key));
@@ -371,6 +410,20 @@ mod tests {
             Some(3)
         );
         assert_eq!(docs[0].end_offset, 30);
+    }
+
+    #[test]
+    fn a_file_let_go_gives_up_its_held_event_and_partial_line() {
+        let mut pipeline = Pipeline::new(1 << 20);
+        assert_eq!(pipeline.push(raw("2026-11-26T08:00:00Z stdout F last", 10), 0), None);
+        assert_eq!(pipeline.push(raw("2026-11-26T08:00:01Z stderr P no end", 30), 0), None);
+        let key = FileKey { dev: 1, ino: 2 };
+        let docs = pipeline.finish(key);
+        let messages: Vec<_> = docs.iter().map(|d| d.fields["message"].clone()).collect();
+        assert_eq!(messages, ["last", "no end"]);
+        assert_eq!((docs[0].offset, docs[1].offset), (0, 20));
+        assert_eq!(docs.iter().map(|d| d.end_offset).max(), Some(30));
+        assert!(pipeline.finish(key).is_empty(), "its state is forgotten");
     }
 
     #[test]

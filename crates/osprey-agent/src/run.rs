@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::kube_meta::PodCache;
-use crate::ledger::{Ledger, StoredLines};
+use crate::ledger::{Ledger, StoredLines, stored_key};
 use crate::pipeline::{Document, Pipeline};
 use crate::ship::Shipper;
 use crate::tail::{Checkpoints, StartAt, Tailer};
@@ -106,6 +106,9 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     while !stop.load(Ordering::Relaxed) {
         if last_scan.is_none_or(|t| t.elapsed() >= config.scan_interval) {
             tailer.scan(&checkpoints)?;
+            for new in tailer.take_new() {
+                checkpoints.track(new);
+            }
             last_scan = Some(Instant::now());
         }
         let lines = tailer.read(8 << 20)?;
@@ -116,6 +119,9 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             .filter_map(|line| pipeline.push(line, now))
             .collect();
         completed.extend(pipeline.flush_idle(crate::multiline::MAX_WAIT));
+        for finished in tailer.take_finished() {
+            completed.extend(pipeline.finish(finished));
+        }
         for document in completed {
             if batch.is_empty() {
                 batch_started = Instant::now();
@@ -128,7 +134,7 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             // Lines of the batch in flight when the agent last stopped, stored after all.
             let to_send: Vec<&Document> = batch
                 .iter()
-                .filter(|d| already_stored.is_empty() || !already_stored.remove(&(d.key, d.offset)))
+                .filter(|d| already_stored.is_empty() || !already_stored.remove(&stored_key(d)))
                 .collect();
             ledger.record(&shipper.ranges(&to_send))?;
             let Some(delivered) = shipper.ship_until_delivered(&to_send, stop) else {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::ledger::{SentRange, StoredLines, ranges_of};
+use crate::ledger::{SentRange, StoredLines, ranges_of, stored_key};
 use crate::pipeline::Document;
 
 /// Where documents go.
@@ -106,11 +106,12 @@ impl Shipper {
             );
             let answer = self.post_json(&url, &query)?;
             let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            let fingerprint = u32::from_str_radix(&range.fingerprint, 16).unwrap_or_default();
             stored.extend(hits.iter().filter_map(|hit| {
                 let offset = hit["_source"]["log"]["offset"]
                     .as_u64()
                     .or_else(|| hit["_source"]["log.offset"].as_u64())?;
-                Some((range.key, offset))
+                Some((fingerprint, offset))
             }));
         }
         Ok(stored)
@@ -253,7 +254,7 @@ impl Shipper {
             let attempt = if outcome_unknown {
                 self.find_stored(&self.ranges(&pending)).map(|stored| {
                     let before = pending.len();
-                    pending.retain(|d| !stored.contains(&(d.key, d.offset)));
+                    pending.retain(|d| !stored.contains(&stored_key(d)));
                     already += before - pending.len();
                     if before > pending.len() {
                         tracing::info!(

@@ -103,6 +103,8 @@ pub struct Checkpoint {
 pub struct Checkpoints {
     path: PathBuf,
     entries: HashMap<FileKey, Checkpoint>,
+    /// When the loaded file was written (`None`: there was none).
+    saved_at: Option<std::time::SystemTime>,
 }
 
 impl Checkpoints {
@@ -122,10 +124,19 @@ impl Checkpoints {
             Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(e),
         };
+        let saved_at = fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(Checkpoints {
             path: path.to_path_buf(),
             entries,
+            saved_at,
         })
+    }
+
+    /// Starts remembering a newly followed file at the offset its reading starts from (a
+    /// file already known keeps its checkpoint): a file followed but not yet delivered from
+    /// is then known after a restart, even if it was rotated away meanwhile.
+    pub fn track(&mut self, new: Checkpoint) {
+        self.entries.entry(new.key).or_insert(new);
     }
 
     /// Every checkpoint.
@@ -296,6 +307,10 @@ pub struct Tailer {
     files: HashMap<FileKey, Followed>,
     /// The first scan also looks for files rotated while the agent was away.
     scanned_once: bool,
+    /// Files followed since last asked (`take_new`), where their reading starts.
+    new_files: Vec<Checkpoint>,
+    /// Files let go since last asked (`take_finished`).
+    finished: Vec<FileKey>,
 }
 
 impl Tailer {
@@ -308,6 +323,8 @@ impl Tailer {
             gone_grace: DEFAULT_GONE_GRACE,
             files: HashMap::new(),
             scanned_once: false,
+            new_files: Vec::new(),
+            finished: Vec::new(),
         }
     }
 
@@ -355,6 +372,12 @@ impl Tailer {
                         StartAt::Tail => metadata.len(),
                     },
                 };
+                self.new_files.push(Checkpoint {
+                    key,
+                    fingerprint: print,
+                    offset,
+                    path: path.clone(),
+                });
                 self.files.insert(
                     key,
                     Followed {
@@ -406,14 +429,20 @@ impl Tailer {
                 let (Some(dir), Some(name)) = (place.parent(), place.file_name()) else {
                     continue;
                 };
-                let prefix = format!("{}.", name.to_string_lossy());
+                // The checkpoint may name a rotated file already (`app.log.3`): its siblings
+                // are those of `app.log`, itself included.
+                let name = name.to_string_lossy();
+                let base = name.find(".log.").map_or(&*name, |at| &name[..at + 4]);
+                let prefix = format!("{base}.");
                 let Ok(entries) = fs::read_dir(dir) else {
                     continue;
                 };
                 for entry in entries.flatten() {
                     let file_name = entry.file_name();
                     let file_name = file_name.to_string_lossy();
-                    if !file_name.starts_with(&prefix) || file_name.ends_with(".gz") {
+                    if !(file_name.starts_with(&prefix) || file_name == name)
+                        || file_name.ends_with(".gz")
+                    {
                         continue;
                     }
                     let Ok(metadata) = entry.metadata() else {
@@ -432,6 +461,10 @@ impl Tailer {
                 }
             }
             candidates.sort_by_key(|(same_inode, _, _)| !same_inode);
+            // An empty file's fingerprint matches any file: only its own inode is it.
+            if checkpoint.fingerprint.len == 0 {
+                candidates.retain(|(same_inode, _, _)| *same_inode);
+            }
             for (_, path, key) in candidates {
                 let Ok(file) = File::open(&path) else {
                     continue;
@@ -440,24 +473,100 @@ impl Tailer {
                     continue;
                 }
                 tracing::info!(path = %path.display(), offset = checkpoint.offset, "reading the rest of a file rotated while the agent was away");
-                let print = fingerprint(&file)?;
-                self.files.insert(
-                    key,
-                    Followed {
-                        path,
-                        file,
-                        fingerprint: print,
-                        offset: checkpoint.offset,
-                        last_len: u64::MAX,
-                        pending: Vec::new(),
-                        skipping: false,
-                        gone_since: Some(Instant::now()),
-                    },
-                );
+                self.follow_rotated(key, path, file, checkpoint.offset)?;
                 break;
             }
         }
+        // Files rotated away that no checkpoint knows, written since the checkpoints were
+        // last saved: followed, never delivered from. (A file followed is given a checkpoint
+        // at the next save, so an unknown one appeared after it.)
+        let Some(saved_at) = checkpoints.saved_at else {
+            return Ok(());
+        };
+        let watched: Vec<PathBuf> = self
+            .files
+            .values()
+            .filter(|f| f.gone_since.is_none())
+            .flat_map(|f| [Some(f.path.clone()), fs::canonicalize(&f.path).ok()])
+            .flatten()
+            .collect();
+        for place in watched {
+            let (Some(dir), Some(name)) = (place.parent(), place.file_name()) else {
+                continue;
+            };
+            let prefix = format!("{}.", name.to_string_lossy());
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file_name = entry.file_name();
+                let file_name = file_name.to_string_lossy();
+                if !file_name.starts_with(&prefix) || file_name.ends_with(".gz") {
+                    continue;
+                }
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                let key = FileKey {
+                    dev: metadata.dev(),
+                    ino: metadata.ino(),
+                };
+                let written_since = metadata.modified().is_ok_and(|m| m > saved_at);
+                if !metadata.is_file() || !written_since || self.files.contains_key(&key) {
+                    continue;
+                }
+                let Ok(file) = File::open(entry.path()) else {
+                    continue;
+                };
+                // Known, with the content its checkpoint speaks of: dealt with above. (Known
+                // by inode but truncated since, it holds lines never read.)
+                if let Some(checkpoint) = checkpoints.get(key)
+                    && same_start(&file, checkpoint.fingerprint)?
+                {
+                    continue;
+                }
+                // A copy of a known file (copytruncate) was dealt with above.
+                let mut is_copy = false;
+                for checkpoint in checkpoints.iter().filter(|c| c.fingerprint.len > 0) {
+                    is_copy |= same_start(&file, checkpoint.fingerprint)?;
+                }
+                if is_copy {
+                    continue;
+                }
+                tracing::info!(path = %entry.path().display(), "reading a file rotated while the agent was away, which it had not delivered from");
+                self.follow_rotated(key, entry.path(), file, 0)?;
+            }
+        }
         Ok(())
+    }
+
+    fn follow_rotated(&mut self, key: FileKey, path: PathBuf, file: File, offset: u64) -> io::Result<()> {
+        let print = fingerprint(&file)?;
+        self.new_files.push(Checkpoint {
+            key,
+            fingerprint: print,
+            offset,
+            path: path.clone(),
+        });
+        self.files.insert(
+            key,
+            Followed {
+                path,
+                file,
+                fingerprint: print,
+                offset,
+                last_len: u64::MAX,
+                pending: Vec::new(),
+                skipping: false,
+                gone_since: Some(Instant::now()),
+            },
+        );
+        Ok(())
+    }
+
+    /// Files followed since the last call, each with the offset its reading starts from.
+    pub fn take_new(&mut self) -> Vec<Checkpoint> {
+        std::mem::take(&mut self.new_files)
     }
 
     /// Reads what every followed file has beyond its offset (at most `budget` bytes in all):
@@ -560,8 +669,15 @@ impl Tailer {
         }
         for key in finished {
             self.files.remove(&key);
+            self.finished.push(key);
         }
         Ok(lines)
+    }
+
+    /// Files let go since the last call (read to their end and no longer at a watched path):
+    /// whatever their lines left waiting must be let go too.
+    pub fn take_finished(&mut self) -> Vec<FileKey> {
+        std::mem::take(&mut self.finished)
     }
 
     /// Files followed now.
@@ -652,12 +768,19 @@ mod tests {
         assert_eq!(texts(&lines), ["1", "2"]);
         let last = lines.last().unwrap();
         checkpoints.advance(last.key, last.fingerprint, last.end_offset, &last.path);
+        // An older rotation, delivered before the checkpoints were saved.
+        fs::write(dir.path().join("app.log.0"), "older\n").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        checkpoints.save().unwrap();
         drop(tail);
-        // Away: more lines, a rename rotation, a new file; an older rotation is not it.
+        // Away: more lines, a rename rotation, a new file rotated too, a third file.
+        std::thread::sleep(Duration::from_millis(20));
         append(&log, "3\n");
-        fs::write(dir.path().join("app.log.2"), "older\n").unwrap();
         fs::rename(&log, dir.path().join("app.log.1")).expect("rename");
         append(&log, "4\n");
+        fs::rename(&log, dir.path().join("app.log.2")).expect("rename");
+        append(&log, "5\n");
+        let checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
         let mut tail = tailer(dir.path());
         tail.scan(&checkpoints).expect("scan");
         let mut got: Vec<String> = tail
@@ -667,7 +790,32 @@ mod tests {
             .map(|l| l.text)
             .collect();
         got.sort();
-        assert_eq!(got, ["3", "4"]);
+        assert_eq!(got, ["3", "4", "5"]);
+        // Killed again before delivering "3": its checkpoint now names the rotated file.
+        let lines = tail.read(1 << 20).expect("read");
+        assert!(lines.is_empty());
+        let mut checkpoints = checkpoints;
+        let rotated = dir.path().join("app.log.1");
+        let (key, print) = {
+            let file = File::open(&rotated).unwrap();
+            let metadata = file.metadata().unwrap();
+            let key = FileKey {
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+            };
+            (key, fingerprint(&file).unwrap())
+        };
+        checkpoints.advance(key, print, 4, &rotated);
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .filter(|l| l.key == key)
+            .map(|l| l.text)
+            .collect();
+        assert_eq!(got, ["3"]);
     }
 
     #[test]
@@ -701,6 +849,44 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, ["3", "4"]);
+    }
+
+    #[test]
+    fn a_copytruncate_then_a_rename_while_the_agent_was_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("app.log");
+        append(&log, "1\n");
+        let mut checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let lines = tail.read(1 << 20).expect("read");
+        let last = lines.last().unwrap();
+        checkpoints.advance(last.key, last.fingerprint, last.end_offset, &last.path);
+        checkpoints.save().unwrap();
+        drop(tail);
+        std::thread::sleep(Duration::from_millis(20));
+        append(&log, "2\n");
+        fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&log, "3 after the truncation\n");
+        fs::rename(&log, dir.path().join("app.log.2")).expect("rename");
+        append(&log, "4\n");
+        let checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
+        let mut tail = tailer(dir.path());
+        tail.scan(&checkpoints).expect("scan");
+        let mut got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["2", "3 after the truncation", "4"]);
     }
 
     #[test]
