@@ -16,18 +16,57 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// checks it against the option's documented default).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// `mi_option_arena_eager_commit` and `mi_option_allow_thp` in the same enumeration (a test
+/// checks their documented defaults).
+#[cfg(test)]
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+#[cfg(test)]
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// Freed memory goes back to the system after 10 ms (mimalloc v2's delay) instead of v3's
 /// second: purges happen only when the thread that freed the memory allocates again, and with
 /// the longer delay a burst of spans left the server near its peak (403 MiB in the span
 /// benchmark, 216 MiB with 10 ms, 173 MiB with 0 — which costs log ingest about 10 %). An
 /// explicit `MIMALLOC_PURGE_DELAY` in the environment still wins.
-#[allow(unsafe_code)] // one FFI call into the allocator, before any other thread exists
+#[allow(unsafe_code)] // FFI calls into the allocator, before any other thread exists
 fn return_freed_memory_promptly() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets an integer option that mimalloc reads whenever it purges.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
     }
+    // The agent runs on every node next to the applications: its footprint is what it uses,
+    // not what the allocator keeps at hand — memory committed as touched, purged at once, in
+    // small pages (a transparent huge page stays resident for one live byte). mimalloc reads
+    // these when the process starts, before `main`, so the agent starts itself again with
+    // them set (unless they were set by hand).
+    if std::env::args_os().nth(1).is_some_and(|command| command == "agent")
+        && std::env::var_os(AGENT_ALLOCATOR_SETTINGS[0].0).is_none()
+    {
+        use std::os::unix::process::CommandExt;
+        let mut args = std::env::args_os();
+        if let (Ok(exe), Some(_)) = (std::env::current_exe(), args.next()) {
+            let error = std::process::Command::new(exe)
+                .args(args)
+                .envs(AGENT_ALLOCATOR_SETTINGS)
+                .exec();
+            eprintln!("could not restart with the agent's allocator settings ({error}); going on");
+        }
+    }
+}
+
+/// mimalloc's settings for the agent (environment variables it reads at start-up).
+const AGENT_ALLOCATOR_SETTINGS: [(&str, &str); 3] = [
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_ALLOW_THP", "0"),
+    ("MIMALLOC_PURGE_DELAY", "0"),
+];
+
+/// Gives the memory a burst left free back to the system now (the agent calls it when it has
+/// caught up, so that its idle footprint is its working set, not its peak).
+#[allow(unsafe_code)] // one FFI call into the allocator
+fn hand_back_memory() {
+    // SAFETY: mi_collect only walks the calling thread's and the abandoned heaps.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 #[derive(Parser)]
@@ -97,6 +136,10 @@ struct AgentArgs {
     /// Longest line kept whole; longer ones are cut and marked `log.truncated`.
     #[arg(long, default_value_t = 65_536)]
     max_line_bytes: usize,
+    /// Compression of `_bulk` bodies: auto (zstd for an Osprey server, gzip for anything
+    /// else), zstd, gzip or none.
+    #[arg(long, env = "OSPREY_AGENT_COMPRESSION", default_value = "auto")]
+    compression: osprey_agent::ship::Compression,
     /// Add pod metadata (uid, labels, annotations, image, node) from the Kubernetes API:
     /// in-cluster configuration, else the kubeconfig. On by default inside a pod.
     #[arg(long, env = "OSPREY_AGENT_KUBERNETES")]
@@ -207,6 +250,9 @@ fn main() -> anyhow::Result<()> {
                 osprey_agent::run::AgentConfig::new(args.server, args.paths, args.data_dir);
             config.index = args.index;
             config.max_line_bytes = args.max_line_bytes;
+            config.compression = args.compression;
+            // Caught up: what the burst allocated goes back to the system at once.
+            config.on_idle = Some(hand_back_memory);
             if args.from_tail {
                 config.start_at = osprey_agent::tail::StartAt::Tail;
             }
@@ -300,6 +346,18 @@ mod tests {
                 "mimalloc v3 documents a 1000 ms purge delay"
             );
         }
+        // SAFETY: as above.
+        let (eager, thp) = unsafe {
+            (
+                libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT),
+                libmimalloc_sys::mi_option_get(MI_OPTION_ALLOW_THP),
+            )
+        };
+        assert_eq!(
+            (eager, thp),
+            (2, 1),
+            "the documented defaults of arena_eager_commit and allow_thp"
+        );
         return_freed_memory_promptly();
         // SAFETY: as above.
         let now = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };

@@ -1109,3 +1109,118 @@ pub(crate) fn run(args: GenerateArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ContainerLogsArgs {
+    /// MiB of log files to write (Docker json-file and CRI lines, as on a node).
+    #[arg(long, default_value_t = 256)]
+    mib: u64,
+    /// RNG seed; the output is a pure function of the arguments.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory to write the files into, named as the kubelet names them
+    /// (`POD_NAMESPACE_CONTAINER-ID.log`); created if missing.
+    #[arg(long)]
+    out: PathBuf,
+    /// End of the time window the lines are spread over, RFC 3339.
+    #[arg(long, default_value = "2026-11-25T00:00:00Z")]
+    end: String,
+}
+
+/// What a container would have written for a generated document: the JSON line of a
+/// structured logger, else its message; one runtime entry per physical line (stack traces
+/// are several).
+fn container_output(doc: &Map<String, Value>) -> (String, &'static str) {
+    let stream = if doc.get("stream").and_then(Value::as_str) == Some("stderr") {
+        "stderr"
+    } else {
+        "stdout"
+    };
+    let message = doc.get("message").and_then(Value::as_str).unwrap_or_default();
+    // A stack trace is printed as text, one line per frame.
+    let text = if doc.contains_key("logger") && !message.contains('\n') {
+        let mut body = doc.clone();
+        for field in ["kubernetes", "@timestamp", "stream"] {
+            body.remove(field);
+        }
+        Value::Object(body).to_string()
+    } else {
+        message.to_string()
+    };
+    (text, stream)
+}
+
+/// Writes container log files of realistic lines: half of the containers in Docker's
+/// json-file format, half in CRI lines (containerd), with a `manifest.json` saying how many
+/// bytes, lines and events (stack traces count once) they hold.
+pub(crate) fn run_container_logs(args: ContainerLogsArgs) -> Result<()> {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    let end: jiff::Timestamp = args
+        .end
+        .parse()
+        .with_context(|| format!("parsing --end {}", args.end))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let target = args.mib << 20;
+    let mut g = Generator::new(args.seed);
+    let mut files: HashMap<String, (BufWriter<File>, bool)> = HashMap::new();
+    let (mut bytes, mut lines, mut events) = (0u64, 0u64, 0u64);
+    let start_ms = end.as_millisecond() - 3_600_000;
+    let started = Instant::now();
+    while bytes < target {
+        // One event per 0.1 ms, so that an hour holds the largest runs.
+        let ts_ms = start_ms + (events / 10) as i64;
+        let Value::Object(doc) = g.doc(ts_ms)? else {
+            bail!("generator produced a non-object")
+        };
+        let k = &doc["kubernetes"];
+        let (pod, namespace, container) = (
+            k["pod_name"].as_str().unwrap_or("pod"),
+            k["namespace_name"].as_str().unwrap_or("default"),
+            k["container_name"].as_str().unwrap_or("app"),
+        );
+        let name = format!("{pod}_{namespace}_{container}");
+        if !files.contains_key(&name) {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            name.hash(&mut hasher);
+            let id = format!("{:016x}", hasher.finish()).repeat(4);
+            let path = args.out.join(format!("{name}-{id}.log"));
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let cri = files.len() % 2 == 1;
+            files.insert(name.clone(), (BufWriter::with_capacity(1 << 16, file), cri));
+        }
+        let (out, cri) = files.get_mut(&name).expect("inserted above");
+        let (text, stream) = container_output(&doc);
+        let time = jiff::Timestamp::from_millisecond(ts_ms)?;
+        let time = format!("{time:.9}");
+        for line in text.split('\n') {
+            let entry = if *cri {
+                format!("{time} {stream} F {line}\n")
+            } else {
+                let mut entry = serde_json::to_string(
+                    &json!({"log": format!("{line}\n"), "stream": stream, "time": time}),
+                )?;
+                entry.push('\n');
+                entry
+            };
+            out.write_all(entry.as_bytes())?;
+            bytes += entry.len() as u64;
+            lines += 1;
+        }
+        events += 1;
+    }
+    for (out, _) in files.values_mut() {
+        out.flush()?;
+    }
+    let manifest = json!({"bytes": bytes, "lines": lines, "events": events, "files": files.len(), "seed": args.seed});
+    std::fs::write(args.out.join("manifest.json"), manifest.to_string())?;
+    eprintln!(
+        "container-logs: {} files, {lines} lines ({events} events), {:.1} MiB in {:.1}s",
+        files.len(),
+        bytes as f64 / (1 << 20) as f64,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

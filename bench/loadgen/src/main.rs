@@ -1,6 +1,7 @@
 //! `osprey-loadgen`: benchmark driver for Osprey's Elasticsearch-compatible API.
 //!
 //! * `generate` writes deterministic, realistic container-log NDJSON;
+//! * `container-logs` writes the same as container log files, for the node agent;
 //! * `bulk` streams such a file into `/{index}/_bulk`;
 //! * `query` replays `bench/queries.tsv` against `/{index}/_search`.
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Write N deterministic container-log documents as NDJSON.
     Generate(generate::GenerateArgs),
+    /// Write container log files (Docker json-file and CRI lines) for the node agent.
+    ContainerLogs(generate::ContainerLogsArgs),
     /// Bulk-load an NDJSON file through `_bulk`.
     Bulk(bulk::BulkArgs),
     /// Run the query set through `_search` and report latencies per class.
@@ -37,6 +40,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => generate::run(a),
+        Command::ContainerLogs(a) => generate::run_container_logs(a),
         Command::Bulk(a) => bulk::run(a),
         Command::Query(a) => query::run(a),
         Command::Spans(a) => spans::run(a),

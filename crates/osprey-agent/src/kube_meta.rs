@@ -135,6 +135,8 @@ pub struct PodCache {
     /// The pods of a relist in progress: they replace the cache when it is complete, so that
     /// pods deleted while the watch was down are forgotten.
     relist: Arc<RwLock<Option<Pods>>>,
+    /// Counts changes, so that what was made from the cache knows when to make it again.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PodCache {
@@ -145,7 +147,19 @@ impl PodCache {
             .cloned()
     }
 
+    /// Changes so far: a value different from the last one seen means pods changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn apply(&self, event: Event<Pod>) {
+        self.apply_event(event);
+        // After the change: whoever sees the new generation sees the new pods.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn apply_event(&self, event: Event<Pod>) {
         let mut relist = self.relist.write().unwrap_or_else(|e| e.into_inner());
         let mut pods = self.pods.write().unwrap_or_else(|e| e.into_inner());
         match event {

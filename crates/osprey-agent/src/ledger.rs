@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,27 +43,57 @@ pub fn ranges_of<'a>(
     documents: impl IntoIterator<Item = &'a Document>,
     index_of: impl Fn(&Document) -> String,
 ) -> Vec<SentRange> {
-    let mut ranges: BTreeMap<(String, String, String), SentRange> = BTreeMap::new();
+    // A batch holds few files and days: a short list beats hashing every document.
+    let mut groups: Vec<(FileKey, u32, i64, &'a Document, SentRange)> = Vec::new();
     for document in documents {
-        let path = document.path.display().to_string();
-        let fingerprint = document.fingerprint.to_hex();
-        let index = index_of(document);
-        ranges
-            .entry((path.clone(), fingerprint.clone(), index.clone()))
-            .and_modify(|range| {
+        let day = crate::time::day_of(document.time_nanos);
+        let found = groups.iter_mut().find(|(key, crc, d, first, _)| {
+            *key == document.key
+                && *crc == document.fingerprint.crc
+                && *d == day
+                && Arc::ptr_eq(&first.path, &document.path)
+        });
+        match found {
+            Some((.., range)) => {
                 range.first_offset = range.first_offset.min(document.offset);
                 range.last_offset = range.last_offset.max(document.offset);
                 range.documents += 1;
+            }
+            None => groups.push((
+                document.key,
+                document.fingerprint.crc,
+                day,
+                document,
+                SentRange {
+                    key: document.key,
+                    path: String::new(),
+                    fingerprint: String::new(),
+                    index: String::new(),
+                    first_offset: document.offset,
+                    last_offset: document.offset,
+                    documents: 1,
+                },
+            )),
+        }
+    }
+    let mut ranges: BTreeMap<(String, String, String), SentRange> = BTreeMap::new();
+    for (.., first, mut range) in groups {
+        range.path = first.path.display().to_string();
+        range.fingerprint = first.fingerprint.to_hex();
+        range.index = index_of(first);
+        // The same file under two paths (renamed between reads) is one range per path.
+        ranges
+            .entry((
+                range.path.clone(),
+                range.fingerprint.clone(),
+                range.index.clone(),
+            ))
+            .and_modify(|r| {
+                r.first_offset = r.first_offset.min(range.first_offset);
+                r.last_offset = r.last_offset.max(range.last_offset);
+                r.documents += range.documents;
             })
-            .or_insert(SentRange {
-                key: document.key,
-                path,
-                fingerprint,
-                index,
-                first_offset: document.offset,
-                last_offset: document.offset,
-                documents: 1,
-            });
+            .or_insert(range);
     }
     ranges.into_values().collect()
 }
@@ -132,10 +163,10 @@ mod tests {
     fn doc(ino: u64, offset: u64, crc: u32, day: i64) -> Document {
         Document {
             time_nanos: day * 86_400_000_000_000,
-            fields: serde_json::Map::new(),
+            source: "{}".into(),
             key: FileKey { dev: 1, ino },
             fingerprint: Fingerprint { crc, len: 1024 },
-            path: PathBuf::from(format!("/var/log/containers/f{ino}.log")),
+            path: PathBuf::from(format!("/var/log/containers/f{ino}.log")).into(),
             offset,
             end_offset: offset + 10,
         }
@@ -150,13 +181,18 @@ mod tests {
             doc(1, 20, 7, 1),
             doc(1, 30, 7, 1),
         ];
-        let ranges = ranges_of(&docs, |d| format!("day-{}", d.time_nanos / 86_400_000_000_000));
+        let ranges = ranges_of(&docs, |d| {
+            format!("day-{}", d.time_nanos / 86_400_000_000_000)
+        });
         assert_eq!(ranges.len(), 3);
         let first = ranges
             .iter()
             .find(|r| r.key.ino == 1 && r.index == "day-0")
             .unwrap();
-        assert_eq!((first.first_offset, first.last_offset, first.documents), (0, 10, 2));
+        assert_eq!(
+            (first.first_offset, first.last_offset, first.documents),
+            (0, 10, 2)
+        );
         let second = ranges
             .iter()
             .find(|r| r.key.ino == 1 && r.index == "day-1")
@@ -174,14 +210,17 @@ mod tests {
                 .is_empty()
         );
         let docs = [doc(1, 0, 7, 0), doc(1, 10, 7, 0), doc(2, 50, 9, 0)];
-        ledger
-            .record(&ranges_of(&docs, |_| "logs".into()))
-            .unwrap();
+        ledger.record(&ranges_of(&docs, |_| "logs".into())).unwrap();
         let mut checkpoints = Checkpoints::load(&dir.path().join("c.json")).unwrap();
         assert_eq!(ledger.unsettled(&checkpoints).len(), 2);
         // File 1 acknowledged past its last line; file 2's checkpoint is an older incarnation.
         checkpoints.advance(docs[1].key, docs[1].fingerprint, 20, &docs[1].path);
-        checkpoints.advance(docs[2].key, Fingerprint { crc: 1, len: 1024 }, 90, &docs[2].path);
+        checkpoints.advance(
+            docs[2].key,
+            Fingerprint { crc: 1, len: 1024 },
+            90,
+            &docs[2].path,
+        );
         let unsettled = ledger.unsettled(&checkpoints);
         assert_eq!(unsettled.len(), 1);
         assert_eq!(unsettled[0].key.ino, 2);

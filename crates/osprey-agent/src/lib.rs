@@ -16,3 +16,4 @@ pub mod run;
 pub mod ship;
 pub mod spans;
 pub mod tail;
+pub mod time;

@@ -4,7 +4,10 @@
 //! `kubernetes.namespace_name`, `kubernetes.container_name`, …), from the file's path.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::format::{Line, Reassembler, Stream, parse_any};
@@ -18,20 +21,27 @@ use crate::tail::{FileKey, Fingerprint, RawLine};
 pub struct Document {
     /// When the line was written, nanoseconds since the epoch.
     pub time_nanos: i64,
-    /// The document.
-    pub fields: Map<String, Value>,
+    /// The document, as the JSON object that is sent (written once, straight from the line).
+    pub source: String,
     /// The file.
     pub key: FileKey,
     /// Its first bytes.
     pub fingerprint: Fingerprint,
     /// Its path.
-    pub path: std::path::PathBuf,
+    pub path: Arc<Path>,
     /// Where the event's first line starts in the file (`log.offset`): the same on every
     /// reading of the file, so a restarted agent can ask the destination whether it has it.
     pub offset: u64,
     /// The checkpoint once this document (and those before it) are delivered: past its line,
     /// but never past the start of a line still being joined.
     pub end_offset: u64,
+}
+
+impl Document {
+    /// The document's fields (parses `source`; for tests and tools).
+    pub fn fields(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.source).unwrap_or_default()
+    }
 }
 
 /// One stream of a file: its line being joined, its event being gathered.
@@ -44,14 +54,29 @@ struct StreamState {
     held_since: Option<u64>,
 }
 
+/// The parts of a file's documents that are the same for every line, serialized once.
+struct FileJson {
+    /// `"kubernetes":{…}` (empty when the path names no container).
+    kubernetes: String,
+    /// The pod asked to be left out.
+    excluded: bool,
+    /// The pod cache generation `kubernetes` was made at.
+    pods_generation: u64,
+    /// The JSON string of the path.
+    path: String,
+    /// The path it was made for.
+    for_path: Arc<Path>,
+}
+
 struct FileState {
     reassembler: Reassembler,
     container: Option<ContainerRef>,
     streams: [StreamState; 2],
     fingerprint: Fingerprint,
-    path: std::path::PathBuf,
+    path: Arc<Path>,
     /// The end of the last line read.
     read_to: u64,
+    json: Option<FileJson>,
 }
 
 impl FileState {
@@ -65,36 +90,69 @@ impl FileState {
             .fold(self.read_to, u64::min)
     }
 
+    /// The shared parts of this file's documents, made again when the path or what the API
+    /// server says about the pod changed.
+    fn file_json(&mut self, pods: Option<&PodCache>) -> &FileJson {
+        let generation = pods.map_or(0, PodCache::generation);
+        let stale = self.json.as_ref().is_none_or(|json| {
+            json.pods_generation != generation || !Arc::ptr_eq(&json.for_path, &self.path)
+        });
+        if stale {
+            let mut excluded = false;
+            let kubernetes = match &self.container {
+                Some(container) => {
+                    let mut kubernetes = json!({
+                        "pod_name": container.pod_name,
+                        "namespace_name": container.namespace,
+                        "container_name": container.container_name,
+                    });
+                    if let Some(id) = &container.container_id {
+                        kubernetes["docker_id"] = json!(id);
+                        kubernetes["container_id"] = json!(id);
+                    }
+                    if let Some(uid) = &container.pod_uid {
+                        kubernetes["pod_id"] = json!(uid);
+                    }
+                    if let Some(pod) =
+                        pods.and_then(|p| p.get(&container.namespace, &container.pod_name))
+                    {
+                        excluded = pod.excluded;
+                        pod.enrich(&mut kubernetes, &container.container_name);
+                    }
+                    format!(",\"kubernetes\":{kubernetes}")
+                }
+                None => String::new(),
+            };
+            self.json = Some(FileJson {
+                kubernetes,
+                excluded,
+                pods_generation: generation,
+                path: Value::String(self.path.display().to_string()).to_string(),
+                for_path: self.path.clone(),
+            });
+        }
+        self.json.as_ref().expect("made above")
+    }
+
     /// The document of an event (`None` when its pod asked to be left out).
     fn document(
-        &self,
+        &mut self,
         key: FileKey,
         line: &Line,
         start: u64,
         pods: Option<&PodCache>,
     ) -> Option<Document> {
-        let mut fields = document(
-            line,
-            self.container.as_ref(),
-            &self.path,
-            self.fingerprint,
-            start,
-        );
-        if let (Some(pods), Some(container)) = (pods, &self.container)
-            && let Some(pod) = pods.get(&container.namespace, &container.pod_name)
-        {
-            if pod.excluded {
-                return None;
-            }
-            if let Some(kubernetes) = fields.get_mut("kubernetes") {
-                pod.enrich(kubernetes, &container.container_name);
-            }
+        let fingerprint = self.fingerprint;
+        let json = self.file_json(pods);
+        if json.excluded {
+            return None;
         }
+        let source = document_json(line, json, fingerprint, start);
         Some(Document {
             time_nanos: line.time_nanos,
-            fields,
+            source,
             key,
-            fingerprint: self.fingerprint,
+            fingerprint,
             path: self.path.clone(),
             offset: start,
             end_offset: self.safe_offset(),
@@ -137,9 +195,12 @@ impl Pipeline {
             fingerprint: raw.fingerprint,
             path: raw.path.clone(),
             read_to: raw.start_offset,
+            json: None,
         });
         state.fingerprint = raw.fingerprint;
-        state.path = raw.path.clone();
+        if !Arc::ptr_eq(&state.path, &raw.path) {
+            state.path = raw.path.clone();
+        }
         state.read_to = raw.end_offset;
         let (line, line_start) = match parse_any(&raw.text) {
             Ok(entry) => {
@@ -237,64 +298,117 @@ impl Pipeline {
     }
 }
 
-fn document(
-    line: &Line,
-    container: Option<&ContainerRef>,
-    path: &std::path::Path,
-    fingerprint: Fingerprint,
-    offset: u64,
-) -> Map<String, Value> {
-    let mut doc = Map::new();
+/// Fields of ours, which a JSON message's own fields of the same name give way to.
+const OWN_FIELDS: [&str; 5] = ["@timestamp", "message", "stream", "kubernetes", "log"];
+
+/// The document of `line` as JSON, written directly: `@timestamp`, `message` (the line as
+/// written), `stream`, `level`, the fields of a JSON object message, `kubernetes`, and `log`
+/// (`file.path`, `file.fingerprint`, `offset`, `truncated`).
+fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset: u64) -> String {
+    use std::fmt::Write as _;
+    // A JSON message is written twice (as the message, and as fields); escapes add a little.
+    let text_room = if line.text.starts_with('{') {
+        line.text.len() * 2 + line.text.len() / 4
+    } else {
+        line.text.len() + line.text.len() / 8
+    };
+    let mut out = String::with_capacity(text_room + file.kubernetes.len() + file.path.len() + 150);
+    out.push_str("{\"@timestamp\":\"");
+    crate::time::push_rfc3339(&mut out, line.time_nanos);
+    out.push_str("\",\"message\":");
+    push_json_string(&mut out, &line.text);
+    out.push_str(",\"stream\":\"");
+    out.push_str(line.stream.as_str());
+    out.push('"');
     // A JSON object message: its fields become the document's (the raw line is kept).
+    let mut has_level = false;
     if line.text.starts_with('{')
-        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&line.text)
+        && let Ok(fields) = serde_json::from_str::<TopLevelFields<'_>>(&line.text)
     {
-        doc.extend(fields);
-    }
-    let time = jiff::Timestamp::from_nanosecond(i128::from(line.time_nanos))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    doc.insert("@timestamp".into(), Value::String(time.to_string()));
-    doc.insert("message".into(), Value::String(line.text.clone()));
-    doc.insert("stream".into(), Value::String(line.stream.as_str().into()));
-    if !doc.contains_key("level")
-        && let Some(level) = detect_level(&line.text)
-    {
-        doc.insert("level".into(), Value::String(level.into()));
-    }
-    if let Some(container) = container {
-        let mut kubernetes = json!({
-            "pod_name": container.pod_name,
-            "namespace_name": container.namespace,
-            "container_name": container.container_name,
-        });
-        if let Some(id) = &container.container_id {
-            kubernetes["docker_id"] = json!(id);
-            kubernetes["container_id"] = json!(id);
+        for (i, (name, value)) in fields.0.iter().enumerate() {
+            let later_duplicate = fields.0[i + 1..].iter().any(|(n, _)| n == name);
+            if OWN_FIELDS.contains(&name.as_ref()) || later_duplicate {
+                continue;
+            }
+            has_level |= name == "level";
+            out.push(',');
+            push_json_string(&mut out, name);
+            out.push(':');
+            out.push_str(value.get());
         }
-        if let Some(uid) = &container.pod_uid {
-            kubernetes["pod_id"] = json!(uid);
-        }
-        doc.insert("kubernetes".into(), kubernetes);
     }
-    let mut log = json!({
-        "file": {"path": path.display().to_string(), "fingerprint": fingerprint.to_hex()},
-        "offset": offset,
-    });
+    if !has_level && let Some(level) = detect_level(&line.text) {
+        out.push_str(",\"level\":\"");
+        out.push_str(level);
+        out.push('"');
+    }
+    out.push_str(&file.kubernetes);
+    out.push_str(",\"log\":{\"file\":{\"path\":");
+    out.push_str(&file.path);
+    let _ = write!(
+        out,
+        ",\"fingerprint\":\"{:08x}\"}},\"offset\":{offset}",
+        fingerprint.crc
+    );
     if line.truncated {
-        log["truncated"] = json!(true);
+        out.push_str(",\"truncated\":true");
     }
-    doc.insert("log".into(), log);
-    doc
+    out.push_str("}}");
+    out
+}
+
+/// `text` as a JSON string.
+fn push_json_string(out: &mut String, text: &str) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    // Writing a &str to a Vec cannot fail, and serde_json writes valid UTF-8.
+    let _ = serde_json::to_writer(&mut bytes, text);
+    *out = String::from_utf8(bytes).unwrap_or_default();
+}
+
+/// The top-level fields of a JSON object, their values left as written.
+struct TopLevelFields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+/// A field name, borrowed from the line unless it has escapes.
+#[derive(serde::Deserialize)]
+struct FieldName<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for TopLevelFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
+            type Value = TopLevelFields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some((FieldName(name), value)) =
+                    map.next_entry::<FieldName<'de>, &'de RawValue>()?
+                {
+                    fields.push((name, value));
+                }
+                Ok(TopLevelFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
 }
 
 /// The level a line states: a level word near its start (`ERROR`, `[warn]`, `level=info`, the
 /// single letters of klog: `E1126 …`), lower-cased to its common name.
 pub fn detect_level(text: &str) -> Option<&'static str> {
-    let head: String = text.chars().take(120).collect();
+    // Only the start of the line is looked at (a level further in is a word of the message).
+    let mut end = text.len().min(120);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text.as_bytes()[..end];
     // klog / glog: "E1126 08:00:00.000000 …"
-    let bytes = head.as_bytes();
-    if bytes.len() > 5 && bytes[1..5].iter().all(u8::is_ascii_digit) {
-        match bytes[0] {
+    if head.len() > 5 && head[1..5].iter().all(u8::is_ascii_digit) {
+        match head[0] {
             b'E' => return Some("error"),
             b'W' => return Some("warning"),
             b'I' => return Some("info"),
@@ -302,16 +416,20 @@ pub fn detect_level(text: &str) -> Option<&'static str> {
             _ => {}
         }
     }
-    let upper = head.to_ascii_uppercase();
-    let words = upper.split(|c: char| !c.is_ascii_alphabetic());
-    for word in words {
-        let level = match word {
-            "FATAL" | "CRITICAL" | "CRIT" | "PANIC" | "EMERG" | "ALERT" => "fatal",
-            "ERROR" | "ERR" | "SEVERE" => "error",
-            "WARN" | "WARNING" => "warning",
-            "INFO" | "NOTICE" => "info",
-            "DEBUG" => "debug",
-            "TRACE" => "trace",
+    for word in head.split(|b| !b.is_ascii_alphabetic()) {
+        if word.len() < 3 || word.len() > 8 {
+            continue;
+        }
+        let mut upper = [0u8; 8];
+        upper[..word.len()].copy_from_slice(word);
+        upper.make_ascii_uppercase();
+        let level = match &upper[..word.len()] {
+            b"FATAL" | b"CRITICAL" | b"CRIT" | b"PANIC" | b"EMERG" | b"ALERT" => "fatal",
+            b"ERROR" | b"ERR" | b"SEVERE" => "error",
+            b"WARN" | b"WARNING" => "warning",
+            b"INFO" | b"NOTICE" => "info",
+            b"DEBUG" => "debug",
+            b"TRACE" => "trace",
             _ => continue,
         };
         return Some(level);
@@ -331,7 +449,8 @@ mod tests {
             path: PathBuf::from(format!(
                 "/var/log/containers/web-1_shop_app-{}.log",
                 "b".repeat(64)
-            )),
+            ))
+            .into(),
             text: text.into(),
             start_offset: offset.saturating_sub(10),
             end_offset: offset,
@@ -356,20 +475,20 @@ mod tests {
         let doc = push("2026-11-26T08:00:00.9Z stdout F  done", 50)
             .expect("the JSON line, ended by the next");
         assert_eq!(
-            doc.fields["message"],
+            doc.fields()["message"],
             "{\"level\":\"warn\",\"user\":\"ann\"}"
         );
-        assert_eq!(doc.fields["user"], "ann");
-        assert_eq!(doc.fields["level"], "warn");
-        assert_eq!(doc.fields["@timestamp"], "2026-11-26T08:00:00.5Z");
-        assert_eq!(doc.fields["kubernetes"]["pod_name"], "web-1");
-        assert_eq!(doc.fields["kubernetes"]["namespace_name"], "shop");
-        assert_eq!(doc.fields["kubernetes"]["container_name"], "app");
-        assert_eq!(doc.fields["stream"], "stdout");
+        assert_eq!(doc.fields()["user"], "ann");
+        assert_eq!(doc.fields()["level"], "warn");
+        assert_eq!(doc.fields()["@timestamp"], "2026-11-26T08:00:00.500000000Z");
+        assert_eq!(doc.fields()["kubernetes"]["pod_name"], "web-1");
+        assert_eq!(doc.fields()["kubernetes"]["namespace_name"], "shop");
+        assert_eq!(doc.fields()["kubernetes"]["container_name"], "app");
+        assert_eq!(doc.fields()["stream"], "stdout");
         // Not past the start of "half done" (20), held now, nor of stderr's "whole" (30).
         assert_eq!(doc.end_offset, 20);
         let rest = pipeline.flush_idle(std::time::Duration::ZERO);
-        let messages: Vec<_> = rest.iter().map(|d| d.fields["message"].clone()).collect();
+        let messages: Vec<_> = rest.iter().map(|d| d.fields()["message"].clone()).collect();
         assert_eq!(messages, ["half done", "whole"]);
         assert_eq!((rest[0].end_offset, rest[1].end_offset), (30, 50));
         let mut push = |text: &str, end: u64| pipeline.push(raw(text, end), 7);
@@ -383,10 +502,10 @@ mod tests {
         assert_eq!(push("just text", 70), None);
         let rest = pipeline.flush_idle(std::time::Duration::ZERO);
         // stdout's event first, then stderr's.
-        assert_eq!(rest[0].fields["message"], "just text");
+        assert_eq!(rest[0].fields()["message"], "just text");
         assert_eq!(rest[0].time_nanos, 7);
-        assert_eq!(rest[1].fields["level"], "error");
-        assert_eq!(rest[1].fields["stream"], "stderr");
+        assert_eq!(rest[1].fields()["level"], "error");
+        assert_eq!(rest[1].fields()["stream"], "stderr");
     }
 
     #[test]
@@ -404,7 +523,7 @@ mod tests {
         }
         assert_eq!(docs.len(), 1);
         assert_eq!(
-            docs[0].fields["message"]
+            docs[0].fields()["message"]
                 .as_str()
                 .map(|m| m.lines().count()),
             Some(3)
@@ -415,11 +534,17 @@ mod tests {
     #[test]
     fn a_file_let_go_gives_up_its_held_event_and_partial_line() {
         let mut pipeline = Pipeline::new(1 << 20);
-        assert_eq!(pipeline.push(raw("2026-11-26T08:00:00Z stdout F last", 10), 0), None);
-        assert_eq!(pipeline.push(raw("2026-11-26T08:00:01Z stderr P no end", 30), 0), None);
+        assert_eq!(
+            pipeline.push(raw("2026-11-26T08:00:00Z stdout F last", 10), 0),
+            None
+        );
+        assert_eq!(
+            pipeline.push(raw("2026-11-26T08:00:01Z stderr P no end", 30), 0),
+            None
+        );
         let key = FileKey { dev: 1, ino: 2 };
         let docs = pipeline.finish(key);
-        let messages: Vec<_> = docs.iter().map(|d| d.fields["message"].clone()).collect();
+        let messages: Vec<_> = docs.iter().map(|d| d.fields()["message"].clone()).collect();
         assert_eq!(messages, ["last", "no end"]);
         assert_eq!((docs[0].offset, docs[1].offset), (0, 20));
         assert_eq!(docs.iter().map(|d| d.end_offset).max(), Some(30));

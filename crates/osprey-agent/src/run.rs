@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 use crate::kube_meta::PodCache;
 use crate::ledger::{Ledger, StoredLines, stored_key};
 use crate::pipeline::{Document, Pipeline};
-use crate::ship::Shipper;
+use crate::ship::{Compression, Shipper};
 use crate::tail::{Checkpoints, StartAt, Tailer};
+
+/// Bytes read from the files per turn of the loop.
+const READ_BYTES: usize = 512 << 10;
 
 /// What the agent is told.
 #[derive(Debug, Clone)]
@@ -32,12 +35,19 @@ pub struct AgentConfig {
     pub max_line_bytes: usize,
     /// Documents per batch at most.
     pub batch_documents: usize,
+    /// Bytes of documents per batch at most (before compression).
+    pub batch_bytes: usize,
     /// A batch goes out at the latest this long after its first document.
     pub flush_interval: Duration,
     /// How often the paths are listed again for new files.
     pub scan_interval: Duration,
     /// Kubernetes metadata: `None` for none (bare hosts, tests of files alone).
     pub kubernetes: Option<KubeSource>,
+    /// How `_bulk` bodies are compressed.
+    pub compression: Compression,
+    /// Called once each time the agent has caught up and goes idle (the binary hands memory
+    /// back to the system there).
+    pub on_idle: Option<fn()>,
 }
 
 /// Where Kubernetes metadata comes from.
@@ -63,10 +73,13 @@ impl AgentConfig {
             index: "logstash-%Y.%m.%d".into(),
             start_at: StartAt::Head,
             max_line_bytes: 64 * 1024,
-            batch_documents: 2_000,
+            batch_documents: 5_000,
+            batch_bytes: 2 << 20,
             flush_interval: Duration::from_millis(500),
             scan_interval: Duration::from_secs(1),
             kubernetes: None,
+            compression: Compression::Auto,
+            on_idle: None,
         }
     }
 }
@@ -94,14 +107,21 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             source.node.clone(),
         )?);
     }
-    let shipper = Shipper::new(&config.server, &config.index, Duration::from_secs(60));
+    let shipper = Shipper::new(
+        &config.server,
+        &config.index,
+        config.compression,
+        Duration::from_secs(60),
+    );
     let ledger = Ledger::new(&config.data_dir);
     let Some(mut already_stored) = settle_last_batch(&ledger, &checkpoints, &shipper, stop) else {
         return Ok(());
     };
     let mut batch: Vec<Document> = Vec::new();
+    let mut batch_bytes = 0;
     let mut batch_started = Instant::now();
     let mut last_scan: Option<Instant> = None;
+    let mut rested = false;
     tracing::info!(server = %config.server, paths = ?config.paths, "agent started");
     while !stop.load(Ordering::Relaxed) {
         if last_scan.is_none_or(|t| t.elapsed() >= config.scan_interval) {
@@ -111,7 +131,8 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             }
             last_scan = Some(Instant::now());
         }
-        let lines = tailer.read(8 << 20)?;
+        // Read a little at a time: memory holds about one batch.
+        let lines = tailer.read(READ_BYTES)?;
         let idle = lines.is_empty();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
         let mut completed: Vec<Document> = lines
@@ -126,9 +147,11 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             if batch.is_empty() {
                 batch_started = Instant::now();
             }
+            batch_bytes += document.source.len();
             batch.push(document);
         }
         let due = batch.len() >= config.batch_documents
+            || batch_bytes >= config.batch_bytes
             || (!batch.is_empty() && (idle || batch_started.elapsed() >= config.flush_interval));
         if due {
             // Lines of the batch in flight when the agent last stopped, stored after all.
@@ -160,8 +183,16 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             pipeline.retain(|key| followed.contains(key));
             checkpoints.save()?;
             batch.clear();
+            batch_bytes = 0;
         } else if idle {
+            if !rested && let Some(on_idle) = config.on_idle {
+                on_idle();
+            }
+            rested = true;
             std::thread::sleep(Duration::from_millis(100));
+        }
+        if !idle {
+            rested = false;
         }
     }
     tracing::info!("agent stopped");
@@ -192,7 +223,9 @@ fn settle_last_batch(
                 );
                 return Some(stored);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot ask the destination about the batch in flight at the last stop; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot ask the destination about the batch in flight at the last stop; retrying")
+            }
         }
         let deadline = Instant::now() + delay;
         while Instant::now() < deadline {

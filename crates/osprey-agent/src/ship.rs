@@ -24,6 +24,50 @@ pub struct Shipper {
     base_url: String,
     bulk_url: String,
     index_pattern: String,
+    compression: std::cell::Cell<Compression>,
+    /// Whether the compression was chosen by asking the destination.
+    compression_was_auto: bool,
+    /// The index of the last day asked about.
+    last_index: std::cell::RefCell<Option<(i64, String)>>,
+    /// The zstd context, kept across batches.
+    zstd: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>>,
+}
+
+/// How `_bulk` bodies are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// zstd if the destination is an Osprey server, else gzip (what Elasticsearch reads).
+    #[default]
+    Auto,
+    /// zstd (level 1): a fraction of gzip's CPU; Osprey reads it.
+    Zstd,
+    /// gzip (fastest level): every Elasticsearch-compatible endpoint reads it.
+    Gzip,
+    /// Not compressed.
+    None,
+}
+
+impl Compression {
+    fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::Zstd => Some("zstd"),
+            Compression::Gzip | Compression::Auto => Some("gzip"),
+            Compression::None => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Compression::Auto),
+            "zstd" => Ok(Compression::Zstd),
+            "gzip" => Ok(Compression::Gzip),
+            "none" => Ok(Compression::None),
+            other => Err(format!("{other:?}: expected auto, zstd, gzip or none")),
+        }
+    }
 }
 
 /// What became of a delivered batch.
@@ -49,9 +93,21 @@ pub enum ShipError {
 impl Shipper {
     /// Documents go to `server` (`http://host:port`; `/_bulk` is appended) into indexes named by
     /// `index_pattern` (`%Y`, `%m`, `%d`: the line's UTC date).
-    pub fn new(server: &str, index_pattern: &str, timeout: Duration) -> Shipper {
+    /// `Compression::Auto` asks the destination (`GET /`) whether it is an Osprey server.
+    pub fn new(
+        server: &str,
+        index_pattern: &str,
+        compression: Compression,
+        timeout: Duration,
+    ) -> Shipper {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
+            // Timeouts per phase, none on name resolution: with one, ureq resolves on a
+            // thread of its own, spawned for every request.
+            .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .timeout_send_body(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
             .http_status_as_error(false)
             .build()
             .into();
@@ -61,16 +117,118 @@ impl Shipper {
             bulk_url: format!("{base_url}/_bulk"),
             base_url,
             index_pattern: index_pattern.to_string(),
+            compression: std::cell::Cell::new(compression),
+            compression_was_auto: compression == Compression::Auto,
+            last_index: std::cell::RefCell::new(None),
+            zstd: std::cell::RefCell::default(),
         }
+    }
+
+    /// The compression to use: `Auto` is settled by asking the destination (`GET /`) once it
+    /// answers — zstd for an Osprey server, gzip for anything else.
+    fn compression(&self) -> Compression {
+        if self.compression.get() == Compression::Auto
+            && let Ok(mut response) = self.agent.get(&format!("{}/", self.base_url)).call()
+        {
+            let osprey = response
+                .body_mut()
+                .read_to_string()
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .is_some_and(|home| home["name"] == "osprey");
+            let chosen = if osprey {
+                Compression::Zstd
+            } else {
+                Compression::Gzip
+            };
+            tracing::info!(compression = ?chosen, "compression of _bulk bodies chosen");
+            self.compression.set(chosen);
+        }
+        self.compression.get()
     }
 
     /// The index a document goes to.
     pub fn index_of(&self, document: &Document) -> String {
-        let date = jiff::Timestamp::from_nanosecond(i128::from(document.time_nanos))
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date();
-        osprey_model::dated_index(&self.index_pattern, date.year(), date.month(), date.day())
+        let day = crate::time::day_of(document.time_nanos);
+        let mut last = self.last_index.borrow_mut();
+        if let Some((last_day, name)) = &*last
+            && *last_day == day
+        {
+            return name.clone();
+        }
+        let (year, month, day_of_month) = crate::time::civil_date(day);
+        let name = osprey_model::dated_index(
+            &self.index_pattern,
+            i16::try_from(year).unwrap_or(1970),
+            month as i8,
+            day_of_month as i8,
+        );
+        *last = Some((day, name.clone()));
+        name
+    }
+
+    /// The `_bulk` body of `documents`, compressed as it is written (the plain body is never
+    /// whole in memory). The zstd context is kept from one batch to the next: making it
+    /// afresh costs more than compressing.
+    fn bulk_body(
+        &self,
+        documents: &[&Document],
+        compression: Compression,
+    ) -> std::io::Result<Vec<u8>> {
+        let size = documents.iter().map(|d| d.source.len() + 48).sum::<usize>();
+        match compression {
+            Compression::None => {
+                let mut out = Vec::with_capacity(size);
+                self.write_bulk(&mut out, documents)?;
+                Ok(out)
+            }
+            Compression::Gzip | Compression::Auto => {
+                let gzip = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(size / 4),
+                    flate2::Compression::fast(),
+                );
+                let mut out = std::io::BufWriter::with_capacity(64 << 10, gzip);
+                self.write_bulk(&mut out, documents)?;
+                out.into_inner().map_err(|e| e.into_error())?.finish()
+            }
+            Compression::Zstd => {
+                let mut context = self.zstd.borrow_mut();
+                let context = match &mut *context {
+                    Some(context) => context,
+                    empty => {
+                        let mut made = zstd::zstd_safe::CCtx::create();
+                        made.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(1))
+                            .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+                        empty.insert(made)
+                    }
+                };
+                let zstd =
+                    zstd::stream::write::Encoder::with_context(Vec::with_capacity(size / 6), context);
+                let mut out = std::io::BufWriter::with_capacity(64 << 10, zstd);
+                self.write_bulk(&mut out, documents)?;
+                out.into_inner().map_err(|e| e.into_error())?.finish()
+            }
+        }
+    }
+
+    fn write_bulk(&self, out: &mut impl Write, documents: &[&Document]) -> std::io::Result<()> {
+        // Consecutive documents mostly share a day, so the action line is made once per day.
+        let mut action: Option<(i64, Vec<u8>)> = None;
+        for document in documents {
+            let day = crate::time::day_of(document.time_nanos);
+            if action.as_ref().is_none_or(|(d, _)| *d != day) {
+                let line = serde_json::json!({"index": {"_index": self.index_of(document)}});
+                let mut bytes = serde_json::to_vec(&line)?;
+                bytes.push(b'\n');
+                action = Some((day, bytes));
+            }
+            if let Some((_, line)) = &action {
+                out.write_all(line)?;
+            }
+            out.write_all(document.source.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
     }
 
     /// The ranges of `documents`, as the ledger writes them down.
@@ -105,7 +263,10 @@ impl Shipper {
                 self.base_url, range.index
             );
             let answer = self.post_json(&url, &query)?;
-            let hits = answer["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            let hits = answer["hits"]["hits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let fingerprint = u32::from_str_radix(&range.fingerprint, 16).unwrap_or_default();
             stored.extend(hits.iter().filter_map(|hit| {
                 let offset = hit["_source"]["log"]["offset"]
@@ -147,27 +308,19 @@ impl Shipper {
 
     /// One attempt to deliver `documents`.
     pub fn ship(&self, documents: &[&Document]) -> Result<Delivered, ShipError> {
-        let mut body = Vec::with_capacity(documents.len() * 400);
-        for document in documents {
-            let action = serde_json::json!({"index": {"_index": self.index_of(document)}});
-            serde_json::to_writer(&mut body, &action)
-                .map_err(|e| ShipError::Refused(e.to_string()))?;
-            body.push(b'\n');
-            serde_json::to_writer(&mut body, &document.fields)
-                .map_err(|e| ShipError::Refused(e.to_string()))?;
-            body.push(b'\n');
-        }
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gzip.write_all(&body)
-            .and_then(|()| gzip.try_finish())
-            .map_err(|e| ShipError::Refused(e.to_string()))?;
-        let compressed = gzip.get_ref();
-        let mut response = self
+        let compression = self.compression();
+        let body = self
+            .bulk_body(documents, compression)
+            .map_err(|e| ShipError::Refused(format!("compressing the batch: {e}")))?;
+        let mut request = self
             .agent
             .post(&self.bulk_url)
-            .header("Content-Type", "application/x-ndjson")
-            .header("Content-Encoding", "gzip")
-            .send(&compressed[..])
+            .header("Content-Type", "application/x-ndjson");
+        if let Some(encoding) = compression.content_encoding() {
+            request = request.header("Content-Encoding", encoding);
+        }
+        let mut response = request
+            .send(&body[..])
             .map_err(|e| ShipError::Retry(format!("POST {}: {e}", self.bulk_url)))?;
         let status = response.status().as_u16();
         let text = response
@@ -185,50 +338,65 @@ impl Shipper {
                 clip(&text)
             )));
         }
-        if !(200..300).contains(&status) {
+        if status == 415 && compression == Compression::Zstd && self.compression_was_auto {
+            // Not an Osprey server after all, or an older one: gzip is what every one reads.
+            self.compression.set(Compression::Gzip);
+            return Err(ShipError::Retry(format!(
+                "{} does not read zstd; sending gzip",
+                self.bulk_url
+            )));
+        }
+        // Too large, or the body itself is refused: smaller parts may pass, and a single
+        // document refused is a bad document. Anything else (authentication, a wrong URL, a
+        // proxy's refusal) is the setup's fault, not the lines': they wait, never dropped.
+        if status == 413 || status == 400 {
             return Err(ShipError::Refused(format!(
                 "{} answered {status}: {}",
                 self.bulk_url,
                 clip(&text)
             )));
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+        if !(200..300).contains(&status) {
+            tracing::error!(url = %self.bulk_url, status, answer = %clip(&text), "the destination refuses the lines; they wait until it accepts them");
+            return Err(ShipError::Retry(format!(
+                "{} answered {status}: {}",
+                self.bulk_url,
+                clip(&text)
+            )));
+        }
+        let answer: BulkAnswer<'_> = serde_json::from_str(&text).map_err(|e| {
             ShipError::Retry(format!(
-                "the _bulk answer is not JSON ({e}): {}",
+                "the _bulk answer is not understood ({e}): {}",
                 clip(&text)
             ))
         })?;
-        let items = answer["items"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if items.len() != documents.len() {
+        if answer.items.len() != documents.len() {
             return Err(ShipError::Retry(format!(
                 "the _bulk answer has {} items for {} documents",
-                items.len(),
+                answer.items.len(),
                 documents.len()
             )));
         }
         let mut delivered = Delivered::default();
         let mut first_rejection = None;
-        for item in items {
-            let result = item
-                .as_object()
-                .and_then(|o| o.values().next())
-                .cloned()
-                .unwrap_or_default();
-            let item_status = result["status"].as_u64().unwrap_or(500);
-            match item_status {
+        for BulkItem { result } in &answer.items {
+            let error = || {
+                result
+                    .error
+                    .map_or_else(String::new, |e| e.get().to_string())
+            };
+            match result.status {
                 200..=299 => delivered.stored += 1,
                 429 | 500.. => {
                     return Err(ShipError::Retry(format!(
-                        "an item was refused with {item_status}: {}",
-                        clip(&result["error"].to_string())
+                        "an item was refused with {}: {}",
+                        result.status,
+                        clip(&error())
                     )));
                 }
                 _ => {
                     delivered.rejected += 1;
-                    first_rejection.get_or_insert_with(|| result["error"].to_string());
+                    first_rejection.get_or_insert_with(error);
                 }
             }
         }
@@ -311,6 +479,32 @@ impl Shipper {
             delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
+}
+
+/// What `_bulk` answers, as far as the agent reads it (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct BulkAnswer<'a> {
+    #[serde(borrow, default)]
+    items: Vec<BulkItem<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct BulkItem<'a> {
+    #[serde(borrow, alias = "create", alias = "update", alias = "delete")]
+    #[serde(rename = "index")]
+    result: ItemResult<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemResult<'a> {
+    #[serde(default = "missing_status")]
+    status: u16,
+    #[serde(borrow, default)]
+    error: Option<&'a serde_json::value::RawValue>,
+}
+
+fn missing_status() -> u16 {
+    500
 }
 
 fn clip(text: &str) -> String {

@@ -125,7 +125,13 @@ fn forward(
     stats: &SpanStats,
 ) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        // Timeouts per phase, none on name resolution: with one, ureq resolves on a
+        // thread of its own, spawned for every request.
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_send_request(Some(Duration::from_secs(10)))
+        .timeout_send_body(Some(Duration::from_secs(10)))
+        .timeout_recv_response(Some(Duration::from_secs(10)))
+        .timeout_recv_body(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
         .build()
         .into();

@@ -18,6 +18,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -197,7 +198,7 @@ pub struct RawLine {
     /// Its first bytes.
     pub fingerprint: Fingerprint,
     /// Its path when read.
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     /// The line, without its newline (lossy UTF-8).
     pub text: String,
     /// The offset of its first byte.
@@ -207,7 +208,7 @@ pub struct RawLine {
 }
 
 struct Followed {
-    path: PathBuf,
+    path: Arc<Path>,
     file: File,
     fingerprint: Fingerprint,
     offset: u64,
@@ -354,7 +355,9 @@ impl Tailer {
                 };
                 seen.push(key);
                 if let Some(followed) = self.files.get_mut(&key) {
-                    followed.path = path;
+                    if *followed.path != *path {
+                        followed.path = Arc::from(path);
+                    }
                     followed.gone_since = None;
                     continue;
                 }
@@ -381,7 +384,7 @@ impl Tailer {
                 self.files.insert(
                     key,
                     Followed {
-                        path,
+                        path: Arc::from(path),
                         file,
                         fingerprint: print,
                         offset,
@@ -487,7 +490,7 @@ impl Tailer {
             .files
             .values()
             .filter(|f| f.gone_since.is_none())
-            .flat_map(|f| [Some(f.path.clone()), fs::canonicalize(&f.path).ok()])
+            .flat_map(|f| [Some(f.path.to_path_buf()), fs::canonicalize(&f.path).ok()])
             .flatten()
             .collect();
         for place in watched {
@@ -540,7 +543,13 @@ impl Tailer {
         Ok(())
     }
 
-    fn follow_rotated(&mut self, key: FileKey, path: PathBuf, file: File, offset: u64) -> io::Result<()> {
+    fn follow_rotated(
+        &mut self,
+        key: FileKey,
+        path: PathBuf,
+        file: File,
+        offset: u64,
+    ) -> io::Result<()> {
         let print = fingerprint(&file)?;
         self.new_files.push(Checkpoint {
             key,
@@ -551,7 +560,7 @@ impl Tailer {
         self.files.insert(
             key,
             Followed {
-                path,
+                path: Arc::from(path),
                 file,
                 fingerprint: print,
                 offset,
@@ -682,7 +691,7 @@ impl Tailer {
 
     /// Files followed now.
     pub fn followed(&self) -> impl Iterator<Item = (&FileKey, &Path)> {
-        self.files.iter().map(|(key, f)| (key, f.path.as_path()))
+        self.files.iter().map(|(key, f)| (key, &*f.path))
     }
 }
 
