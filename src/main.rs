@@ -35,7 +35,8 @@ fn return_freed_memory_promptly() {
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
     }
     // The agent runs on every node next to the applications: its footprint is what it uses,
-    // not what the allocator keeps at hand — memory committed as touched, purged at once, in
+    // not what the allocator keeps at hand — memory committed as touched, purged soon (250 ms:
+    // sooner costs CPU in page faults, the agent hands all back when idle anyway), in
     // small pages (a transparent huge page stays resident for one live byte). mimalloc reads
     // these when the process starts, before `main`, so the agent starts itself again with
     // them set (unless they were set by hand).
@@ -58,7 +59,7 @@ fn return_freed_memory_promptly() {
 const AGENT_ALLOCATOR_SETTINGS: [(&str, &str); 3] = [
     ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
     ("MIMALLOC_ALLOW_THP", "0"),
-    ("MIMALLOC_PURGE_DELAY", "0"),
+    ("MIMALLOC_PURGE_DELAY", "250"),
 ];
 
 /// Gives the memory a burst left free back to the system now (the agent calls it when it has

@@ -163,7 +163,7 @@ mod tests {
     fn doc(ino: u64, offset: u64, crc: u32, day: i64) -> Document {
         Document {
             time_nanos: day * 86_400_000_000_000,
-            source: "{}".into(),
+            source: b"{}".to_vec(),
             key: FileKey { dev: 1, ino },
             fingerprint: Fingerprint { crc, len: 1024 },
             path: PathBuf::from(format!("/var/log/containers/f{ino}.log")).into(),

@@ -22,7 +22,7 @@ pub struct Document {
     /// When the line was written, nanoseconds since the epoch.
     pub time_nanos: i64,
     /// The document, as the JSON object that is sent (written once, straight from the line).
-    pub source: String,
+    pub source: Vec<u8>,
     /// The file.
     pub key: FileKey,
     /// Its first bytes.
@@ -40,7 +40,7 @@ pub struct Document {
 impl Document {
     /// The document's fields (parses `source`; for tests and tools).
     pub fn fields(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.source).unwrap_or_default()
+        serde_json::from_slice(&self.source).unwrap_or_default()
     }
 }
 
@@ -304,22 +304,22 @@ const OWN_FIELDS: [&str; 5] = ["@timestamp", "message", "stream", "kubernetes", 
 /// The document of `line` as JSON, written directly: `@timestamp`, `message` (the line as
 /// written), `stream`, `level`, the fields of a JSON object message, `kubernetes`, and `log`
 /// (`file.path`, `file.fingerprint`, `offset`, `truncated`).
-fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset: u64) -> String {
-    use std::fmt::Write as _;
+fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset: u64) -> Vec<u8> {
+    use std::io::Write as _;
     // A JSON message is written twice (as the message, and as fields); escapes add a little.
     let text_room = if line.text.starts_with('{') {
         line.text.len() * 2 + line.text.len() / 4
     } else {
         line.text.len() + line.text.len() / 8
     };
-    let mut out = String::with_capacity(text_room + file.kubernetes.len() + file.path.len() + 150);
-    out.push_str("{\"@timestamp\":\"");
+    let mut out = Vec::with_capacity(text_room + file.kubernetes.len() + file.path.len() + 150);
+    out.extend_from_slice(b"{\"@timestamp\":\"");
     crate::time::push_rfc3339(&mut out, line.time_nanos);
-    out.push_str("\",\"message\":");
+    out.extend_from_slice(b"\",\"message\":");
     push_json_string(&mut out, &line.text);
-    out.push_str(",\"stream\":\"");
-    out.push_str(line.stream.as_str());
-    out.push('"');
+    out.extend_from_slice(b",\"stream\":\"");
+    out.extend_from_slice(line.stream.as_str().as_bytes());
+    out.push(b'"');
     // A JSON object message: its fields become the document's (the raw line is kept).
     let mut has_level = false;
     if line.text.starts_with('{')
@@ -331,38 +331,37 @@ fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset:
                 continue;
             }
             has_level |= name == "level";
-            out.push(',');
+            out.push(b',');
             push_json_string(&mut out, name);
-            out.push(':');
-            out.push_str(value.get());
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
         }
     }
     if !has_level && let Some(level) = detect_level(&line.text) {
-        out.push_str(",\"level\":\"");
-        out.push_str(level);
-        out.push('"');
+        out.extend_from_slice(b",\"level\":\"");
+        out.extend_from_slice(level.as_bytes());
+        out.push(b'"');
     }
-    out.push_str(&file.kubernetes);
-    out.push_str(",\"log\":{\"file\":{\"path\":");
-    out.push_str(&file.path);
+    out.extend_from_slice(file.kubernetes.as_bytes());
+    out.extend_from_slice(b",\"log\":{\"file\":{\"path\":");
+    out.extend_from_slice(file.path.as_bytes());
+    // Writing to a Vec cannot fail.
     let _ = write!(
         out,
         ",\"fingerprint\":\"{:08x}\"}},\"offset\":{offset}",
         fingerprint.crc
     );
     if line.truncated {
-        out.push_str(",\"truncated\":true");
+        out.extend_from_slice(b",\"truncated\":true");
     }
-    out.push_str("}}");
+    out.extend_from_slice(b"}}");
     out
 }
 
 /// `text` as a JSON string.
-fn push_json_string(out: &mut String, text: &str) {
-    let mut bytes = std::mem::take(out).into_bytes();
-    // Writing a &str to a Vec cannot fail, and serde_json writes valid UTF-8.
-    let _ = serde_json::to_writer(&mut bytes, text);
-    *out = String::from_utf8(bytes).unwrap_or_default();
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, text);
 }
 
 /// The top-level fields of a JSON object, their values left as written.

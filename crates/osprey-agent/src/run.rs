@@ -74,7 +74,7 @@ impl AgentConfig {
             start_at: StartAt::Head,
             max_line_bytes: 64 * 1024,
             batch_documents: 5_000,
-            batch_bytes: 2 << 20,
+            batch_bytes: 1 << 20,
             flush_interval: Duration::from_millis(500),
             scan_interval: Duration::from_secs(1),
             kubernetes: None,
@@ -118,6 +118,7 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
         return Ok(());
     };
     let mut batch: Vec<Document> = Vec::new();
+    let mut lines = Vec::new();
     let mut batch_bytes = 0;
     let mut batch_started = Instant::now();
     let mut last_scan: Option<Instant> = None;
@@ -132,23 +133,29 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             last_scan = Some(Instant::now());
         }
         // Read a little at a time: memory holds about one batch.
-        let lines = tailer.read(READ_BYTES)?;
+        lines.clear();
+        tailer.read_into(READ_BYTES, &mut lines)?;
         let idle = lines.is_empty();
         let now = jiff::Timestamp::now().as_nanosecond() as i64;
-        let mut completed: Vec<Document> = lines
-            .into_iter()
-            .filter_map(|line| pipeline.push(line, now))
-            .collect();
-        completed.extend(pipeline.flush_idle(crate::multiline::MAX_WAIT));
-        for finished in tailer.take_finished() {
-            completed.extend(pipeline.finish(finished));
+        if batch.is_empty() && !idle {
+            batch_started = Instant::now();
         }
-        for document in completed {
-            if batch.is_empty() {
-                batch_started = Instant::now();
-            }
+        let mut completed = |document: Document, batch: &mut Vec<Document>| {
             batch_bytes += document.source.len();
             batch.push(document);
+        };
+        for line in lines.drain(..) {
+            if let Some(document) = pipeline.push(line, now) {
+                completed(document, &mut batch);
+            }
+        }
+        for document in pipeline.flush_idle(crate::multiline::MAX_WAIT) {
+            completed(document, &mut batch);
+        }
+        for finished in tailer.take_finished() {
+            for document in pipeline.finish(finished) {
+                completed(document, &mut batch);
+            }
         }
         let due = batch.len() >= config.batch_documents
             || batch_bytes >= config.batch_bytes
@@ -185,8 +192,11 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             batch.clear();
             batch_bytes = 0;
         } else if idle {
-            if !rested && let Some(on_idle) = config.on_idle {
-                on_idle();
+            if !rested {
+                shipper.release_buffers();
+                if let Some(on_idle) = config.on_idle {
+                    on_idle();
+                }
             }
             rested = true;
             std::thread::sleep(Duration::from_millis(100));

@@ -29,8 +29,20 @@ pub struct Shipper {
     compression_was_auto: bool,
     /// The index of the last day asked about.
     last_index: std::cell::RefCell<Option<(i64, String)>>,
-    /// The zstd context, kept across batches.
-    zstd: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>>,
+    /// The zstd context and the plain body it compresses, kept across batches.
+    zstd: std::cell::RefCell<(Option<zstd::zstd_safe::CCtx<'static>>, Vec<u8>)>,
+    buffers: std::cell::RefCell<Buffers>,
+}
+
+/// What each request reuses: the body sent, the answer read.
+#[derive(Default)]
+struct Buffers {
+    body: Vec<u8>,
+    answer: String,
+}
+
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(zstd::zstd_safe::get_error_name(code))
 }
 
 /// How `_bulk` bodies are compressed.
@@ -121,6 +133,7 @@ impl Shipper {
             compression_was_auto: compression == Compression::Auto,
             last_index: std::cell::RefCell::new(None),
             zstd: std::cell::RefCell::default(),
+            buffers: std::cell::RefCell::default(),
         }
     }
 
@@ -167,48 +180,54 @@ impl Shipper {
         name
     }
 
-    /// The `_bulk` body of `documents`, compressed as it is written (the plain body is never
-    /// whole in memory). The zstd context is kept from one batch to the next: making it
-    /// afresh costs more than compressing.
+    /// The `_bulk` body of `documents`, compressed, into `body`. Buffers and the zstd context
+    /// are kept from one batch to the next: allocating them afresh costs more than compressing.
     fn bulk_body(
         &self,
         documents: &[&Document],
         compression: Compression,
-    ) -> std::io::Result<Vec<u8>> {
-        let size = documents.iter().map(|d| d.source.len() + 48).sum::<usize>();
+        body: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        body.clear();
         match compression {
-            Compression::None => {
-                let mut out = Vec::with_capacity(size);
-                self.write_bulk(&mut out, documents)?;
-                Ok(out)
-            }
+            Compression::None => self.write_bulk(body, documents),
             Compression::Gzip | Compression::Auto => {
+                let size = documents.iter().map(|d| d.source.len() + 48).sum::<usize>();
                 let gzip = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(size / 4),
+                    std::mem::take(body),
                     flate2::Compression::fast(),
                 );
                 let mut out = std::io::BufWriter::with_capacity(64 << 10, gzip);
+                out.get_mut().get_mut().reserve(size / 4);
                 self.write_bulk(&mut out, documents)?;
-                out.into_inner().map_err(|e| e.into_error())?.finish()
+                *body = out.into_inner().map_err(|e| e.into_error())?.finish()?;
+                Ok(())
             }
             Compression::Zstd => {
-                let mut context = self.zstd.borrow_mut();
-                let context = match &mut *context {
+                let mut zstd = self.zstd.borrow_mut();
+                let (context, plain) = &mut *zstd;
+                plain.clear();
+                self.write_bulk(plain, documents)?;
+                let context = match context {
                     Some(context) => context,
                     empty => {
                         let mut made = zstd::zstd_safe::CCtx::create();
                         made.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(1))
-                            .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+                            .map_err(zstd_error)?;
                         empty.insert(made)
                     }
                 };
-                let zstd =
-                    zstd::stream::write::Encoder::with_context(Vec::with_capacity(size / 6), context);
-                let mut out = std::io::BufWriter::with_capacity(64 << 10, zstd);
-                self.write_bulk(&mut out, documents)?;
-                out.into_inner().map_err(|e| e.into_error())?.finish()
+                body.reserve(zstd::zstd_safe::compress_bound(plain.len()));
+                context.compress2(body, plain).map_err(zstd_error)?;
+                Ok(())
             }
         }
+    }
+
+    /// Lets go of the buffers' memory (when the agent has caught up).
+    pub fn release_buffers(&self) {
+        *self.buffers.borrow_mut() = Buffers::default();
+        self.zstd.borrow_mut().1 = Vec::new();
     }
 
     fn write_bulk(&self, out: &mut impl Write, documents: &[&Document]) -> std::io::Result<()> {
@@ -225,7 +244,7 @@ impl Shipper {
             if let Some((_, line)) = &action {
                 out.write_all(line)?;
             }
-            out.write_all(document.source.as_bytes())?;
+            out.write_all(&document.source)?;
             out.write_all(b"\n")?;
         }
         Ok(())
@@ -309,8 +328,9 @@ impl Shipper {
     /// One attempt to deliver `documents`.
     pub fn ship(&self, documents: &[&Document]) -> Result<Delivered, ShipError> {
         let compression = self.compression();
-        let body = self
-            .bulk_body(documents, compression)
+        let mut buffers = self.buffers.borrow_mut();
+        let Buffers { body, answer, .. } = &mut *buffers;
+        self.bulk_body(documents, compression, body)
             .map_err(|e| ShipError::Refused(format!("compressing the batch: {e}")))?;
         let mut request = self
             .agent
@@ -323,14 +343,17 @@ impl Shipper {
             .send(&body[..])
             .map_err(|e| ShipError::Retry(format!("POST {}: {e}", self.bulk_url)))?;
         let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| {
-                ShipError::Retry(format!("reading the answer of {}: {e}", self.bulk_url))
-            })?;
+        answer.clear();
+        std::io::Read::read_to_string(
+            &mut response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .reader(),
+            answer,
+        )
+        .map_err(|e| ShipError::Retry(format!("reading the answer of {}: {e}", self.bulk_url)))?;
+        let text = answer.as_str();
         if status == 429 || status >= 500 {
             return Err(ShipError::Retry(format!(
                 "{} answered {status}: {}",

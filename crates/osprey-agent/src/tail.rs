@@ -312,6 +312,8 @@ pub struct Tailer {
     new_files: Vec<Checkpoint>,
     /// Files let go since last asked (`take_finished`).
     finished: Vec<FileKey>,
+    /// The read buffer, kept from one read to the next.
+    chunk: Vec<u8>,
 }
 
 impl Tailer {
@@ -326,6 +328,7 @@ impl Tailer {
             scanned_once: false,
             new_files: Vec::new(),
             finished: Vec::new(),
+            chunk: Vec::new(),
         }
     }
 
@@ -585,9 +588,16 @@ impl Tailer {
     /// last line, if any, is returned as a line).
     pub fn read(&mut self, budget: usize) -> io::Result<Vec<RawLine>> {
         let mut lines = Vec::new();
+        self.read_into(budget, &mut lines)?;
+        Ok(lines)
+    }
+
+    /// `read`, appending to `lines` (whose allocation the caller keeps from turn to turn).
+    pub fn read_into(&mut self, budget: usize, lines: &mut Vec<RawLine>) -> io::Result<()> {
         let mut left = budget;
         let mut finished = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.resize(64 * 1024, 0);
         let followed_keys: Vec<FileKey> = self.files.keys().copied().collect();
         for (key, followed) in &mut self.files {
             let len = followed.file.metadata()?.len();
@@ -680,7 +690,8 @@ impl Tailer {
             self.files.remove(&key);
             self.finished.push(key);
         }
-        Ok(lines)
+        self.chunk = chunk;
+        Ok(())
     }
 
     /// Files let go since the last call (read to their end and no longer at a watched path):

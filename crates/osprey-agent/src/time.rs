@@ -24,7 +24,7 @@ pub fn day_of(time_nanos: i64) -> i64 {
 }
 
 /// Appends `time_nanos` as RFC 3339 in UTC with nanoseconds (`2026-11-26T08:00:00.123456789Z`).
-pub fn push_rfc3339(out: &mut String, time_nanos: i64) {
+pub fn push_rfc3339(out: &mut Vec<u8>, time_nanos: i64) {
     let (year, month, day) = civil_date(day_of(time_nanos));
     let in_day = time_nanos.rem_euclid(DAY_NANOS);
     let seconds = in_day / 1_000_000_000;
@@ -56,7 +56,7 @@ pub fn push_rfc3339(out: &mut String, time_nanos: i64) {
     buf[19] = b'.';
     digits(&mut buf[20..29], nanos);
     buf[29] = b'Z';
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    out.extend_from_slice(&buf);
 }
 
 #[cfg(test)]
@@ -67,9 +67,9 @@ mod tests {
     proptest! {
         #[test]
         fn rfc3339_agrees_with_jiff(time_nanos in any::<i64>()) {
-            let mut ours = String::new();
+            let mut ours = Vec::new();
             push_rfc3339(&mut ours, time_nanos);
-            let parsed: jiff::Timestamp = ours.parse().expect("parses");
+            let parsed: jiff::Timestamp = std::str::from_utf8(&ours).expect("ASCII").parse().expect("parses");
             prop_assert_eq!(parsed.as_nanosecond(), i128::from(time_nanos));
             let date = parsed.to_zoned(jiff::tz::TimeZone::UTC).date();
             prop_assert_eq!(
@@ -81,11 +81,11 @@ mod tests {
 
     #[test]
     fn examples() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_rfc3339(&mut out, 1_795_680_000_123_456_789);
-        assert_eq!(out, "2026-11-26T08:00:00.123456789Z");
+        assert_eq!(out, b"2026-11-26T08:00:00.123456789Z");
         out.clear();
         push_rfc3339(&mut out, -1);
-        assert_eq!(out, "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(out, b"1969-12-31T23:59:59.999999999Z");
     }
 }
