@@ -40,7 +40,9 @@ fn return_freed_memory_promptly() {
     // small pages (a transparent huge page stays resident for one live byte). mimalloc reads
     // these when the process starts, before `main`, so the agent starts itself again with
     // them set (unless they were set by hand).
-    if std::env::args_os().nth(1).is_some_and(|command| command == "agent")
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|command| command == "agent")
         && std::env::var_os(AGENT_ALLOCATOR_SETTINGS[0].0).is_none()
     {
         use std::os::unix::process::CommandExt;

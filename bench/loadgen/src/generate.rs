@@ -1136,7 +1136,10 @@ fn container_output(doc: &Map<String, Value>) -> (String, &'static str) {
     } else {
         "stdout"
     };
-    let message = doc.get("message").and_then(Value::as_str).unwrap_or_default();
+    let message = doc
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     // A stack trace is printed as text, one line per frame.
     let text = if doc.contains_key("logger") && !message.contains('\n') {
         let mut body = doc.clone();

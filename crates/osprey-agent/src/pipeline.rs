@@ -550,6 +550,37 @@ mod tests {
         assert!(pipeline.finish(key).is_empty(), "its state is forgotten");
     }
 
+    proptest::proptest! {
+        /// Whatever a container writes, each document is a JSON object whose message is the
+        /// line as written (JSON messages, escapes and all).
+        #[test]
+        fn every_document_is_json_with_the_line_as_message(
+            messages in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "\\PC{0,40}",
+                    "\\{\"[a-z@]{1,6}\":(\"\\PC{0,8}\"|[0-9]{1,4}|null|\\{\\}),\"level\":\"warn\"\\}",
+                ],
+                1..20,
+            )
+        ) {
+            let mut pipeline = Pipeline::new(1 << 20);
+            let mut docs = Vec::new();
+            let mut offset = 0;
+            for message in &messages {
+                let line = serde_json::json!({"log": format!("{message}\n"), "stream": "stdout", "time": "2026-11-26T08:00:00Z"}).to_string();
+                offset += line.len() as u64 + 1;
+                docs.extend(pipeline.push(raw(&line, offset), 0));
+            }
+            docs.extend(pipeline.finish(FileKey { dev: 1, ino: 2 }));
+            for doc in &docs {
+                let fields: Value = serde_json::from_slice(&doc.source).expect("JSON");
+                proptest::prop_assert!(fields.is_object());
+                let message = fields["message"].as_str().expect("a message");
+                proptest::prop_assert!(messages.iter().any(|m| message.starts_with(m.as_str())));
+            }
+        }
+    }
+
     #[test]
     fn levels() {
         for (text, level) in [

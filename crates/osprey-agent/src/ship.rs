@@ -345,11 +345,7 @@ impl Shipper {
         let status = response.status().as_u16();
         answer.clear();
         std::io::Read::read_to_string(
-            &mut response
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .reader(),
+            &mut response.body_mut().with_config().limit(64 << 20).reader(),
             answer,
         )
         .map_err(|e| ShipError::Retry(format!("reading the answer of {}: {e}", self.bulk_url)))?;
@@ -358,7 +354,7 @@ impl Shipper {
             return Err(ShipError::Retry(format!(
                 "{} answered {status}: {}",
                 self.bulk_url,
-                clip(&text)
+                clip(text)
             )));
         }
         if status == 415 && compression == Compression::Zstd && self.compression_was_auto {
@@ -376,21 +372,31 @@ impl Shipper {
             return Err(ShipError::Refused(format!(
                 "{} answered {status}: {}",
                 self.bulk_url,
-                clip(&text)
+                clip(text)
             )));
         }
         if !(200..300).contains(&status) {
-            tracing::error!(url = %self.bulk_url, status, answer = %clip(&text), "the destination refuses the lines; they wait until it accepts them");
+            tracing::error!(url = %self.bulk_url, status, answer = %clip(text), "the destination refuses the lines; they wait until it accepts them");
             return Err(ShipError::Retry(format!(
                 "{} answered {status}: {}",
                 self.bulk_url,
-                clip(&text)
+                clip(text)
             )));
         }
-        let answer: BulkAnswer<'_> = serde_json::from_str(&text).map_err(|e| {
+        // Mostly every item was stored: then counting the items is enough.
+        if let Ok(summary) = serde_json::from_str::<BulkSummary>(text)
+            && !summary.errors
+            && summary.items.0 == documents.len()
+        {
+            return Ok(Delivered {
+                stored: documents.len(),
+                rejected: 0,
+            });
+        }
+        let answer: BulkAnswer<'_> = serde_json::from_str(text).map_err(|e| {
             ShipError::Retry(format!(
                 "the _bulk answer is not understood ({e}): {}",
-                clip(&text)
+                clip(text)
             ))
         })?;
         if answer.items.len() != documents.len() {
@@ -501,6 +507,39 @@ impl Shipper {
             }
             delay = (delay * 2).min(Duration::from_secs(10));
         }
+    }
+}
+
+/// Whether `_bulk` says some item failed, and how many items it answered.
+#[derive(serde::Deserialize)]
+struct BulkSummary {
+    errors: bool,
+    items: ItemCount,
+}
+
+/// The length of a JSON array whose elements are skipped.
+struct ItemCount(usize);
+
+impl<'de> serde::Deserialize<'de> for ItemCount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = ItemCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ItemCount, A::Error> {
+                let mut count = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                Ok(ItemCount(count))
+            }
+        }
+        deserializer.deserialize_seq(Count)
     }
 }
 

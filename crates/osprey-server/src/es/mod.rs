@@ -845,7 +845,10 @@ async fn refresh_all(state: State<AppState>) -> EsResult<Response> {
     refresh(state).await
 }
 
-pub(crate) async fn refresh_index(state: State<AppState>, Path(index): Path<String>) -> EsResult<Response> {
+pub(crate) async fn refresh_index(
+    state: State<AppState>,
+    Path(index): Path<String>,
+) -> EsResult<Response> {
     if !index.contains('*') && index != "_all" && state.store.index(&index).is_none() {
         return Err(EsError::index_not_found(&index));
     }
