@@ -104,7 +104,7 @@ or an outage loses nothing; files are known by device and inode, through rotatio
 Example:\n  osprey agent --server http://osprey:7800 --paths '/var/log/containers/*.log' \
 --data-dir /var/lib/osprey-agent"
     )]
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Print an example configuration file with every option and its default.
     ExampleConfig,
 }
@@ -171,6 +171,17 @@ struct AgentArgs {
         default_value = "127.0.0.1:6832"
     )]
     jaeger_binary_addr: String,
+    /// Serve Jaeger sampling strategies (what the Jaeger agent serves on 5778), asked of this
+    /// URL: the server's SAMPLING listener (`http://osprey:5778`).
+    #[arg(long, env = "OSPREY_AGENT_SAMPLING_FROM")]
+    sampling_from: Option<String>,
+    /// Where applications ask for sampling strategies, or `off`.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_SAMPLING_ADDR",
+        default_value = "127.0.0.1:5778"
+    )]
+    sampling_addr: String,
     /// Log filter for the agent's own logs.
     #[arg(long, env = "OSPREY_LOG", default_value = "info")]
     log: String,
@@ -283,15 +294,21 @@ fn main() -> anyhow::Result<()> {
                     })
                     .context("starting the signal handler")?;
             }
+            let address = |text: &str| -> anyhow::Result<Option<std::net::SocketAddr>> {
+                if text.eq_ignore_ascii_case("off") {
+                    return Ok(None);
+                }
+                Ok(Some(text.parse().with_context(|| {
+                    format!("{text:?} is not an address like 127.0.0.1:6831 or \"off\"")
+                })?))
+            };
+            if let (Some(upstream), Some(addr)) =
+                (&args.sampling_from, address(&args.sampling_addr)?)
+            {
+                osprey_agent::sampling::start(addr, upstream)
+                    .with_context(|| format!("serving sampling strategies on {addr}"))?;
+            }
             if let Some(otlp_url) = args.spans_to {
-                let address = |text: &str| -> anyhow::Result<Option<std::net::SocketAddr>> {
-                    if text.eq_ignore_ascii_case("off") {
-                        return Ok(None);
-                    }
-                    Ok(Some(text.parse().with_context(|| {
-                        format!("{text:?} is not an address like 127.0.0.1:6831 or \"off\"")
-                    })?))
-                };
                 osprey_agent::spans::start(
                     osprey_agent::spans::SpanForwarding {
                         otlp_url,

@@ -266,3 +266,80 @@ def test_the_agent_forwards_jaeger_client_spans_with_the_node_name(osprey_factor
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
+
+
+def test_jaeger_clients_get_their_sampling_strategy_from_the_agent(osprey_factory, tmp_path):
+    """The real jaeger-client's remote sampler polls the agent's sampling port, as it polls the
+    Jaeger agent; the agent asks the server's SAMPLING listener, and keeps answering with the
+    last strategy while the server is away."""
+    import sys
+    import textwrap
+    import urllib.parse
+
+    from osprey_e2e import free_port, request
+
+    config = tmp_path / "osprey.toml"
+    config.write_text('[sampling]\ndefault_probability = 1.0\n')
+    server = osprey_factory(start=False, tracing=True, extra_env={"OSPREY_CONFIG": str(config)})
+    server.start()
+    sampling_port = free_port()
+    (tmp_path / "logs").mkdir()
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [str(osprey_bin()), "agent", "--server", server.http_url, "--paths", f"{tmp_path}/logs/*.log",
+         "--data-dir", str(tmp_path / "agent"), "--kubernetes", "false",
+         "--sampling-from", server.url("SAMPLING"), "--sampling-addr", f"127.0.0.1:{sampling_port}"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    agent_url = f"http://127.0.0.1:{sampling_port}"
+    try:
+        def through_agent(path):
+            try:
+                status, _, body = request("GET", agent_url + path, timeout=5)
+            except OSError:
+                return None
+            return status, body
+
+        wait_until(lambda: through_agent("/sampling?service=x"), timeout=10, what="the agent's sampling port")
+        query = urllib.parse.urlencode({"service": "checkout"})
+        status, body = through_agent(f"/sampling?{query}")
+        _, _, direct = request("GET", f"{server.url('SAMPLING')}/sampling?{query}")
+        assert status == 200 and json.loads(body) == json.loads(direct), body
+        assert json.loads(body)["probabilisticSampling"]["samplingRate"] == 1.0
+        assert json.loads(through_agent(f"/?{query}")[1]) == json.loads(direct)  # older clients' path
+
+        client = textwrap.dedent(f"""
+            import time
+            from jaeger_client import Config
+            config = Config(config={{
+                "sampling_refresh_interval": 1,
+                "local_agent": {{"reporting_host": "127.0.0.1", "reporting_port": {free_port()},
+                                 "sampling_port": {sampling_port}}},
+            }}, service_name="checkout", validate=True)
+            tracer = config.initialize_tracer()
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                with tracer.start_span("pay") as span:
+                    pass
+                if span.is_sampled():
+                    break
+                time.sleep(0.2)
+            sampler = tracer.sampler.sampler
+            print(span.is_sampled(), type(sampler).__name__, getattr(sampler, "rate", None))
+            tracer.close()
+            time.sleep(0.3)
+        """)
+        result = subprocess.run([sys.executable, "-c", client], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr[-3000:]
+        # The strategy the agent passed on (rate 1.0), not the client's initial 0.001.
+        assert result.stdout.split() == ["True", "ProbabilisticSampler", "1.0"], result.stdout + result.stderr[-2000:]
+
+        # The server away: the agent still answers with the last strategy; a service it never
+        # asked about gets a clear 502.
+        server.stop()
+        status, body = through_agent(f"/sampling?{query}")
+        assert status == 200 and json.loads(body)["probabilisticSampling"]["samplingRate"] == 1.0
+        status, body = through_agent("/sampling?service=never-asked")
+        assert status == 502 and b"cannot ask" in body, body
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
