@@ -1,4 +1,4 @@
-//! Container log lines (Docker json-file, CRI, plain text) and kubelet log paths: never a
+//! Container log lines (Docker json-file, CRI, plain text, logfmt) and kubelet log paths: never a
 //! panic, and every document the pipeline makes of them is a JSON object.
 #![no_main]
 use std::path::Path;
@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = osprey_agent::k8s_path::parse(Path::new(line));
         let _ = osprey_agent::pipeline::detect_level(line);
+        let _ = osprey_agent::logfmt::parse(line);
         let end = offset + line.len() as u64 + 1;
         let raw = RawLine {
             key,

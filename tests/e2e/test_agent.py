@@ -187,6 +187,10 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
                  labels={"app": "web", "app.kubernetes.io/name": "shop-web"}, annotations={"team": "payments"}))
     stub.put(pod("noisy-1", "shop", "node-1", "spam", "spam:1", annotations={"osprey.io/exclude": "true"}))
     stub.put(pod("elsewhere", "shop", "node-2", "nginx", "nginx:1.27", labels={"app": "other"}))
+    # Parsers chosen by annotation: logfmt for a Go service, plain (no JSON spreading) for one
+    # container of another pod.
+    stub.put(pod("go-api-1", "shop", "node-1", "api", "api:3", annotations={"osprey.io/parser": "logfmt"}))
+    stub.put(pod("raw-1", "shop", "node-1", "app", "app:1", annotations={"osprey.io/parser-app": "plain"}))
     logs = tmp_path / "containers"
     logs.mkdir()
 
@@ -214,6 +218,19 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
         status, body, _ = osprey.es("GET", "/logstash-*/_search?q=kubernetes.labels.app:web&size=0")
         assert status == 200 and body["hits"]["total"]["value"] >= 1, body
         assert not any(d["message"] == "must not arrive" for d in stored(osprey)), "an excluded pod's line arrived"
+
+        write("go-api-1", "api", 'level=warn msg="slow \\"query\\"" took=12ms cached')
+        write("raw-1", "app", '{"user": "ann", "msg": "kept whole"}')
+        write("web-6f7d9-x2x", "nginx", '{"user": "bob", "msg": "spread"}')
+        def parsed():
+            docs = {d["kubernetes"]["pod_name"]: d for d in stored(osprey)
+                    if d["message"].startswith(("level=warn", '{"user"'))}
+            return docs if len(docs) == 3 else None
+        docs = wait_until(parsed, timeout=20, what="lines of the annotated pods")
+        go = docs["go-api-1"]
+        assert (go["level"], go["msg"], go["took"], go["cached"]) == ("warn", 'slow "query"', "12ms", "true"), go
+        assert "user" not in docs["raw-1"] and docs["raw-1"]["message"] == '{"user": "ann", "msg": "kept whole"}'
+        assert docs["web-6f7d9-x2x"]["user"] == "bob"
 
         # A pod scheduled later arrives through the watch.
         stub.put(pod("late-1", "shop", "node-1", "app", "app:2", labels={"app": "late"}))

@@ -21,6 +21,9 @@ use serde_json::{Map, Value, json};
 
 /// The annotation that drops a pod's lines.
 pub const EXCLUDE_ANNOTATION: &str = "osprey.io/exclude";
+/// The annotation that chooses how a pod's lines are parsed (`json`, `logfmt`, `plain`);
+/// `osprey.io/parser-<container>` for one container.
+pub const PARSER_ANNOTATION: &str = "osprey.io/parser";
 
 /// What the API server says about one pod.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -37,6 +40,8 @@ pub struct PodMeta {
     pub excluded: bool,
     /// Per container name: image and image id.
     pub containers: HashMap<String, (String, String)>,
+    /// `osprey.io/parser` and `osprey.io/parser-<container>` annotations, as written.
+    pub parsers: HashMap<String, String>,
 }
 
 impl PodMeta {
@@ -76,6 +81,13 @@ impl PodMeta {
                 );
             }
         }
+        let parsers = metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(key, _)| key.starts_with(PARSER_ANNOTATION))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
         let excluded = metadata
             .annotations
             .as_ref()
@@ -94,8 +106,17 @@ impl PodMeta {
                 annotations: de_dot(&metadata.annotations),
                 excluded,
                 containers,
+                parsers,
             },
         ))
+    }
+
+    /// The parser the pod's annotations choose for `container`, if any.
+    pub fn parser_for(&self, container: &str) -> Option<&str> {
+        self.parsers
+            .get(&format!("{PARSER_ANNOTATION}-{container}"))
+            .or_else(|| self.parsers.get(PARSER_ANNOTATION))
+            .map(String::as_str)
     }
 
     /// Adds what it knows to a document's `kubernetes` object.

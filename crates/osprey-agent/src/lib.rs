@@ -10,6 +10,7 @@ pub mod format;
 pub mod k8s_path;
 pub mod kube_meta;
 pub mod ledger;
+pub mod logfmt;
 pub mod multiline;
 pub mod pipeline;
 pub mod run;

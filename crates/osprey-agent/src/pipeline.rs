@@ -54,8 +54,34 @@ struct StreamState {
     held_since: Option<u64>,
 }
 
+/// How a line's message becomes fields (a pod chooses with `osprey.io/parser`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parser {
+    /// A JSON object message spreads its fields (the default).
+    #[default]
+    Json,
+    /// `key=value` pairs spread as fields; a JSON object message still spreads.
+    Logfmt,
+    /// Nothing spread: the message as written.
+    Plain,
+}
+
+impl std::str::FromStr for Parser {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "json" => Ok(Parser::Json),
+            "logfmt" => Ok(Parser::Logfmt),
+            "plain" | "none" => Ok(Parser::Plain),
+            other => Err(format!("{other:?}: expected json, logfmt or plain")),
+        }
+    }
+}
+
 /// The parts of a file's documents that are the same for every line, serialized once.
 struct FileJson {
+    /// How messages become fields.
+    parser: Parser,
     /// `"kubernetes":{…}` (empty when the path names no container).
     kubernetes: String,
     /// The pod asked to be left out.
@@ -99,6 +125,7 @@ impl FileState {
         });
         if stale {
             let mut excluded = false;
+            let mut parser = Parser::default();
             let kubernetes = match &self.container {
                 Some(container) => {
                     let mut kubernetes = json!({
@@ -118,12 +145,19 @@ impl FileState {
                     {
                         excluded = pod.excluded;
                         pod.enrich(&mut kubernetes, &container.container_name);
+                        if let Some(chosen) = pod.parser_for(&container.container_name) {
+                            parser = chosen.parse().unwrap_or_else(|error| {
+                                tracing::warn!(pod = %container.pod_name, %error, "unknown parser annotation; JSON messages are spread as by default");
+                                Parser::default()
+                            });
+                        }
                     }
                     format!(",\"kubernetes\":{kubernetes}")
                 }
                 None => String::new(),
             };
             self.json = Some(FileJson {
+                parser,
                 kubernetes,
                 excluded,
                 pods_generation: generation,
@@ -322,7 +356,24 @@ fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset:
     out.push(b'"');
     // A JSON object message: its fields become the document's (the raw line is kept).
     let mut has_level = false;
-    if line.text.starts_with('{')
+    if file.parser == Parser::Logfmt
+        && !line.text.starts_with('{')
+        && let Some(pairs) = crate::logfmt::parse(&line.text)
+    {
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            let later_duplicate = pairs[i + 1..].iter().any(|(n, _)| n == name);
+            if OWN_FIELDS.contains(name) || later_duplicate {
+                continue;
+            }
+            has_level |= *name == "level";
+            out.push(b',');
+            push_json_string(&mut out, name);
+            out.push(b':');
+            push_json_string(&mut out, value);
+        }
+    }
+    if file.parser != Parser::Plain
+        && line.text.starts_with('{')
         && let Ok(fields) = serde_json::from_str::<TopLevelFields<'_>>(&line.text)
     {
         for (i, (name, value)) in fields.0.iter().enumerate() {
