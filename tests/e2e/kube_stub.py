@@ -1,6 +1,7 @@
-"""A stub Kubernetes API server that speaks the real list + watch protocol for pods
-(`GET /api/v1/pods` with `fieldSelector`, then `?watch=1&resourceVersion=N` streaming chunked
-JSON events), so that the agent's `kube` watcher runs unchanged against it."""
+"""A stub Kubernetes API server that speaks the real list + watch protocol for pods and
+namespaces (`GET /api/v1/pods` with `fieldSelector`, `GET /api/v1/namespaces`, then
+`?watch=1&resourceVersion=N` streaming chunked JSON events), so that the agent's `kube`
+watchers run unchanged against it."""
 
 from __future__ import annotations
 
@@ -23,13 +24,21 @@ def pod(name: str, namespace: str, node: str, container: str, image: str, labels
     }
 
 
+def namespace(name: str, labels=None, uid=None):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": uid or f"uid-ns-{name}", "labels": labels or {}}}
+
+
+RESOURCES = {"/api/v1/pods": "Pod", "/api/v1/namespaces": "Namespace"}
+
+
 class KubeStub:
     def __init__(self):
         self.lock = threading.Lock()
         self.version = 1
-        self.pods: dict[tuple[str, str], dict] = {}
+        self.objects: dict[str, dict[tuple, dict]] = {"Pod": {}, "Namespace": {}}
         self.history: list[tuple[int, str, dict]] = []
-        self.watchers: list[queue.Queue] = []
+        self.watchers: list[tuple[str, queue.Queue]] = []
         self.lists = 0
         self.watches = 0
         stub = self
@@ -43,7 +52,8 @@ class KubeStub:
             def do_GET(self):
                 url = urllib.parse.urlparse(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))
-                if url.path != "/api/v1/pods":
+                resource = RESOURCES.get(url.path)
+                if resource is None:
                     body = json.dumps({"kind": "Status", "status": "Failure", "code": 404}).encode()
                     self.send_response(404)
                     self.send_header("Content-Type", "application/json")
@@ -56,10 +66,10 @@ class KubeStub:
                 if selector.startswith("spec.nodeName="):
                     node = selector.split("=", 1)[1]
                 if params.get("watch") in ("1", "true"):
-                    stub.serve_watch(self, node, int(params.get("resourceVersion") or 0),
+                    stub.serve_watch(self, resource, node, int(params.get("resourceVersion") or 0),
                                      float(params.get("timeoutSeconds") or 30))
                 else:
-                    stub.serve_list(self, node)
+                    stub.serve_list(self, resource, node)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -72,20 +82,22 @@ class KubeStub:
             self.version += 1
             p = json.loads(json.dumps(p))
             p["metadata"]["resourceVersion"] = str(self.version)
-            key = (p["metadata"]["namespace"], p["metadata"]["name"])
+            key = (p["metadata"].get("namespace"), p["metadata"]["name"])
+            objects = self.objects[p["kind"]]
             if kind == "DELETED":
-                self.pods.pop(key, None)
+                objects.pop(key, None)
             else:
-                self.pods[key] = p
+                objects[key] = p
             self.history.append((self.version, kind, p))
-            for q in self.watchers:
-                q.put((self.version, kind, p))
+            for resource, q in self.watchers:
+                if resource == p["kind"]:
+                    q.put((self.version, kind, p))
 
-    def serve_list(self, handler, node):
+    def serve_list(self, handler, resource, node):
         with self.lock:
             self.lists += 1
-            items = [p for p in self.pods.values() if node is None or p["spec"]["nodeName"] == node]
-            body = json.dumps({"kind": "PodList", "apiVersion": "v1",
+            items = [p for p in self.objects[resource].values() if node is None or p["spec"]["nodeName"] == node]
+            body = json.dumps({"kind": f"{resource}List", "apiVersion": "v1",
                                "metadata": {"resourceVersion": str(self.version)}, "items": items}).encode()
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
@@ -93,14 +105,15 @@ class KubeStub:
         handler.end_headers()
         handler.wfile.write(body)
 
-    def serve_watch(self, handler, node, since: int, timeout: float):
+    def serve_watch(self, handler, resource, node, since: int, timeout: float):
         q: queue.Queue = queue.Queue()
         with self.lock:
-            self.watches += 1
+            if resource == "Pod":
+                self.watches += 1
             for event in self.history:
-                if event[0] > since:
+                if event[0] > since and event[2]["kind"] == resource:
                     q.put(event)
-            self.watchers.append(q)
+            self.watchers.append((resource, q))
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Transfer-Encoding", "chunked")
@@ -124,7 +137,7 @@ class KubeStub:
             pass
         finally:
             with self.lock:
-                self.watchers.remove(q)
+                self.watchers.remove((resource, q))
 
     def close(self):
         self.server.shutdown()

@@ -180,9 +180,10 @@ def test_agent_delivers_every_line_with_its_metadata_through_rotation_and_restar
 
 
 def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(osprey, tmp_path):
-    from kube_stub import KubeStub, pod
+    from kube_stub import KubeStub, namespace, pod
 
     stub = KubeStub()
+    stub.put(namespace("shop", labels={"team": "payments", "env.tier": "prod"}))
     stub.put(pod("web-6f7d9-x2x", "shop", "node-1", "nginx", "nginx:1.27",
                  labels={"app": "web", "app.kubernetes.io/name": "shop-web"}, annotations={"team": "payments"}))
     stub.put(pod("noisy-1", "shop", "node-1", "spam", "spam:1", annotations={"osprey.io/exclude": "true"}))
@@ -215,6 +216,8 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
         assert k8s["annotations"] == {"team": "payments"}
         assert k8s["pod_id"] == "uid-shop-web-6f7d9-x2x" and k8s["host"] == "node-1"
         assert k8s["container_image"] == "nginx:1.27" and k8s["container_image_id"].endswith("c" * 64)
+        assert k8s["namespace_id"] == "uid-ns-shop"
+        assert k8s["namespace_labels"] == {"team": "payments", "env_tier": "prod"}
         status, body, _ = osprey.es("GET", "/logstash-*/_search?q=kubernetes.labels.app:web&size=0")
         assert status == 200 and body["hits"]["total"]["value"] >= 1, body
         assert not any(d["message"] == "must not arrive" for d in stored(osprey)), "an excluded pod's line arrived"
@@ -246,8 +249,11 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
         write("gone-1", "app", "line without the API server")
         doc = wait_until(lambda: next((d for d in stored(osprey) if d["message"] == "line without the API server"), None),
                          timeout=20, what="a line while the API server is away")
+        # (the namespace, known from before, is still in the cache)
         assert doc["kubernetes"] == {"pod_name": "gone-1", "namespace_name": "shop", "container_name": "app",
-                                     "docker_id": "d" * 64, "container_id": "d" * 64}
+                                     "docker_id": "d" * 64, "container_id": "d" * 64,
+                                     "namespace_id": "uid-ns-shop",
+                                     "namespace_labels": {"team": "payments", "env_tier": "prod"}}
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)

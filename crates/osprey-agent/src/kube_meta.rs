@@ -8,13 +8,16 @@
 //! `annotations.*` with dots in keys replaced by `_` (the filter's `de_dot` default:
 //! `app.kubernetes.io/name` → `app_kubernetes_io/name`).
 //!
+//! Namespaces are watched too (all of them, they are few): `kubernetes.namespace_id` and
+//! `kubernetes.namespace_labels.*`, as the filter adds them.
+//!
 //! Pods can steer the agent with annotations: `osprey.io/exclude: "true"` drops their lines.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde_json::{Map, Value, json};
@@ -149,6 +152,31 @@ impl PodMeta {
 /// Pods by (namespace, name).
 type Pods = HashMap<(String, String), PodMeta>;
 
+/// What the API server says about one namespace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NamespaceMeta {
+    /// Its uid.
+    pub uid: String,
+    /// Labels, keys de-dotted.
+    pub labels: Map<String, Value>,
+}
+
+impl NamespaceMeta {
+    /// Adds `namespace_id` and `namespace_labels` to a document's `kubernetes` object.
+    pub fn enrich(&self, kubernetes: &mut Value) {
+        let Some(object) = kubernetes.as_object_mut() else {
+            return;
+        };
+        object.insert("namespace_id".into(), json!(self.uid));
+        if !self.labels.is_empty() {
+            object.insert(
+                "namespace_labels".into(),
+                Value::Object(self.labels.clone()),
+            );
+        }
+    }
+}
+
 /// The pods of this node, as last heard from the API server.
 #[derive(Debug, Clone, Default)]
 pub struct PodCache {
@@ -156,6 +184,8 @@ pub struct PodCache {
     /// The pods of a relist in progress: they replace the cache when it is complete, so that
     /// pods deleted while the watch was down are forgotten.
     relist: Arc<RwLock<Option<Pods>>>,
+    namespaces: Arc<RwLock<HashMap<String, NamespaceMeta>>>,
+    namespaces_relist: Arc<RwLock<Option<HashMap<String, NamespaceMeta>>>>,
     /// Counts changes, so that what was made from the cache knows when to make it again.
     generation: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -171,6 +201,65 @@ impl PodCache {
     /// Changes so far: a value different from the last one seen means pods changed.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The namespace `name`, if the API server told about it.
+    pub fn namespace(&self, name: &str) -> Option<NamespaceMeta> {
+        let namespaces = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        namespaces.get(name).cloned()
+    }
+
+    fn apply_namespace(&self, event: Event<Namespace>) {
+        let meta = |ns: &Namespace| {
+            let name = ns.metadata.name.clone()?;
+            let labels = ns
+                .metadata
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.replace('.', "_"), Value::String(v.clone())))
+                .collect();
+            Some((
+                name,
+                NamespaceMeta {
+                    uid: ns.metadata.uid.clone().unwrap_or_default(),
+                    labels,
+                },
+            ))
+        };
+        {
+            let mut relist = self
+                .namespaces_relist
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut namespaces = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Event::Init => *relist = Some(HashMap::new()),
+                Event::InitApply(ns) => {
+                    if let Some((name, meta)) = meta(&ns) {
+                        namespaces.insert(name.clone(), meta.clone());
+                        relist.get_or_insert_with(HashMap::new).insert(name, meta);
+                    }
+                }
+                Event::InitDone => {
+                    if let Some(listed) = relist.take() {
+                        *namespaces = listed;
+                    }
+                }
+                Event::Apply(ns) => {
+                    if let Some((name, meta)) = meta(&ns) {
+                        namespaces.insert(name, meta);
+                    }
+                }
+                Event::Delete(ns) => {
+                    if let Some(name) = ns.metadata.name {
+                        namespaces.remove(&name);
+                    }
+                }
+            }
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn apply(&self, event: Event<Pod>) {
@@ -241,18 +330,34 @@ impl PodCache {
                 return;
             }
         };
+        let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
         let pods: kube::Api<Pod> = kube::Api::all(client);
         let mut config = watcher::Config::default();
         if let Some(node) = &node {
             config = config.fields(&format!("spec.nodeName={node}"));
         }
-        let mut stream = std::pin::pin!(watcher::watcher(pods, config).default_backoff());
-        loop {
-            match stream.try_next().await {
-                Ok(Some(event)) => self.apply(event),
-                Ok(None) => return,
-                Err(error) => tracing::warn!(%error, "watching pods failed; retrying"),
+        let watch_pods = async {
+            let mut stream = std::pin::pin!(watcher::watcher(pods, config).default_backoff());
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(event)) => self.apply(event),
+                    Ok(None) => return,
+                    Err(error) => tracing::warn!(%error, "watching pods failed; retrying"),
+                }
             }
-        }
+        };
+        let watch_namespaces = async {
+            let mut stream = std::pin::pin!(
+                watcher::watcher(namespaces, watcher::Config::default()).default_backoff()
+            );
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(event)) => self.apply_namespace(event),
+                    Ok(None) => return,
+                    Err(error) => tracing::warn!(%error, "watching namespaces failed; retrying"),
+                }
+            }
+        };
+        futures::join!(watch_pods, watch_namespaces);
     }
 }

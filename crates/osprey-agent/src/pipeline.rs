@@ -140,6 +140,9 @@ impl FileState {
                     if let Some(uid) = &container.pod_uid {
                         kubernetes["pod_id"] = json!(uid);
                     }
+                    if let Some(namespace) = pods.and_then(|p| p.namespace(&container.namespace)) {
+                        namespace.enrich(&mut kubernetes);
+                    }
                     if let Some(pod) =
                         pods.and_then(|p| p.get(&container.namespace, &container.pod_name))
                     {
