@@ -171,6 +171,20 @@ struct AgentArgs {
         default_value = "127.0.0.1:6832"
     )]
     jaeger_binary_addr: String,
+    /// OTLP/HTTP receiver for applications' spans (with `--spans-to`), or `off`.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_OTLP_HTTP_ADDR",
+        default_value = "127.0.0.1:4318"
+    )]
+    otlp_http_addr: String,
+    /// Zipkin v2 receiver for applications' spans (with `--spans-to`), or `off`.
+    #[arg(
+        long,
+        env = "OSPREY_AGENT_ZIPKIN_ADDR",
+        default_value = "127.0.0.1:9411"
+    )]
+    zipkin_addr: String,
     /// Serve Jaeger sampling strategies (what the Jaeger agent serves on 5778), asked of this
     /// URL: the server's SAMPLING listener (`http://osprey:5778`).
     #[arg(long, env = "OSPREY_AGENT_SAMPLING_FROM")]
@@ -314,6 +328,8 @@ fn main() -> anyhow::Result<()> {
                         otlp_url,
                         compact: address(&args.jaeger_compact_addr)?,
                         binary: address(&args.jaeger_binary_addr)?,
+                        otlp_http: address(&args.otlp_http_addr)?,
+                        zipkin: address(&args.zipkin_addr)?,
                         node: args.node_name.clone(),
                     },
                     stop.clone(),

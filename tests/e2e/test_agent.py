@@ -259,12 +259,22 @@ def test_pod_metadata_from_the_api_server_and_lines_that_do_not_wait_for_it(ospr
         agent.wait(timeout=30)
 
 
-def test_the_agent_forwards_jaeger_client_spans_with_the_node_name(osprey_factory, tmp_path):
+def test_the_agent_forwards_jaeger_otlp_and_zipkin_spans_with_the_node_name(osprey_factory, tmp_path):
     import socket as sockets
 
     from test_tracing_clients import assert_trace_matches, fetch_trace, run_client
 
+    from osprey_e2e import free_port, request
+
+    def agent_listens(port):
+        try:
+            sockets.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
     server = osprey_factory(tracing=True)
+    otlp_port, zipkin_port = free_port(), free_port()
     probe = sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     udp_port = probe.getsockname()[1]
@@ -275,17 +285,32 @@ def test_the_agent_forwards_jaeger_client_spans_with_the_node_name(osprey_factor
         [str(osprey_bin()), "agent", "--server", server.http_url, "--paths", f"{tmp_path}/logs/*.log",
          "--data-dir", str(tmp_path / "agent"), "--kubernetes", "false", "--node-name", "node-7",
          "--spans-to", server.url("OTLP_HTTP"), "--jaeger-compact-addr", f"127.0.0.1:{udp_port}",
-         "--jaeger-binary-addr", "off"],
+         "--jaeger-binary-addr", "off", "--otlp-http-addr", f"127.0.0.1:{otlp_port}",
+         "--zipkin-addr", f"127.0.0.1:{zipkin_port}"],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)  # the agent binds its UDP port
-        sent = run_client("jaeger-udp", udp_port, "via-agent")
-        trace = fetch_trace(server, sent["trace_id"], len(sent["spans"]))
-        assert_trace_matches(trace, sent, exact_tags=False)
-        for process in trace["processes"].values():
-            tags = {t["key"]: t["value"] for t in process["tags"]}
-            assert tags.get("k8s.node.name") == "node-7", process
-            assert process["serviceName"] == "via-agent"
+        wait_until(lambda: agent_listens(otlp_port) and agent_listens(zipkin_port), timeout=10,
+                   what="the agent's span receivers")
+        # A Jaeger client on UDP, an OpenTelemetry SDK over OTLP/HTTP and a Zipkin tracer, all
+        # sending to the agent as they would to a local collector.
+        for client, args in [("jaeger-udp", (udp_port,)), ("otel", ("http", f"http://127.0.0.1:{otlp_port}")),
+                             ("zipkin", ("json", zipkin_port))]:
+            service = f"via-agent-{client}"
+            sent = run_client(client, *args, service)
+            trace = fetch_trace(server, sent["trace_id"], len(sent["spans"]))
+            assert_trace_matches(trace, sent, exact_tags=False)
+            for process in trace["processes"].values():
+                tags = {t["key"]: t["value"] for t in process["tags"]}
+                assert tags.get("k8s.node.name") == "node-7", (client, process)
+                assert process["serviceName"] == service
+        # Not a span export: a clear 400, and the agent goes on.
+        status, _, body = request("POST", f"http://127.0.0.1:{otlp_port}/v1/traces", b"\xff\x00garbage",
+                                  headers={"Content-Type": "application/x-protobuf"})
+        assert status == 400 and b"OTLP" in body, body
+        status, _, body = request("POST", f"http://127.0.0.1:{zipkin_port}/api/v2/spans", b"[{",
+                                  headers={"Content-Type": "application/json"})
+        assert status == 400 and b"Zipkin" in body, body
+        assert agent.poll() is None
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)

@@ -2,7 +2,7 @@
 //! CRI, partial lines reassembled) and what a log file's path tells about its container
 //! (`k8s_path`) and what the API server says (`kube_meta`), following files through rotation with checkpoints (`tail`), lines to
 //! documents (`pipeline`, stack traces merged by `multiline`), delivery over `_bulk` (`ship`, with the batch in flight written down by `ledger` so that none is stored twice) and the loop tying them together
-//! (`run`); span forwarding and sampling strategies in the Jaeger agent's place (`spans`, `sampling`). Every parser of untrusted input is property-tested.
+//! (`run`); span forwarding and sampling strategies in the Jaeger agent's place (`spans`, OTLP/HTTP and Zipkin `receivers`, `sampling`). Every parser of untrusted input is property-tested.
 
 #![warn(missing_docs)]
 
@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod logfmt;
 pub mod multiline;
 pub mod pipeline;
+pub mod receivers;
 pub mod run;
 pub mod sampling;
 pub mod ship;

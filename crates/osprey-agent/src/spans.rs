@@ -1,7 +1,8 @@
 //! Span forwarding: the agent takes the Jaeger agent's place on the node. Applications keep
-//! sending Thrift `emitBatch` datagrams to UDP 6831 (compact) or 6832 (binary); the agent
-//! decodes them, adds the node's name to each span's process (`k8s.node.name`), and forwards
-//! them in batches as OTLP/HTTP protobuf to the server's OTLP_HTTP listener.
+//! sending Thrift `emitBatch` datagrams to UDP 6831 (compact) or 6832 (binary), or OTLP/HTTP
+//! and Zipkin requests (`receivers`); the agent decodes them, adds the node's name to each
+//! span's process (`k8s.node.name`), and forwards them in batches as OTLP/HTTP protobuf to the
+//! server's OTLP_HTTP listener.
 //!
 //! UDP is lossy by design: a batch the server does not take after a few attempts is dropped
 //! and counted, and the queue between receiving and sending is bounded.
@@ -35,6 +36,10 @@ pub struct SpanForwarding {
     pub compact: Option<SocketAddr>,
     /// Jaeger Thrift binary.
     pub binary: Option<SocketAddr>,
+    /// OTLP/HTTP receiver.
+    pub otlp_http: Option<SocketAddr>,
+    /// Zipkin v2 receiver.
+    pub zipkin: Option<SocketAddr>,
     /// Added to every span's process as `k8s.node.name`.
     pub node: Option<String>,
 }
@@ -68,7 +73,7 @@ pub fn start(config: SpanForwarding, stop: Arc<AtomicBool>) -> std::io::Result<A
             .name("jaeger-udp".into())
             .spawn(move || receive(&socket, protocol, &sender, &stop, &stats))?;
     }
-    drop(sender);
+    crate::receivers::start(config.otlp_http, config.zipkin, sender, stats.clone())?;
     let (stop, forwarder_stats) = (stop.clone(), stats.clone());
     std::thread::Builder::new()
         .name("span-forward".into())
