@@ -341,8 +341,8 @@ impl Tailer {
     /// Finds new files, follows renames, notices files that are gone and truncations.
     pub fn scan(&mut self, checkpoints: &Checkpoints) -> io::Result<()> {
         let mut seen: Vec<FileKey> = Vec::new();
-        for pattern in &self.patterns {
-            let paths = glob::glob(pattern).map_err(|e| {
+        for pattern in self.patterns.clone() {
+            let paths = glob::glob(&pattern).map_err(|e| {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("{pattern}: {e}"))
             })?;
             for path in paths.flatten() {
@@ -378,25 +378,7 @@ impl Tailer {
                         StartAt::Tail => metadata.len(),
                     },
                 };
-                self.new_files.push(Checkpoint {
-                    key,
-                    fingerprint: print,
-                    offset,
-                    path: path.clone(),
-                });
-                self.files.insert(
-                    key,
-                    Followed {
-                        path: Arc::from(path),
-                        file,
-                        fingerprint: print,
-                        offset,
-                        last_len: u64::MAX,
-                        pending: Vec::new(),
-                        skipping: false,
-                        gone_since: None,
-                    },
-                );
+                self.follow(key, path, file, print, offset, None);
             }
         }
         if !self.scanned_once {
@@ -554,6 +536,21 @@ impl Tailer {
         offset: u64,
     ) -> io::Result<()> {
         let print = fingerprint(&file)?;
+        // Not at a watched path: read to its end, then let go.
+        self.follow(key, path, file, print, offset, Some(Instant::now()));
+        Ok(())
+    }
+
+    /// Follows a file from `offset`; it gets a checkpoint at the next save.
+    fn follow(
+        &mut self,
+        key: FileKey,
+        path: PathBuf,
+        file: File,
+        print: Fingerprint,
+        offset: u64,
+        gone_since: Option<Instant>,
+    ) {
         self.new_files.push(Checkpoint {
             key,
             fingerprint: print,
@@ -570,10 +567,9 @@ impl Tailer {
                 last_len: u64::MAX,
                 pending: Vec::new(),
                 skipping: false,
-                gone_since: Some(Instant::now()),
+                gone_since,
             },
         );
-        Ok(())
     }
 
     /// Files followed since the last call, each with the offset its reading starts from.
