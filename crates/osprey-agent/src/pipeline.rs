@@ -50,8 +50,10 @@ struct StreamState {
     merger: Merger,
     /// Where the partial line being joined began.
     partial_since: Option<u64>,
-    /// Where the first line of the event being gathered began.
-    held_since: Option<u64>,
+    /// Where the first line of the event being gathered began, and the file's fingerprint
+    /// then (after a copytruncate the file's fingerprint changes while an event of its old
+    /// content may still be held: the event keeps the identity its lines were read under).
+    held_since: Option<(u64, Fingerprint)>,
 }
 
 /// How a line's message becomes fields (a pod chooses with `osprey.io/parser`).
@@ -111,7 +113,7 @@ impl FileState {
     fn safe_offset(&self) -> u64 {
         self.streams
             .iter()
-            .flat_map(|s| [s.partial_since, s.held_since])
+            .flat_map(|s| [s.partial_since, s.held_since.map(|(offset, _)| offset)])
             .flatten()
             .fold(self.read_to, u64::min)
     }
@@ -176,10 +178,9 @@ impl FileState {
         &mut self,
         key: FileKey,
         line: &Line,
-        start: u64,
+        (start, fingerprint): (u64, Fingerprint),
         pods: Option<&PodCache>,
     ) -> Option<Document> {
-        let fingerprint = self.fingerprint;
         let json = self.file_json(pods);
         if json.excluded {
             return None;
@@ -264,15 +265,16 @@ impl Pipeline {
         };
         let stream = line.stream as usize;
         let ended = state.streams[stream].merger.push(line);
+        let here = (line_start, raw.fingerprint);
         let Some(event) = ended else {
-            state.streams[stream].held_since.get_or_insert(line_start);
+            state.streams[stream].held_since.get_or_insert(here);
             return None;
         };
         // The line starts the next event.
         let event_start = state.streams[stream]
             .held_since
-            .replace(line_start)
-            .unwrap_or(line_start);
+            .replace(here)
+            .unwrap_or(here);
         state.document(raw.key, &event, event_start, self.pods.as_ref())
     }
 
@@ -282,7 +284,8 @@ impl Pipeline {
         for (key, state) in &mut self.files {
             for stream in 0..2 {
                 if let Some(event) = state.streams[stream].merger.flush_idle(max_wait) {
-                    let start = state.streams[stream].held_since.take().unwrap_or(0);
+                    let start =
+                        (state.streams[stream].held_since.take()).unwrap_or((0, state.fingerprint));
                     documents.extend(state.document(*key, &event, start, self.pods.as_ref()));
                 }
             }
@@ -304,6 +307,7 @@ impl Pipeline {
                 .partial_since
                 .take()
                 .unwrap_or(state.read_to);
+            let start = (start, state.fingerprint);
             match state.streams[stream].merger.push(line) {
                 Some(event) => {
                     let event_start = state.streams[stream]
@@ -322,7 +326,8 @@ impl Pipeline {
                 .merger
                 .flush_idle(std::time::Duration::ZERO)
             {
-                let start = state.streams[stream].held_since.take().unwrap_or(0);
+                let start =
+                    (state.streams[stream].held_since.take()).unwrap_or((0, state.fingerprint));
                 documents.extend(state.document(key, &event, start, self.pods.as_ref()));
             }
         }
@@ -582,6 +587,22 @@ mod tests {
             Some(3)
         );
         assert_eq!(docs[0].end_offset, 30);
+    }
+
+    #[test]
+    fn an_event_held_across_a_copytruncate_keeps_the_identity_it_was_read_under() {
+        let mut pipeline = Pipeline::new(1 << 20);
+        let mut old = raw("2026-11-26T08:00:00Z stdout F last of the old content", 500);
+        old.fingerprint = Fingerprint { crc: 1, len: 1024 };
+        assert_eq!(pipeline.push(old, 0), None);
+        // Truncated and written again: the new content's first line, at offset 0.
+        let mut new = raw("2026-11-26T08:00:01Z stdout F first of the new content", 10);
+        new.fingerprint = Fingerprint { crc: 2, len: 1024 };
+        let doc = pipeline.push(new, 0).expect("the old event, ended");
+        assert_eq!((doc.fingerprint.crc, doc.offset), (1, 490));
+        assert_eq!(doc.fields()["log"]["file"]["fingerprint"], "00000001");
+        let rest = pipeline.flush_idle(std::time::Duration::ZERO);
+        assert_eq!((rest[0].fingerprint.crc, rest[0].offset), (2, 0));
     }
 
     #[test]
