@@ -111,10 +111,14 @@ Example:\n  osprey agent --server http://osprey:7800 --paths '/var/log/container
 
 #[derive(Parser)]
 struct AgentArgs {
+    /// Configuration file (TOML): the settings below by their long names with `_` for `-`
+    /// (`server`, `paths`, `data_dir`, …). Flags and environment variables win over it.
+    #[arg(long, env = "OSPREY_AGENT_CONFIG")]
+    config: Option<PathBuf>,
     /// Destination: an Osprey server's HTTP listener (`http://host:7800`) or an
-    /// Elasticsearch URL; documents go to `URL/_bulk`.
+    /// Elasticsearch URL; documents go to `URL/_bulk`. Required (here or in the file).
     #[arg(long, env = "OSPREY_AGENT_SERVER")]
-    server: String,
+    server: Option<String>,
     /// Files to follow, as glob patterns (repeat the flag, or separate with commas).
     #[arg(
         long,
@@ -264,18 +268,82 @@ async fn shutdown_signal() {
     }
 }
 
+/// Settings of the agent's configuration file, for every one not given as a flag or in the
+/// environment (`given`).
+fn apply_agent_file(
+    args: &mut AgentArgs,
+    file: osprey_agent::config_file::AgentFile,
+    given: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    macro_rules! take {
+        ($field:ident) => {
+            if let Some(value) = file.$field
+                && !given(stringify!($field))
+            {
+                args.$field = value.into();
+            }
+        };
+    }
+    take!(server);
+    take!(paths);
+    take!(data_dir);
+    take!(index);
+    take!(from_tail);
+    take!(max_line_bytes);
+    take!(kubernetes);
+    take!(kube_api);
+    take!(node_name);
+    take!(spans_to);
+    take!(jaeger_compact_addr);
+    take!(jaeger_binary_addr);
+    take!(otlp_http_addr);
+    take!(zipkin_addr);
+    take!(sampling_from);
+    take!(sampling_addr);
+    take!(log);
+    if let Some(compression) = file.compression
+        && !given("compression")
+    {
+        args.compression = compression
+            .parse()
+            .map_err(|e| anyhow::anyhow!("compression in the configuration file: {e}"))?;
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     return_freed_memory_promptly();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     match cli.command {
         Command::ExampleConfig => {
             print!("{}", include_str!("../osprey.example.toml"));
             Ok(())
         }
-        Command::Agent(args) => {
+        Command::Agent(mut args) => {
+            if let Some(path) = args.config.clone() {
+                let file = osprey_agent::config_file::AgentFile::load(&path)
+                    .map_err(anyhow::Error::msg)?;
+                let agent_matches = matches.subcommand_matches("agent");
+                apply_agent_file(&mut args, file, |id| {
+                    agent_matches.is_some_and(|m| {
+                        matches!(
+                            m.value_source(id),
+                            Some(clap::parser::ValueSource::CommandLine)
+                                | Some(clap::parser::ValueSource::EnvVariable)
+                        )
+                    })
+                })?;
+            }
             init_logging("text", &args.log);
-            let mut config =
-                osprey_agent::run::AgentConfig::new(args.server, args.paths, args.data_dir);
+            let server = args.server.clone().context(
+                "no destination: pass --server URL, set OSPREY_AGENT_SERVER, or `server` in the configuration file",
+            )?;
+            let mut config = osprey_agent::run::AgentConfig::new(
+                server,
+                args.paths.clone(),
+                args.data_dir.clone(),
+            );
             config.index = args.index;
             config.max_line_bytes = args.max_line_bytes;
             config.compression = args.compression;

@@ -391,3 +391,38 @@ def test_jaeger_clients_get_their_sampling_strategy_from_the_agent(osprey_factor
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
+
+
+def test_the_agent_reads_a_configuration_file_that_flags_override(osprey, tmp_path):
+    logs = tmp_path / "containers"
+    logs.mkdir()
+    (logs / f"web-1_shop_nginx-{'e' * 64}.log").write_text(
+        f"{rfc3339(time.time())} stdout F configured by a file\n")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'server = "{osprey.http_url}"\npaths = ["{logs}/*.log"]\n'
+                      f'data_dir = "{tmp_path / "agent"}"\nindex = "fromfile-%Y"\nkubernetes = false\n')
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen([str(osprey_bin()), "agent", "--config", str(config)],
+                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        def arrived(index):
+            osprey.es("POST", f"/{index}/_refresh")
+            status, body, _ = osprey.es("POST", f"/{index}/_search", {"query": {"match_phrase": {"message": "configured by a file"}}})
+            return status == 200 and body["hits"]["total"]["value"] == 1
+        wait_until(lambda: arrived("fromfile-*"), timeout=20, what="a line shipped as the file says")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    # A flag wins over the file (a fresh data dir, so the line is read again).
+    agent = subprocess.Popen([str(osprey_bin()), "agent", "--config", str(config), "--index", "fromflag-%Y",
+                              "--data-dir", str(tmp_path / "agent2")],
+                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: arrived("fromflag-*"), timeout=20, what="the flag's index")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+    # A key the agent does not know: it says which, and does not start.
+    config.write_text(config.read_text() + "max_line_byte = 10\n")
+    result = subprocess.run([str(osprey_bin()), "agent", "--config", str(config)], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "max_line_byte" in result.stderr and "agent.toml" in result.stderr, result.stderr
