@@ -9,8 +9,8 @@
 //! those lines it has, and does not send them again.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,14 +111,10 @@ impl Ledger {
         }
     }
 
-    /// Writes down the batch about to be sent, durably (temporary file, fsync, rename).
+    /// Writes down the batch about to be sent, durably.
     pub fn record(&self, ranges: &[SentRange]) -> io::Result<()> {
         let bytes = serde_json::to_vec(ranges).map_err(io::Error::other)?;
-        let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &self.path)
+        crate::tail::write_atomically(&self.path, &bytes)
     }
 
     /// The ranges of the last batch sent whose lines the checkpoints do not cover yet: the

@@ -178,16 +178,22 @@ impl Checkpoints {
         let mut entries: Vec<&Checkpoint> = self.entries.values().collect();
         entries.sort_by_key(|c| (c.key.dev, c.key.ino));
         let bytes = serde_json::to_vec_pretty(&entries).map_err(io::Error::other)?;
-        let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        write_atomically(&self.path, &bytes)
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a
+/// mix: a temporary file beside it, fsynced, renamed over it, the directory fsynced.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// A complete line read from a file.
@@ -716,6 +722,18 @@ mod tests {
         file.write_all(text.as_bytes()).expect("write");
     }
 
+    /// The texts of what `tail` reads next, sorted (files are read in no set order).
+    fn read_sorted(tail: &mut Tailer) -> Vec<String> {
+        let mut got: Vec<String> = tail
+            .read(1 << 20)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        got.sort();
+        got
+    }
+
     fn texts(lines: &[RawLine]) -> Vec<&str> {
         lines.iter().map(|l| l.text.as_str()).collect()
     }
@@ -757,13 +775,7 @@ mod tests {
         append(&rotated, "3\n");
         append(&log, "4\n");
         tail.scan(&checkpoints).expect("scan");
-        let mut got: Vec<String> = tail
-            .read(1 << 20)
-            .expect("read")
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        got.sort();
+        let got = read_sorted(&mut tail);
         assert_eq!(got, ["3", "4"]);
         // The old file is let go once read to its end; nothing is read twice.
         tail.read(1 << 20).expect("read");
@@ -799,13 +811,7 @@ mod tests {
         let checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
         let mut tail = tailer(dir.path());
         tail.scan(&checkpoints).expect("scan");
-        let mut got: Vec<String> = tail
-            .read(1 << 20)
-            .expect("read")
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        got.sort();
+        let got = read_sorted(&mut tail);
         assert_eq!(got, ["3", "4", "5"]);
         // Killed again before delivering "3": its checkpoint now names the rotated file.
         let lines = tail.read(1 << 20).expect("read");
@@ -857,13 +863,7 @@ mod tests {
         append(&log, "4\n");
         let mut tail = tailer(dir.path());
         tail.scan(&checkpoints).expect("scan");
-        let mut got: Vec<String> = tail
-            .read(1 << 20)
-            .expect("read")
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        got.sort();
+        let got = read_sorted(&mut tail);
         assert_eq!(got, ["3", "4"]);
     }
 
@@ -895,13 +895,7 @@ mod tests {
         let checkpoints = Checkpoints::load(&dir.path().join("checkpoints.json")).unwrap();
         let mut tail = tailer(dir.path());
         tail.scan(&checkpoints).expect("scan");
-        let mut got: Vec<String> = tail
-            .read(1 << 20)
-            .expect("read")
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        got.sort();
+        let got = read_sorted(&mut tail);
         assert_eq!(got, ["2", "3 after the truncation", "4"]);
     }
 
