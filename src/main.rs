@@ -354,10 +354,14 @@ fn main() -> anyhow::Result<()> {
             }
             let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
             if args.kube_api.is_some() || args.kubernetes.unwrap_or(in_cluster) {
-                config.kubernetes = Some(osprey_agent::run::KubeSource {
-                    api_url: args.kube_api,
-                    node: args.node_name.clone(),
-                });
+                // One watch serves both the lines and the spans.
+                config.pods = Some(
+                    osprey_agent::kube_meta::PodCache::watch(
+                        args.kube_api.clone(),
+                        args.node_name.clone(),
+                    )
+                    .context("starting the Kubernetes watch")?,
+                );
             }
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             {
@@ -399,6 +403,7 @@ fn main() -> anyhow::Result<()> {
                         otlp_http: address(&args.otlp_http_addr)?,
                         zipkin: address(&args.zipkin_addr)?,
                         node: args.node_name.clone(),
+                        pods: config.pods.clone(),
                     },
                     stop.clone(),
                 )?;

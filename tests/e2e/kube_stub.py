@@ -12,13 +12,18 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def pod(name: str, namespace: str, node: str, container: str, image: str, labels=None, annotations=None, uid=None):
+def pod(name: str, namespace: str, node: str, container: str, image: str, labels=None, annotations=None, uid=None,
+        ip=None, host_network=False, phase="Running"):
+    status = {"phase": phase}
+    if ip:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "uid": uid or f"uid-{namespace}-{name}",
                      "labels": labels or {}, "annotations": annotations or {}},
-        "spec": {"nodeName": node, "containers": [{"name": container, "image": image}]},
-        "status": {"containerStatuses": [{"name": container, "image": image,
+        "spec": {"nodeName": node, "hostNetwork": host_network,
+                 "containers": [{"name": container, "image": image}]},
+        "status": {**status, "containerStatuses": [{"name": container, "image": image,
                                           "imageID": f"docker-pullable://{image.split(':')[0]}@sha256:{'c' * 64}",
                                           "ready": True, "restartCount": 0}]},
     }

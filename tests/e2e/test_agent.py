@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -314,6 +315,50 @@ def test_the_agent_forwards_jaeger_otlp_and_zipkin_spans_with_the_node_name(ospr
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=30)
+
+
+def test_spans_get_the_sending_pods_metadata_from_its_address(osprey_factory, tmp_path):
+    """As the OpenTelemetry Collector's k8sattributes processor does: the pod whose IP a span
+    came from names itself on the span's process. Here the clients send from 127.0.0.1, so the
+    stub API server gives that address to a running pod (and to a finished one and a pod on the
+    node's network, which must not be chosen)."""
+    from kube_stub import KubeStub, pod
+    from test_tracing_clients import fetch_trace, run_client
+
+    from osprey_e2e import free_port
+
+    stub = KubeStub()
+    stub.put(pod("cart-old", "shop", "node-7", "cart", "cart:1", ip="127.0.0.1", phase="Succeeded"))
+    stub.put(pod("cart-5d8f", "shop", "node-7", "cart", "cart:2", ip="127.0.0.1", uid="uid-cart"))
+    stub.put(pod("node-exporter", "monitoring", "node-7", "exporter", "exporter:1", ip="127.0.0.1",
+                 host_network=True))
+    server = osprey_factory(tracing=True)
+    otlp_port = free_port()
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    udp_port = probe.getsockname()[1]
+    probe.close()
+    (tmp_path / "logs").mkdir()
+    log = open(tmp_path / "agent.log", "wb")
+    agent = subprocess.Popen(
+        [str(osprey_bin()), "agent", "--server", server.http_url, "--paths", f"{tmp_path}/logs/*.log",
+         "--data-dir", str(tmp_path / "agent"), "--kube-api", stub.url, "--node-name", "node-7",
+         "--spans-to", server.url("OTLP_HTTP"), "--jaeger-compact-addr", f"127.0.0.1:{udp_port}",
+         "--jaeger-binary-addr", "off", "--otlp-http-addr", f"127.0.0.1:{otlp_port}", "--zipkin-addr", "off"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: stub.watches > 0, timeout=20, what="the agent's watch of the node's pods")
+        for client, args in [("jaeger-udp", (udp_port,)), ("otel", ("http", f"http://127.0.0.1:{otlp_port}"))]:
+            sent = run_client(client, *args, f"pod-tagged-{client}")
+            trace = fetch_trace(server, sent["trace_id"], len(sent["spans"]))
+            for process in trace["processes"].values():
+                tags = {t["key"]: t["value"] for t in process["tags"]}
+                assert (tags.get("k8s.pod.name"), tags.get("k8s.namespace.name"), tags.get("k8s.pod.uid"),
+                        tags.get("k8s.node.name")) == ("cart-5d8f", "shop", "uid-cart", "node-7"), (client, tags)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+        stub.close()
 
 
 def test_jaeger_clients_get_their_sampling_strategy_from_the_agent(osprey_factory, tmp_path):

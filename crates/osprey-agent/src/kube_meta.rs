@@ -14,6 +14,7 @@
 //! Pods can steer the agent with annotations: `osprey.io/exclude: "true"` drops their lines.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use futures::TryStreamExt;
@@ -45,6 +46,11 @@ pub struct PodMeta {
     pub containers: HashMap<String, (String, String)>,
     /// `osprey.io/parser` and `osprey.io/parser-<container>` annotations, as written.
     pub parsers: HashMap<String, String>,
+    /// The pod's own addresses: none for a pod on the node's network, whose address is the
+    /// node's and tells nothing about which pod sent a span.
+    pub ips: Vec<IpAddr>,
+    /// Succeeded or Failed: its address may already be another pod's.
+    pub finished: bool,
 }
 
 impl PodMeta {
@@ -96,6 +102,32 @@ impl PodMeta {
             .as_ref()
             .and_then(|a| a.get(EXCLUDE_ANNOTATION))
             .is_some_and(|v| v == "true");
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let status = pod.status.as_ref();
+        let ips = if host_network {
+            Vec::new()
+        } else {
+            status
+                .and_then(|s| s.pod_ips.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ip| ip.ip)
+                .chain(status.and_then(|s| s.pod_ip.clone()))
+                .filter_map(|ip| ip.parse().ok())
+                .fold(Vec::new(), |mut ips, ip| {
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                    ips
+                })
+        };
+        let finished = status
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|phase| matches!(phase, "Succeeded" | "Failed"));
         Some((
             key,
             PodMeta {
@@ -110,6 +142,8 @@ impl PodMeta {
                 excluded,
                 containers,
                 parsers,
+                ips,
+                finished,
             },
         ))
     }
@@ -196,6 +230,16 @@ impl PodCache {
         let pods = self.pods.read().unwrap_or_else(|e| e.into_inner());
         pods.get(&(namespace.to_string(), name.to_string()))
             .cloned()
+    }
+
+    /// The pod that sent from `ip` (the source address of a span), as (namespace, name, what
+    /// is known): a pod still running is preferred over a finished one that had the address.
+    pub fn by_ip(&self, ip: IpAddr) -> Option<(String, String, PodMeta)> {
+        let pods = self.pods.read().unwrap_or_else(|e| e.into_inner());
+        pods.iter()
+            .filter(|(_, pod)| pod.ips.contains(&ip))
+            .min_by_key(|(_, pod)| pod.finished)
+            .map(|((namespace, name), pod)| (namespace.clone(), name.clone(), pod.clone()))
     }
 
     /// Changes so far: a value different from the last one seen means pods changed.
@@ -359,5 +403,36 @@ impl PodCache {
             }
         };
         futures::join!(watch_pods, watch_namespaces);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, ip: &str, phase: &str, host_network: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}")},
+            "spec": {"nodeName": "node-1", "hostNetwork": host_network,
+                     "containers": [{"name": "app", "image": "shop/app:1"}]},
+            "status": {"phase": phase, "podIP": ip, "podIPs": [{"ip": ip}, {"ip": "fd00::7"}]}
+        }))
+        .expect("a pod")
+    }
+
+    #[test]
+    fn a_sender_is_found_by_its_pod_ip_and_running_pods_win() {
+        let cache = PodCache::default();
+        cache.apply(Event::Apply(pod("done", "10.1.0.7", "Succeeded", false)));
+        cache.apply(Event::Apply(pod("web", "10.1.0.7", "Running", false)));
+        cache.apply(Event::Apply(pod("agent", "10.0.0.1", "Running", true)));
+        let (namespace, name, meta) = cache.by_ip("10.1.0.7".parse().unwrap()).expect("found");
+        assert_eq!((namespace.as_str(), name.as_str()), ("shop", "web"));
+        assert_eq!(meta.uid, "uid-web");
+        assert_eq!(cache.by_ip("fd00::7".parse().unwrap()).unwrap().1, "web");
+        // A pod on the node's network shares the node's address: it identifies no one.
+        assert!(cache.by_ip("10.0.0.1".parse().unwrap()).is_none());
+        cache.apply(Event::Delete(pod("web", "10.1.0.7", "Running", false)));
+        assert_eq!(cache.by_ip("10.1.0.7".parse().unwrap()).unwrap().1, "done");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -19,14 +19,14 @@ use osprey_trace::model::Span;
 use osprey_trace::{otlp, zipkin};
 use tower_http::decompression::RequestDecompressionLayer;
 
-use crate::spans::SpanStats;
+use crate::spans::{Received, SpanStats};
 
 /// Request bodies larger than this are refused (413).
 const MAX_BODY: usize = 16 << 20;
 
 #[derive(Clone)]
 struct Receiver {
-    queue: SyncSender<Vec<Span>>,
+    queue: SyncSender<Received>,
     stats: Arc<SpanStats>,
 }
 
@@ -35,7 +35,7 @@ struct Receiver {
 pub fn start(
     otlp_http: Option<SocketAddr>,
     zipkin: Option<SocketAddr>,
-    queue: SyncSender<Vec<Span>>,
+    queue: SyncSender<Received>,
     stats: Arc<SpanStats>,
 ) -> std::io::Result<()> {
     let receiver = Receiver { queue, stats };
@@ -76,7 +76,11 @@ pub fn start(
                 for (listener, router) in servers {
                     tasks.push(tokio::spawn(async move {
                         let listener = tokio::net::TcpListener::from_std(listener)?;
-                        axum::serve(listener, router).await
+                        axum::serve(
+                            listener,
+                            router.into_make_service_with_connect_info::<SocketAddr>(),
+                        )
+                        .await
                     }));
                 }
                 for task in tasks {
@@ -99,16 +103,19 @@ fn is_json(headers: &HeaderMap) -> bool {
 impl Receiver {
     /// Queues decoded spans: 503 when the forwarder is behind.
     #[allow(clippy::result_large_err)] // the refusal is an answer sent as is, not a rare error
-    fn take(&self, spans: Vec<Span>) -> Result<(), Response> {
+    fn take(&self, spans: Vec<Span>, from: SocketAddr) -> Result<(), Response> {
         if spans.is_empty() {
             return Ok(());
         }
-        match self.queue.try_send(spans) {
+        match self.queue.try_send(Received {
+            spans,
+            from: Some(from.ip()),
+        }) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(spans)) => {
+            Err(TrySendError::Full(received)) => {
                 self.stats
                     .dropped
-                    .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                    .fetch_add(received.spans.len() as u64, Ordering::Relaxed);
                 Err((
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the agent's span queue is full; retry later",
@@ -129,6 +136,7 @@ impl Receiver {
 
 async fn otlp_traces(
     State(receiver): State<Receiver>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -142,7 +150,7 @@ async fn otlp_traces(
         Ok(decoded) => decoded,
         Err(error) => return receiver.invalid("not an OTLP trace export request", error),
     };
-    if let Err(refused) = receiver.take(decoded.spans) {
+    if let Err(refused) = receiver.take(decoded.spans, from) {
         return refused;
     }
     // An empty ExportTraceServiceResponse: no bytes in protobuf, `{}` in JSON.
@@ -159,6 +167,7 @@ async fn otlp_traces(
 
 async fn zipkin_spans(
     State(receiver): State<Receiver>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -172,7 +181,7 @@ async fn zipkin_spans(
         zipkin::decode_json(&body)
     };
     match spans {
-        Ok(spans) => match receiver.take(spans) {
+        Ok(spans) => match receiver.take(spans, from) {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
             Err(refused) => refused,
         },

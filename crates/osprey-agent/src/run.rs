@@ -41,22 +41,14 @@ pub struct AgentConfig {
     pub flush_interval: Duration,
     /// How often the paths are listed again for new files.
     pub scan_interval: Duration,
-    /// Kubernetes metadata: `None` for none (bare hosts, tests of files alone).
-    pub kubernetes: Option<KubeSource>,
+    /// Kubernetes metadata (a running watch, `PodCache::watch`): `None` for none (bare hosts,
+    /// tests of files alone).
+    pub pods: Option<PodCache>,
     /// How `_bulk` bodies are compressed.
     pub compression: Compression,
     /// Called once each time the agent has caught up and goes idle (the binary hands memory
     /// back to the system there).
     pub on_idle: Option<fn()>,
-}
-
-/// Where Kubernetes metadata comes from.
-#[derive(Debug, Clone, Default)]
-pub struct KubeSource {
-    /// The API server's URL; `None`: in-cluster configuration, else the kubeconfig.
-    pub api_url: Option<String>,
-    /// Only this node's pods (the DaemonSet sets it from `spec.nodeName`).
-    pub node: Option<String>,
 }
 
 impl AgentConfig {
@@ -77,7 +69,7 @@ impl AgentConfig {
             batch_bytes: 1 << 20,
             flush_interval: Duration::from_millis(500),
             scan_interval: Duration::from_secs(1),
-            kubernetes: None,
+            pods: None,
             compression: Compression::Auto,
             on_idle: None,
         }
@@ -101,11 +93,8 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     let mut checkpoints = Checkpoints::load(&config.data_dir.join("checkpoints.json"))?;
     let mut tailer = Tailer::new(config.paths.clone(), config.start_at, config.max_line_bytes);
     let mut pipeline = Pipeline::new(config.max_line_bytes);
-    if let Some(source) = &config.kubernetes {
-        pipeline = pipeline.with_pods(PodCache::watch(
-            source.api_url.clone(),
-            source.node.clone(),
-        )?);
+    if let Some(pods) = &config.pods {
+        pipeline = pipeline.with_pods(pods.clone());
     }
     let shipper = Shipper::new(
         &config.server,
