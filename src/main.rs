@@ -116,7 +116,9 @@ struct AgentArgs {
     #[arg(long, env = "OSPREY_AGENT_CONFIG")]
     config: Option<PathBuf>,
     /// Destination: an Osprey server's HTTP listener (`http://host:7800`) or an
-    /// Elasticsearch URL; documents go to `URL/_bulk`. Required (here or in the file).
+    /// Elasticsearch URL; documents go to `URL/_bulk` (with `--protocol otlp`: an OTLP/HTTP
+    /// base URL such as `http://collector:4318`, documents go to `URL/v1/logs`). Required
+    /// (here or in the file).
     #[arg(long, env = "OSPREY_AGENT_SERVER")]
     server: Option<String>,
     /// Files to follow, as glob patterns (repeat the flag, or separate with commas).
@@ -143,10 +145,15 @@ struct AgentArgs {
     /// Longest line kept whole; longer ones are cut and marked `log.truncated`.
     #[arg(long, default_value_t = 65_536)]
     max_line_bytes: usize,
-    /// Compression of `_bulk` bodies: auto (zstd for an Osprey server, gzip for anything
-    /// else), zstd, gzip or none.
+    /// Compression of request bodies: auto (for `_bulk`: zstd for an Osprey server, gzip for
+    /// anything else; for OTLP: gzip), zstd, gzip or none.
     #[arg(long, env = "OSPREY_AGENT_COMPRESSION", default_value = "auto")]
     compression: osprey_agent::ship::Compression,
+    /// How documents are sent: elasticsearch (`POST URL/_bulk`: an Osprey server's HTTP
+    /// listener, Elasticsearch, OpenSearch) or otlp (`POST URL/v1/logs`, OTLP/HTTP protobuf:
+    /// an OpenTelemetry Collector or any OTLP endpoint, gzip unless --compression says).
+    #[arg(long, env = "OSPREY_AGENT_PROTOCOL", default_value = "elasticsearch")]
+    protocol: osprey_agent::ship::Protocol,
     /// Add pod metadata (uid, labels, annotations, image, node) from the Kubernetes API:
     /// in-cluster configuration, else the kubeconfig. On by default inside a pod.
     #[arg(long, env = "OSPREY_AGENT_KUBERNETES")]
@@ -308,6 +315,13 @@ fn apply_agent_file(
             .parse()
             .map_err(|e| anyhow::anyhow!("compression in the configuration file: {e}"))?;
     }
+    if let Some(protocol) = file.protocol
+        && !given("protocol")
+    {
+        args.protocol = protocol
+            .parse()
+            .map_err(|e| anyhow::anyhow!("protocol in the configuration file: {e}"))?;
+    }
     Ok(())
 }
 
@@ -347,6 +361,7 @@ fn main() -> anyhow::Result<()> {
             config.index = args.index;
             config.max_line_bytes = args.max_line_bytes;
             config.compression = args.compression;
+            config.protocol = args.protocol;
             // Caught up: what the burst allocated goes back to the system at once.
             config.on_idle = Some(hand_back_memory);
             if args.from_tail {

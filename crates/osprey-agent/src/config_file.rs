@@ -19,6 +19,7 @@ pub struct AgentFile {
     pub from_tail: Option<bool>,
     pub max_line_bytes: Option<usize>,
     pub compression: Option<String>,
+    pub protocol: Option<String>,
     pub kubernetes: Option<bool>,
     pub kube_api: Option<String>,
     pub node_name: Option<String>,

@@ -13,6 +13,7 @@ pub mod kube_meta;
 pub mod ledger;
 pub mod logfmt;
 pub mod multiline;
+pub mod otlp_out;
 pub mod pipeline;
 pub mod receivers;
 pub mod run;

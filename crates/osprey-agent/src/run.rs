@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::kube_meta::PodCache;
 use crate::ledger::{Ledger, StoredLines, stored_key};
 use crate::pipeline::{Document, Pipeline};
-use crate::ship::{Compression, Shipper};
+use crate::ship::{Compression, Protocol, Shipper};
 use crate::tail::{Checkpoints, StartAt, Tailer};
 
 /// Bytes read from the files per turn of the loop.
@@ -46,6 +46,8 @@ pub struct AgentConfig {
     pub pods: Option<PodCache>,
     /// How `_bulk` bodies are compressed.
     pub compression: Compression,
+    /// `_bulk` or OTLP.
+    pub protocol: Protocol,
     /// Called once each time the agent has caught up and goes idle (the binary hands memory
     /// back to the system there).
     pub on_idle: Option<fn()>,
@@ -71,6 +73,7 @@ impl AgentConfig {
             scan_interval: Duration::from_secs(1),
             pods: None,
             compression: Compression::Auto,
+            protocol: Protocol::Elasticsearch,
             on_idle: None,
         }
     }
@@ -101,7 +104,8 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
         &config.index,
         config.compression,
         Duration::from_secs(60),
-    );
+    )
+    .with_protocol(config.protocol);
     let ledger = Ledger::new(&config.data_dir);
     let Some(mut already_stored) = settle_last_batch(&ledger, &checkpoints, &shipper, stop) else {
         return Ok(());

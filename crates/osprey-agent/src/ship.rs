@@ -5,6 +5,10 @@
 //! for those reasons; items it refused as invalid (other 4xx) are logged and counted, not sent
 //! again (they would be refused again).
 //!
+//! With `Protocol::Otlp` the documents go instead as OTLP log records (`otlp_out`) to
+//! `URL/v1/logs`, protobuf over HTTP, retried the same way; an OTLP endpoint cannot be asked
+//! what it has, so a batch whose answer was lost is sent again whole (at least once).
+//!
 //! A failed attempt may still have been stored (the answer was lost): before sending again,
 //! the shipper asks the destination which of the batch's lines it has (`find_stored`, the
 //! ledger's question) and sends only the others.
@@ -18,11 +22,35 @@ use serde_json::Value;
 use crate::ledger::{SentRange, StoredLines, ranges_of, stored_key};
 use crate::pipeline::Document;
 
+/// The protocol documents are sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `POST URL/_bulk`: an Osprey server's HTTP listener, Elasticsearch, OpenSearch.
+    #[default]
+    Elasticsearch,
+    /// `POST URL/v1/logs`, OTLP/HTTP protobuf: an OpenTelemetry Collector, any OTLP endpoint,
+    /// an Osprey server's OTLP_HTTP listener.
+    Otlp,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "elasticsearch" | "bulk" => Ok(Protocol::Elasticsearch),
+            "otlp" => Ok(Protocol::Otlp),
+            other => Err(format!("{other:?}: expected elasticsearch or otlp")),
+        }
+    }
+}
+
 /// Where documents go.
 pub struct Shipper {
     agent: ureq::Agent,
+    protocol: Protocol,
     base_url: String,
     bulk_url: String,
+    otlp_url: String,
     index_pattern: String,
     compression: std::cell::Cell<Compression>,
     /// Whether the compression was chosen by asking the destination.
@@ -124,9 +152,16 @@ impl Shipper {
             .build()
             .into();
         let base_url = server.trim_end_matches('/').to_string();
+        let otlp_url = if base_url.ends_with("/v1/logs") {
+            base_url.clone()
+        } else {
+            format!("{base_url}/v1/logs")
+        };
         Shipper {
             agent,
+            protocol: Protocol::Elasticsearch,
             bulk_url: format!("{base_url}/_bulk"),
+            otlp_url,
             base_url,
             index_pattern: index_pattern.to_string(),
             compression: std::cell::Cell::new(compression),
@@ -135,6 +170,12 @@ impl Shipper {
             zstd: std::cell::RefCell::default(),
             buffers: std::cell::RefCell::default(),
         }
+    }
+
+    /// Sends with `protocol` instead of `_bulk`.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Shipper {
+        self.protocol = protocol;
+        self
     }
 
     /// The compression to use: `Auto` is settled by asking the destination (`GET /`) once it
@@ -259,6 +300,10 @@ impl Shipper {
     /// for the documents of the range's file (path and fingerprint) in its offset range.
     pub fn find_stored(&self, ranges: &[SentRange]) -> Result<StoredLines, ShipError> {
         let mut stored = StoredLines::new();
+        if self.protocol == Protocol::Otlp {
+            // OTLP has no search to ask: what may have been stored is sent again.
+            return Ok(stored);
+        }
         let mut refreshed = std::collections::HashSet::new();
         for range in ranges {
             if refreshed.insert(range.index.clone()) {
@@ -327,6 +372,9 @@ impl Shipper {
 
     /// One attempt to deliver `documents`.
     pub fn ship(&self, documents: &[&Document]) -> Result<Delivered, ShipError> {
+        if self.protocol == Protocol::Otlp {
+            return self.ship_otlp(documents);
+        }
         let compression = self.compression();
         let mut buffers = self.buffers.borrow_mut();
         let Buffers { body, answer, .. } = &mut *buffers;
@@ -433,6 +481,89 @@ impl Shipper {
             tracing::warn!(rejected = delivered.rejected, first = %clip(&reason), "documents refused as invalid; not sent again");
         }
         Ok(delivered)
+    }
+
+    /// One attempt to deliver `documents` as an OTLP logs export. Answers follow the OTLP/HTTP
+    /// specification: 2xx with an optional partial success (records it rejected are counted,
+    /// not sent again), 400 and 413 refuse the request (sent in halves), 429 and 5xx are
+    /// retried; anything else (authentication, a wrong URL) keeps the lines waiting.
+    fn ship_otlp(&self, documents: &[&Document]) -> Result<Delivered, ShipError> {
+        use prost::Message;
+        let observed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let plain = crate::otlp_out::export_request(documents, observed).encode_to_vec();
+        let compression = match self.compression.get() {
+            Compression::Auto => Compression::Gzip,
+            chosen => chosen,
+        };
+        let body = match compression {
+            Compression::None => plain,
+            Compression::Zstd => zstd::bulk::compress(&plain, 1)
+                .map_err(|e| ShipError::Refused(format!("compressing the batch: {e}")))?,
+            Compression::Gzip | Compression::Auto => {
+                let mut gzip = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(plain.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                gzip.write_all(&plain)
+                    .and_then(|()| gzip.finish())
+                    .map_err(|e| ShipError::Refused(format!("compressing the batch: {e}")))?
+            }
+        };
+        let url = &self.otlp_url;
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/x-protobuf");
+        if let Some(encoding) = compression.content_encoding() {
+            request = request.header("Content-Encoding", encoding);
+        }
+        let mut response = request
+            .send(&body[..])
+            .map_err(|e| ShipError::Retry(format!("POST {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let answer = response
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_vec()
+            .map_err(|e| ShipError::Retry(format!("reading the answer of {url}: {e}")))?;
+        let text = || clip(&String::from_utf8_lossy(&answer));
+        match status {
+            200..=299 => {
+                // An empty body is an empty response: everything taken.
+                let rejected = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse::decode(&answer[..])
+                    .ok()
+                    .and_then(|r| r.partial_success)
+                    .map_or(0, |partial| {
+                        if partial.rejected_log_records > 0 {
+                            tracing::warn!(rejected = partial.rejected_log_records, reason = %partial.error_message, "log records refused by the OTLP endpoint; not sent again");
+                        }
+                        usize::try_from(partial.rejected_log_records.max(0)).unwrap_or(0)
+                    })
+                    .min(documents.len());
+                Ok(Delivered {
+                    stored: documents.len() - rejected,
+                    rejected,
+                })
+            }
+            429 | 500.. => Err(ShipError::Retry(format!(
+                "{url} answered {status}: {}",
+                text()
+            ))),
+            400 | 413 => Err(ShipError::Refused(format!(
+                "{url} answered {status}: {}",
+                text()
+            ))),
+            _ => {
+                tracing::error!(%url, status, answer = %text(), "the destination refuses the lines; they wait until it accepts them");
+                Err(ShipError::Retry(format!(
+                    "{url} answered {status}: {}",
+                    text()
+                )))
+            }
+        }
     }
 
     /// Delivers `documents`, trying again with backoff (100 ms doubling to 10 s) until it
