@@ -145,6 +145,11 @@ struct AgentArgs {
     /// Longest line kept whole; longer ones are cut and marked `log.truncated`.
     #[arg(long, default_value_t = 65_536)]
     max_line_bytes: usize,
+    /// On-disk buffer (DATA_DIR/buffer), in MiB: while the destination is away, lines are
+    /// read on into it (so files rotated or deleted meanwhile are not lost) and sent, oldest
+    /// first, when it is back. When it is full, reading waits. 0 turns it off.
+    #[arg(long, env = "OSPREY_AGENT_BUFFER_MAX_MIB", default_value_t = 256)]
+    buffer_max_mib: u64,
     /// Compression of request bodies: auto (for `_bulk`: zstd for an Osprey server, gzip for
     /// anything else; for OTLP: gzip), zstd, gzip or none.
     #[arg(long, env = "OSPREY_AGENT_COMPRESSION", default_value = "auto")]
@@ -297,6 +302,7 @@ fn apply_agent_file(
     take!(index);
     take!(from_tail);
     take!(max_line_bytes);
+    take!(buffer_max_mib);
     take!(kubernetes);
     take!(kube_api);
     take!(node_name);
@@ -360,6 +366,7 @@ fn main() -> anyhow::Result<()> {
             );
             config.index = args.index;
             config.max_line_bytes = args.max_line_bytes;
+            config.buffer_max_bytes = args.buffer_max_mib.saturating_mul(1 << 20);
             config.compression = args.compression;
             config.protocol = args.protocol;
             // Caught up: what the burst allocated goes back to the system at once.

@@ -471,3 +471,86 @@ def test_the_agent_reads_a_configuration_file_that_flags_override(osprey, tmp_pa
     config.write_text(config.read_text() + "max_line_byte = 10\n")
     result = subprocess.run([str(osprey_bin()), "agent", "--config", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "max_line_byte" in result.stderr and "agent.toml" in result.stderr, result.stderr
+
+
+def test_lines_wait_in_the_disk_buffer_through_an_outage_a_restart_and_a_deleted_file(osprey, tmp_path):
+    """While the server is away the agent reads on into its on-disk buffer. It is then killed,
+    and the file it read is rotated and compressed away (the kubelet gzips all but the newest
+    rotated file) before it comes back: the lines exist only in the buffer, and must all
+    arrive, once, when the server returns."""
+    import gzip
+    import shutil
+
+    logs = tmp_path / "pods" / "shop_web-1_0000" / "nginx"
+    logs.mkdir(parents=True)
+    current = logs / "0.log"
+    data_dir = tmp_path / "agent"
+    buffer_dir = data_dir / "buffer"
+
+    def write(first: int, count: int):
+        with open(current, "a") as f:
+            for i in range(first, first + count):
+                f.write(f"{rfc3339(time.time())} stdout F buffered line {i:06d} " + "x" * 80 + "\n")
+
+    def agent():
+        log = open(tmp_path / f"agent-{time.monotonic_ns()}.log", "wb")
+        return subprocess.Popen(
+            [str(osprey_bin()), "agent", "--server", osprey.http_url, "--paths", f"{tmp_path}/pods/*/*/*.log",
+             "--data-dir", str(data_dir), "--kubernetes", "false"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    def arrived() -> Counter:
+        # More lines than one search returns: one search per ten thousand.
+        osprey.es("POST", "/logstash-*/_refresh")
+        counts = Counter()
+        for prefix in ("buffered line 00", "buffered line 01", "buffered line 02"):
+            status, body, _ = osprey.es("POST", "/logstash-*/_search", {
+                "query": {"prefix": {"message.keyword": prefix}}, "size": 10000, "_source": ["message"]})
+            assert status == 200, body
+            counts.update(hit["_source"]["message"] for hit in body["hits"]["hits"])
+        return counts
+
+    osprey.keep_ports = True
+    running = agent()
+    try:
+        write(0, 100)
+        wait_until(lambda: len(arrived()) == 100, timeout=30, what="the first lines")
+        osprey.stop()
+        write(100, 20_000)
+        wait_until(lambda: buffer_dir.is_dir() and len(list(buffer_dir.glob("*.batch"))) >= 3, timeout=30,
+                   what="batches in the on-disk buffer while the server is away")
+        # Everything read into the buffer (it stops growing) before the agent dies.
+        sizes = []
+
+        def settled():
+            sizes.append(sum(p.stat().st_size for p in buffer_dir.glob("*.batch")))
+            return len(sizes) >= 4 and sizes[-1] == sizes[-4]
+        wait_until(settled, timeout=60, interval=0.5, what="the file read into the buffer")
+        time.sleep(1)
+        running.kill()
+        running.wait()
+        # The kubelet rotates the file and compresses the rotated one: its plain text is gone.
+        rotated = logs / "0.log.20261126-101010"
+        current.rename(rotated)
+        with open(rotated, "rb") as src, gzip.open(f"{rotated}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        rotated.unlink()
+        write(20_100, 100)
+        running = agent()
+        time.sleep(2)  # the agent finds the server away, and buffers the new lines too
+        osprey.start()
+        want = {f"buffered line {i:06d} " + "x" * 80 for i in range(20_200)}
+        try:
+            wait_until(lambda: set(arrived()) >= want, timeout=60, interval=1, what="every line after the outage")
+        finally:
+            counts = arrived()
+            missing = sorted(want - set(counts))
+            if missing:
+                print(f"[e2e] {len(missing)} lines missing, e.g. {missing[:3]} … {missing[-3:]}")
+        assert set(counts) == want
+        duplicates = sum(n - 1 for n in counts.values())
+        assert duplicates == 0, f"{duplicates} lines arrived twice"
+        wait_until(lambda: not list(buffer_dir.glob("*.batch")), timeout=30, what="the buffer emptied")
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait(timeout=30)

@@ -18,6 +18,7 @@ pub struct AgentFile {
     pub index: Option<String>,
     pub from_tail: Option<bool>,
     pub max_line_bytes: Option<usize>,
+    pub buffer_max_mib: Option<u64>,
     pub compression: Option<String>,
     pub protocol: Option<String>,
     pub kubernetes: Option<bool>,

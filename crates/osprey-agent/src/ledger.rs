@@ -128,16 +128,21 @@ impl Ledger {
             }),
             Err(_) => Vec::new(),
         };
-        ranges
-            .into_iter()
-            .filter(|range| {
-                checkpoints.get(range.key).is_none_or(|checkpoint| {
-                    checkpoint.fingerprint.to_hex() != range.fingerprint
-                        || checkpoint.offset <= range.last_offset
-                })
-            })
-            .collect()
+        still_unsettled(ranges, checkpoints)
     }
+}
+
+/// The ranges whose lines the checkpoints do not cover yet.
+pub fn still_unsettled(ranges: Vec<SentRange>, checkpoints: &Checkpoints) -> Vec<SentRange> {
+    ranges
+        .into_iter()
+        .filter(|range| {
+            checkpoints.get(range.key).is_none_or(|checkpoint| {
+                checkpoint.fingerprint.to_hex() != range.fingerprint
+                    || checkpoint.offset <= range.last_offset
+            })
+        })
+        .collect()
 }
 
 /// Lines the destination already has, by the fingerprint of their file and `log.offset`.

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod buffer;
 pub mod config_file;
 pub mod format;
 pub mod k8s_path;

@@ -1,7 +1,10 @@
 //! The agent's loop: follow files, turn lines into documents, deliver them in batches, and
-//! move each file's checkpoint only past what the destination acknowledged. Reading waits
-//! while a batch is being delivered, so memory holds one batch at most (backpressure), and
-//! the files themselves are the buffer while the destination is away.
+//! move each file's checkpoint only past what the destination acknowledged or the on-disk
+//! buffer holds. Memory holds one batch at most (backpressure). While the destination is away,
+//! batches go to the on-disk buffer (`buffer.rs`) and reading goes on; they are sent, oldest
+//! first, once it answers again, and new batches join the queue behind them so each file's
+//! lines keep their order. When the buffer is full (or disabled), reading waits and the files
+//! themselves are the buffer.
 
 use std::io;
 use std::path::PathBuf;
@@ -9,10 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::buffer::DiskBuffer;
 use crate::kube_meta::PodCache;
-use crate::ledger::{Ledger, StoredLines, stored_key};
+use crate::ledger::{Ledger, SentRange, StoredLines, stored_key};
 use crate::pipeline::{Document, Pipeline};
-use crate::ship::{Compression, Protocol, Shipper};
+use crate::ship::{Backoff, Compression, Delivered, Protocol, Shipper};
 use crate::tail::{Checkpoints, StartAt, Tailer};
 
 /// Bytes read from the files per turn of the loop.
@@ -48,6 +52,9 @@ pub struct AgentConfig {
     pub compression: Compression,
     /// `_bulk` or OTLP.
     pub protocol: Protocol,
+    /// The on-disk buffer's bound (`DATA_DIR/buffer`); 0: no buffer, reading waits for the
+    /// destination.
+    pub buffer_max_bytes: u64,
     /// Called once each time the agent has caught up and goes idle (the binary hands memory
     /// back to the system there).
     pub on_idle: Option<fn()>,
@@ -74,6 +81,7 @@ impl AgentConfig {
             pods: None,
             compression: Compression::Auto,
             protocol: Protocol::Elasticsearch,
+            buffer_max_bytes: 256 << 20,
             on_idle: None,
         }
     }
@@ -88,6 +96,8 @@ pub struct AgentStats {
     pub rejected: AtomicU64,
     /// Batches sent.
     pub batches: AtomicU64,
+    /// Batches put in the on-disk buffer.
+    pub buffered: AtomicU64,
 }
 
 /// Runs until `stop` is set; checkpoints are saved after every delivered batch.
@@ -107,9 +117,46 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     )
     .with_protocol(config.protocol);
     let ledger = Ledger::new(&config.data_dir);
-    let Some(mut already_stored) = settle_last_batch(&ledger, &checkpoints, &shipper, stop) else {
-        return Ok(());
+    let mut buffer = match config.buffer_max_bytes {
+        0 => None,
+        max => Some(DiskBuffer::open(&config.data_dir.join("buffer"), max)?),
     };
+    // The batch in flight at the last stop: which of its lines the destination has. Without a
+    // buffer, reading waits for the answer; with one, a destination that does not answer now
+    // is asked batch by batch later (every batch is checked until the lines are past).
+    let mut unsettled = ledger.unsettled(&checkpoints);
+    let mut already_stored = if unsettled.is_empty() {
+        StoredLines::new()
+    } else if buffer.is_none() {
+        let Some(stored) = settle_last_batch(&unsettled, &shipper, stop) else {
+            return Ok(());
+        };
+        unsettled.clear();
+        stored
+    } else {
+        match shipper.find_stored(&unsettled) {
+            Ok(stored) => {
+                unsettled.clear();
+                stored
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot ask the destination about the batch in flight at the last stop; each batch is checked before it is sent");
+                StoredLines::new()
+            }
+        }
+    };
+    let mut drain = Drain::default();
+    if let Some(buffer) = &buffer {
+        // A crash between buffering a batch and saving the checkpoints reads its lines again.
+        already_stored.extend(buffer.newest_lines()?);
+        if !buffer.is_empty() {
+            tracing::info!(
+                batches = buffer.batches(),
+                bytes = buffer.bytes(),
+                "batches left in the on-disk buffer are sent first"
+            );
+        }
+    }
     let mut batch: Vec<Document> = Vec::new();
     let mut lines = Vec::new();
     let mut batch_bytes = 0;
@@ -118,6 +165,9 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     let mut rested = false;
     tracing::info!(server = %config.server, paths = ?config.paths, "agent started");
     while !stop.load(Ordering::Relaxed) {
+        if let Some(buffer) = &mut buffer {
+            drain.send_buffered(buffer, &shipper, &ledger, stats, stop, DRAIN_TURN)?;
+        }
         if last_scan.is_none_or(|t| t.elapsed() >= config.scan_interval) {
             tailer.scan(&checkpoints)?;
             for new in tailer.take_new() {
@@ -159,17 +209,34 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
                 .iter()
                 .filter(|d| already_stored.is_empty() || !already_stored.remove(&stored_key(d)))
                 .collect();
-            ledger.record(&shipper.ranges(&to_send))?;
-            let Some(delivered) = shipper.ship_until_delivered(&to_send, stop) else {
-                break; // stopping: undelivered lines are read again next time
+            let check = !unsettled.is_empty();
+            let delivered = match &mut buffer {
+                None => {
+                    ledger.record(&shipper.ranges(&to_send))?;
+                    let Some(delivered) = shipper.ship_until_delivered(&to_send, check, stop)
+                    else {
+                        break; // stopping: undelivered lines are read again next time
+                    };
+                    Some(delivered)
+                }
+                Some(buffer) => {
+                    match drain.deliver_or_buffer(
+                        buffer, &to_send, check, &shipper, &ledger, stats, stop,
+                    )? {
+                        Some(outcome) => outcome,
+                        None => break, // stopping with the batch neither sent nor buffered
+                    }
+                }
             };
-            stats
-                .delivered
-                .fetch_add(delivered.stored as u64, Ordering::Relaxed);
-            stats
-                .rejected
-                .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
-            stats.batches.fetch_add(1, Ordering::Relaxed);
+            if let Some(delivered) = delivered {
+                stats
+                    .delivered
+                    .fetch_add(delivered.stored as u64, Ordering::Relaxed);
+                stats
+                    .rejected
+                    .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+            }
             for document in &batch {
                 checkpoints.advance(
                     document.key,
@@ -182,16 +249,19 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             checkpoints.retain(|key| followed.contains(key));
             pipeline.retain(|key| followed.contains(key));
             checkpoints.save()?;
+            if !unsettled.is_empty() {
+                unsettled = crate::ledger::still_unsettled(unsettled, &checkpoints);
+            }
             batch.clear();
             batch_bytes = 0;
         } else if idle {
-            if !rested {
+            if !rested && buffer.as_ref().is_none_or(DiskBuffer::is_empty) {
                 shipper.release_buffers();
                 if let Some(on_idle) = config.on_idle {
                     on_idle();
                 }
+                rested = true;
             }
-            rested = true;
             std::thread::sleep(Duration::from_millis(100));
         }
         if !idle {
@@ -202,21 +272,165 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     Ok(())
 }
 
+/// How long one turn of the loop may spend sending buffered batches before it reads again.
+const DRAIN_TURN: Duration = Duration::from_secs(1);
+
+/// Sending through the on-disk buffer: whether the destination is thought to be up, and
+/// when to try it again.
+#[derive(Debug)]
+struct Drain {
+    backoff: Backoff,
+    /// Not before this instant (the destination failed).
+    next_try: Instant,
+    /// The oldest buffered batch may have been stored by an attempt whose answer was lost
+    /// (also after a start with batches left: the last run may have died sending one).
+    oldest_unknown: bool,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain {
+            backoff: Backoff::default(),
+            next_try: Instant::now(),
+            oldest_unknown: true,
+        }
+    }
+}
+
+impl Drain {
+    fn ready(&self) -> bool {
+        Instant::now() >= self.next_try
+    }
+
+    fn failed(&mut self, reason: &str) {
+        tracing::warn!(%reason, retry_in_ms = self.backoff.delay.as_millis() as u64, "delivery failed; batches wait in the on-disk buffer");
+        self.next_try = Instant::now() + self.backoff.delay;
+        self.backoff.delay = (self.backoff.delay * 2).min(Duration::from_secs(10));
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Backoff::default();
+        self.next_try = Instant::now();
+    }
+
+    /// Sends buffered batches, oldest first, for at most `turn` (or until one fails).
+    fn send_buffered(
+        &mut self,
+        buffer: &mut DiskBuffer,
+        shipper: &Shipper,
+        ledger: &Ledger,
+        stats: &AgentStats,
+        stop: &AtomicBool,
+        turn: Duration,
+    ) -> io::Result<()> {
+        let started = Instant::now();
+        while !buffer.is_empty()
+            && self.ready()
+            && started.elapsed() < turn
+            && !stop.load(Ordering::Relaxed)
+        {
+            let Some(batch) = buffer.oldest()? else {
+                break;
+            };
+            let documents: Vec<&Document> = batch.documents.iter().collect();
+            ledger.record(&shipper.ranges(&documents))?;
+            match shipper.attempt(&documents, batch.check || self.oldest_unknown) {
+                Ok(delivered) => {
+                    buffer.pop()?;
+                    self.succeeded();
+                    self.oldest_unknown = false;
+                    stats
+                        .delivered
+                        .fetch_add(delivered.stored as u64, Ordering::Relaxed);
+                    stats
+                        .rejected
+                        .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    if buffer.is_empty() {
+                        tracing::info!("the on-disk buffer is delivered");
+                    }
+                }
+                Err(reason) => {
+                    self.oldest_unknown = true;
+                    self.failed(&reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `documents` if nothing waits before them and the destination is thought up, else
+    /// (or when that fails) puts them in the buffer; when the buffer is full, waits for room.
+    /// `Some(Some(_))`: delivered; `Some(None)`: buffered; `None`: stopping.
+    #[allow(clippy::too_many_arguments)] // the loop's state, lent for one batch
+    fn deliver_or_buffer(
+        &mut self,
+        buffer: &mut DiskBuffer,
+        documents: &[&Document],
+        check: bool,
+        shipper: &Shipper,
+        ledger: &Ledger,
+        stats: &AgentStats,
+        stop: &AtomicBool,
+    ) -> io::Result<Option<Option<Delivered>>> {
+        let mut check = check;
+        if buffer.is_empty() && self.ready() {
+            ledger.record(&shipper.ranges(documents))?;
+            match shipper.attempt(documents, check) {
+                Ok(delivered) => {
+                    self.succeeded();
+                    return Ok(Some(Some(delivered)));
+                }
+                Err(reason) => {
+                    self.failed(&reason);
+                    check = true;
+                }
+            }
+        }
+        while !buffer.has_room() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if self.ready() {
+                self.send_buffered(buffer, shipper, ledger, stats, stop, DRAIN_TURN)?;
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        match buffer.push(documents, check) {
+            Ok(()) => {
+                stats.buffered.fetch_add(1, Ordering::Relaxed);
+                if buffer.batches() == 1 || buffer.batches().is_multiple_of(100) {
+                    tracing::warn!(
+                        batches = buffer.batches(),
+                        bytes = buffer.bytes(),
+                        "the destination is away; batches wait in the on-disk buffer"
+                    );
+                }
+                Ok(Some(None))
+            }
+            Err(error) => {
+                // A full disk, say: the lines stay in their files and are sent from there.
+                tracing::error!(%error, "cannot write to the on-disk buffer; waiting for the destination");
+                ledger.record(&shipper.ranges(documents))?;
+                Ok(shipper
+                    .ship_until_delivered(documents, true, stop)
+                    .map(Some))
+            }
+        }
+    }
+}
+
 /// Asks the destination which lines of the batch in flight at the last stop it stored
 /// (retrying while it is away); `None` when told to stop meanwhile.
 fn settle_last_batch(
-    ledger: &Ledger,
-    checkpoints: &Checkpoints,
+    unsettled: &[SentRange],
     shipper: &Shipper,
     stop: &AtomicBool,
 ) -> Option<StoredLines> {
-    let unsettled = ledger.unsettled(checkpoints);
-    if unsettled.is_empty() {
-        return Some(StoredLines::new());
-    }
     let mut delay = Duration::from_millis(100);
     loop {
-        match shipper.find_stored(&unsettled) {
+        match shipper.find_stored(unsettled) {
             Ok(stored) => {
                 let sent: usize = unsettled.iter().map(|r| r.documents).sum();
                 tracing::info!(

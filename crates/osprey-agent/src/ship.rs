@@ -566,78 +566,116 @@ impl Shipper {
         }
     }
 
+    /// One pass at delivering `documents`: when `check_first` (an earlier attempt's answer was
+    /// lost), the destination is asked which of them it has and those are not sent; a request
+    /// refused as too large or malformed is sent in halves, and a single document refused is
+    /// dropped (counted). `Err`: try again later — some may be stored by then, so the next
+    /// pass must check first.
+    pub fn attempt(&self, documents: &[&Document], check_first: bool) -> Result<Delivered, String> {
+        let mut pending: Vec<&Document> = documents.to_vec();
+        let mut already = 0;
+        if check_first {
+            let stored = self
+                .find_stored(&self.ranges(&pending))
+                .map_err(|e| e.to_string())?;
+            let before = pending.len();
+            pending.retain(|d| !stored.contains(&stored_key(d)));
+            already = before - pending.len();
+            if already > 0 {
+                tracing::info!(
+                    stored = already,
+                    "lines of a failed attempt were stored after all; not sent again"
+                );
+            }
+        }
+        if pending.is_empty() {
+            return Ok(Delivered {
+                stored: already,
+                rejected: 0,
+            });
+        }
+        match self.ship(&pending) {
+            Ok(delivered) => Ok(Delivered {
+                stored: delivered.stored + already,
+                ..delivered
+            }),
+            // Too large, say: halves may pass; a single document refused is dropped.
+            Err(ShipError::Refused(reason)) if pending.len() > 1 => {
+                tracing::warn!(%reason, documents = pending.len(), "batch refused; sending it in halves");
+                let (first, second) = pending.split_at(pending.len() / 2);
+                let first = self.attempt(first, false)?;
+                let second = self.attempt(second, false)?;
+                Ok(Delivered {
+                    stored: first.stored + second.stored + already,
+                    rejected: first.rejected + second.rejected,
+                })
+            }
+            Err(ShipError::Refused(reason)) => {
+                tracing::error!(%reason, "document refused by the destination; dropped");
+                Ok(Delivered {
+                    stored: already,
+                    rejected: 1,
+                })
+            }
+            Err(ShipError::Retry(reason)) => Err(reason),
+        }
+    }
+
     /// Delivers `documents`, trying again with backoff (100 ms doubling to 10 s) until it
-    /// succeeds or `stop` is set (then `None`: nothing counts as delivered). After a failed
+    /// succeeds or `stop` is set (then `None`: nothing counts as delivered). `check_first`:
+    /// the destination may have some already (ask before the first attempt); after a failed
     /// attempt, lines the destination turns out to have are not sent again.
     pub fn ship_until_delivered(
         &self,
         documents: &[&Document],
+        check_first: bool,
         stop: &AtomicBool,
     ) -> Option<Delivered> {
-        let mut delay = Duration::from_millis(100);
-        let mut pending: Vec<&Document> = documents.to_vec();
-        let mut already = 0;
-        let mut outcome_unknown = false;
+        let mut backoff = Backoff::default();
+        let mut check = check_first;
         loop {
-            let attempt = if outcome_unknown {
-                self.find_stored(&self.ranges(&pending)).map(|stored| {
-                    let before = pending.len();
-                    pending.retain(|d| !stored.contains(&stored_key(d)));
-                    already += before - pending.len();
-                    if before > pending.len() {
-                        tracing::info!(
-                            stored = before - pending.len(),
-                            "lines of a failed attempt were stored after all; not sent again"
-                        );
-                    }
-                })
-            } else {
-                Ok(())
-            };
-            let attempt = attempt.and_then(|()| {
-                if pending.is_empty() {
-                    Ok(Delivered::default())
-                } else {
-                    self.ship(&pending)
-                }
-            });
-            match attempt.map(|d| Delivered {
-                stored: d.stored + already,
-                ..d
-            }) {
+            match self.attempt(documents, check) {
                 Ok(delivered) => return Some(delivered),
-                // Too large, say: halves may pass; a single document refused is dropped.
-                Err(ShipError::Refused(reason)) if pending.len() > 1 => {
-                    tracing::warn!(%reason, documents = pending.len(), "batch refused; sending it in halves");
-                    let (first, second) = pending.split_at(pending.len() / 2);
-                    let first = self.ship_until_delivered(first, stop)?;
-                    let second = self.ship_until_delivered(second, stop)?;
-                    return Some(Delivered {
-                        stored: first.stored + second.stored + already,
-                        rejected: first.rejected + second.rejected,
-                    });
-                }
-                Err(ShipError::Refused(reason)) => {
-                    tracing::error!(%reason, "document refused by the destination; dropped");
-                    return Some(Delivered {
-                        stored: already,
-                        rejected: 1,
-                    });
-                }
-                Err(ShipError::Retry(reason)) => {
-                    outcome_unknown = true;
-                    tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "delivery failed; retrying");
+                Err(reason) => {
+                    check = true;
+                    tracing::warn!(%reason, retry_in_ms = backoff.delay.as_millis() as u64, "delivery failed; retrying");
                 }
             }
-            let deadline = std::time::Instant::now() + delay;
-            while std::time::Instant::now() < deadline {
-                if stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if !backoff.wait(stop) {
+                return None;
             }
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
+    }
+}
+
+/// Waits between attempts: 100 ms, doubling up to 10 s.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// The next wait.
+    pub delay: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            delay: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Backoff {
+    /// Sleeps the delay (in short steps, to notice `stop`) and doubles it; `false` when
+    /// stopping.
+    pub fn wait(&mut self, stop: &AtomicBool) -> bool {
+        let deadline = std::time::Instant::now() + self.delay;
+        while std::time::Instant::now() < deadline {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.delay = (self.delay * 2).min(Duration::from_secs(10));
+        true
     }
 }
 
