@@ -63,6 +63,9 @@ pub struct FormatError {
 }
 
 fn parse_time(text: &str, format: &'static str) -> Result<i64, FormatError> {
+    if let Some(nanos) = crate::time::parse_rfc3339_fast(text) {
+        return Ok(nanos);
+    }
     let time: jiff::Timestamp = text.parse().map_err(|e| FormatError {
         format,
         what: format!("time {text:?}: {e}"),
@@ -73,15 +76,20 @@ fn parse_time(text: &str, format: &'static str) -> Result<i64, FormatError> {
     })
 }
 
+/// A json-file line, as any JSON parser reads it.
+#[derive(Deserialize)]
+struct Docker<'a> {
+    log: String,
+    #[serde(borrow)]
+    stream: &'a str,
+    #[serde(borrow)]
+    time: &'a str,
+}
+
 /// A Docker `json-file` line (without its trailing newline).
 pub fn parse_docker(line: &str) -> Result<Entry, FormatError> {
-    #[derive(Deserialize)]
-    struct Docker<'a> {
-        log: String,
-        #[serde(borrow)]
-        stream: &'a str,
-        #[serde(borrow)]
-        time: &'a str,
+    if let Some(entry) = parse_docker_fast(line) {
+        return Ok(entry);
     }
     let docker: Docker<'_> = serde_json::from_str(line).map_err(|e| FormatError {
         format: "docker json-file",
@@ -107,8 +115,102 @@ pub fn parse_docker(line: &str) -> Result<Entry, FormatError> {
     })
 }
 
+/// The json-file driver's own layout, `{"log":"…","stream":"…","time":"…"}` in that order,
+/// read without a general JSON parser: this runs on every line of a Docker node. `None` for
+/// anything else (other field orders, `attrs`, odd escapes), which the general parser reads.
+fn parse_docker_fast(line: &str) -> Option<Entry> {
+    let rest = line.strip_prefix(r#"{"log":""#)?;
+    let bytes = rest.as_bytes();
+    let mut text = String::with_capacity(rest.len());
+    let (mut start, mut at) = (0, 0);
+    let end = loop {
+        let found = at + memchr::memchr2(b'"', b'\\', &bytes[at..])?;
+        text.push_str(&rest[start..found]);
+        if bytes[found] == b'"' {
+            break found;
+        }
+        let (decoded, used) = unescape(&bytes[found..])?;
+        text.push(decoded);
+        start = found + used;
+        at = start;
+    };
+    let rest = rest[end + 1..].strip_prefix(r#","stream":""#)?;
+    let (stream, rest) = if let Some(rest) = rest.strip_prefix(r#"stdout""#) {
+        (Stream::Stdout, rest)
+    } else {
+        (Stream::Stderr, rest.strip_prefix(r#"stderr""#)?)
+    };
+    let time = rest.strip_prefix(r#","time":""#)?.strip_suffix(r#""}"#)?;
+    let time_nanos = crate::time::parse_rfc3339_fast(time)?;
+    let partial = !text.ends_with('\n');
+    if !partial {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Some(Entry {
+        time_nanos,
+        stream,
+        text,
+        partial,
+    })
+}
+
+/// The character of the JSON escape `escape` starts with, and the bytes it takes (surrogate
+/// pairs included); `None` for what is not a valid escape.
+fn unescape(escape: &[u8]) -> Option<(char, usize)> {
+    let hex = |at: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(escape.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    };
+    Some(match escape.get(1)? {
+        b'"' => ('"', 2),
+        b'\\' => ('\\', 2),
+        b'/' => ('/', 2),
+        b'n' => ('\n', 2),
+        b't' => ('\t', 2),
+        b'r' => ('\r', 2),
+        b'b' => ('\u{8}', 2),
+        b'f' => ('\u{c}', 2),
+        b'u' => {
+            let unit = hex(2)?;
+            if (0xD800..0xDC00).contains(&unit) {
+                if escape.get(6..8)? != b"\\u" {
+                    return None;
+                }
+                let low = hex(8)?;
+                if !(0xDC00..0xE000).contains(&low) {
+                    return None;
+                }
+                (
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))?,
+                    12,
+                )
+            } else {
+                (char::from_u32(unit)?, 6)
+            }
+        }
+        _ => return None,
+    })
+}
+
 /// A CRI line (without its trailing newline).
 pub fn parse_cri(line: &str) -> Result<Entry, FormatError> {
+    let (time_nanos, stream, partial, text_start) = cri_parts(line)?;
+    Ok(Entry {
+        time_nanos,
+        stream,
+        text: line[text_start..].to_string(),
+        partial,
+    })
+}
+
+/// A CRI line's time, stream, partial tag, and where its text starts.
+fn cri_parts(line: &str) -> Result<(i64, Stream, bool, usize), FormatError> {
     let error = |what: String| FormatError {
         format: "CRI",
         what,
@@ -121,7 +223,7 @@ pub fn parse_cri(line: &str) -> Result<Entry, FormatError> {
     let tags = fields
         .next()
         .ok_or_else(|| error("no P/F tag after the stream".into()))?;
-    let text = fields.next().unwrap_or_default();
+    let text_start = (time.len() + stream.len() + tags.len() + 3).min(line.len());
     let stream = Stream::parse(stream)
         .ok_or_else(|| error(format!("stream {stream:?} is neither stdout nor stderr")))?;
     let partial = match tags.split(':').next() {
@@ -129,12 +231,28 @@ pub fn parse_cri(line: &str) -> Result<Entry, FormatError> {
         Some("F") => false,
         _ => return Err(error(format!("tag {tags:?} is neither P nor F"))),
     };
-    Ok(Entry {
-        time_nanos: parse_time(time, "CRI")?,
-        stream,
-        text: text.to_string(),
-        partial,
-    })
+    Ok((parse_time(time, "CRI")?, stream, partial, text_start))
+}
+
+/// As `parse_any`, taking the line: a CRI line's text is cut out of it, not copied. A line in
+/// neither format comes back with the error.
+pub fn parse_any_owned(line: String) -> Result<Entry, (FormatError, String)> {
+    if line.starts_with('{') {
+        return parse_docker(&line).map_err(|e| (e, line));
+    }
+    match cri_parts(&line) {
+        Ok((time_nanos, stream, partial, text_start)) => {
+            let mut text = line;
+            text.drain(..text_start);
+            Ok(Entry {
+                time_nanos,
+                stream,
+                text,
+                partial,
+            })
+        }
+        Err(e) => Err((e, line)),
+    }
 }
 
 /// Which format a file's lines are in: Docker's start with `{`.
@@ -181,6 +299,15 @@ impl Reassembler {
     /// Takes one entry; returns the line it completes, if any.
     pub fn push(&mut self, entry: Entry) -> Option<Line> {
         let slot = &mut self.open[entry.stream as usize];
+        // Most lines are whole and alone: their text moves on as it is, not copied.
+        if slot.is_none() && !entry.partial && entry.text.len() <= self.max_line_bytes {
+            return Some(Line {
+                time_nanos: entry.time_nanos,
+                stream: entry.stream,
+                text: entry.text,
+                truncated: false,
+            });
+        }
         let line = slot.get_or_insert_with(|| Line {
             time_nanos: entry.time_nanos,
             stream: entry.stream,
@@ -314,6 +441,57 @@ mod tests {
             prop_assert_eq!(joiner.push(parse_cri(&format!("2026-11-26T08:00:00Z stdout P {}", &text[..cut])).expect("p")), None);
             let line = joiner.push(parse_cri(&format!("2026-11-26T08:00:00Z stdout F {}", &text[cut..])).expect("f")).expect("line");
             prop_assert_eq!(line.text, text);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn taking_the_line_reads_what_borrowing_it_does(line in "(2026-11-26T08:00:00Z|\\{\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-26T08:00:00Z\"\\}|[a-z]{0,3})( (stdout|stderr|x)( (P|F|P:y)( .{0,20})?)?)?") {
+            match (parse_any(&line), parse_any_owned(line.clone())) {
+                (Ok(borrowed), Ok(owned)) => prop_assert_eq!(borrowed, owned),
+                (Err(borrowed), Err((owned, back))) => {
+                    prop_assert_eq!(borrowed, owned);
+                    prop_assert_eq!(back, line);
+                }
+                (borrowed, owned) => prop_assert!(false, "{:?} vs {:?}", borrowed, owned),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_docker_reader_agrees_with_the_general_one(
+            text in "(.|[\\x00-\\x1f\"\\\\<>&\u{2028}\u{1F600}])*",
+            newline: bool,
+            stderr: bool,
+            go_escapes: bool,
+        ) {
+            let log = if newline { format!("{text}\n") } else { text };
+            let mut encoded = serde_json::to_string(&log).unwrap();
+            if go_escapes {
+                // Go's encoder, which Docker uses, escapes HTML characters and U+2028.
+                encoded = encoded.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+                    .replace('\u{2028}', "\\u2028").replace('\u{1F600}', "\\ud83d\\ude00");
+            }
+            let stream = if stderr { "stderr" } else { "stdout" };
+            let line = format!(r#"{{"log":{encoded},"stream":"{stream}","time":"2026-11-26T08:00:00.123456789Z"}}"#);
+            let fast = parse_docker_fast(&line);
+            prop_assert!(fast.is_some(), "{}", line);
+            let general: Docker<'_> = serde_json::from_str(&line).unwrap();
+            let fast = fast.unwrap();
+            let whole = if fast.partial { fast.text.clone() } else { format!("{}\n", fast.text) };
+            prop_assert!(general.log == whole || general.log == format!("{}\r\n", fast.text), "{:?} vs {:?}", general.log, fast.text);
+            prop_assert_eq!(fast.stream.as_str(), stream);
+        }
+
+        #[test]
+        fn broken_escapes_fall_back(junk in "\\\\(u[0-9a-fA-F]{0,4}|ud8[0-9a-f]{2}(\\\\u[0-9a-f]{0,4})?|.)") {
+            let line = format!(r#"{{"log":"a{junk}b\n","stream":"stdout","time":"2026-11-26T08:00:00Z"}}"#);
+            match (parse_docker_fast(&line), serde_json::from_str::<Docker<'_>>(&line)) {
+                (Some(fast), Ok(general)) => prop_assert_eq!(format!("{}\n", fast.text), general.log),
+                (Some(fast), Err(e)) => prop_assert!(false, "fast read {:?} where serde says {}", fast.text, e),
+                (None, _) => {}
+            }
         }
     }
 }

@@ -114,7 +114,9 @@ impl Ledger {
     /// Writes down the batch about to be sent, durably.
     pub fn record(&self, ranges: &[SentRange]) -> io::Result<()> {
         let bytes = serde_json::to_vec(ranges).map_err(io::Error::other)?;
-        crate::tail::write_atomically(&self.path, &bytes)
+        // Not fsynced: a crash of the process leaves it readable, and a power cut that loses
+        // it only lets lines be sent twice (the checkpoints, not this, guard against loss).
+        crate::tail::replace_atomically(&self.path, &bytes)
     }
 
     /// The ranges of the last batch sent whose lines the checkpoints do not cover yet: the

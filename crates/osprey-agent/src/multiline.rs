@@ -74,7 +74,8 @@ struct Pending {
     line: Line,
     kind: Kind,
     lines: usize,
-    updated: Instant,
+    /// When `flush_idle` first found it with no new line (`None`: a line came since).
+    quiet_since: Option<Instant>,
     /// Python: the traceback has ended (its exception line is in); the next line starts anew.
     finished: bool,
 }
@@ -101,7 +102,7 @@ impl Merger {
             pending.line.text.push_str(&line.text);
             pending.line.truncated |= line.truncated;
             pending.lines += 1;
-            pending.updated = Instant::now();
+            pending.quiet_since = None;
             return None;
         }
         let kind = next_kind(Kind::Plain, &line.text);
@@ -110,19 +111,19 @@ impl Merger {
             line,
             kind,
             lines: 1,
-            updated: Instant::now(),
+            quiet_since: None,
             finished: false,
         });
         ended
     }
 
-    /// The event held, if it has been quiet for `max_wait`.
+    /// The event held, if it has been quiet for `max_wait`. Quiet is counted from the first
+    /// call after its last line (the agent calls this once per turn of its loop): reading the
+    /// clock per line cost more than the rest of the merging.
     pub fn flush_idle(&mut self, max_wait: Duration) -> Option<Line> {
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.updated.elapsed() >= max_wait)
-        {
+        let pending = self.pending.as_mut()?;
+        let since = *pending.quiet_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= max_wait {
             self.pending.take().map(|p| p.line)
         } else {
             None

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use crate::format::{Line, Reassembler, Stream, parse_any};
+use crate::format::{Line, Reassembler, Stream, parse_any_owned};
 use crate::k8s_path::{self, ContainerRef};
 use crate::kube_meta::PodCache;
 use crate::multiline::Merger;
@@ -240,7 +240,7 @@ impl Pipeline {
             state.path = raw.path.clone();
         }
         state.read_to = raw.end_offset;
-        let (line, line_start) = match parse_any(&raw.text) {
+        let (line, line_start) = match parse_any_owned(raw.text) {
             Ok(entry) => {
                 let stream = &mut state.streams[entry.stream as usize];
                 if entry.partial {
@@ -253,12 +253,12 @@ impl Pipeline {
                     .unwrap_or(raw.start_offset);
                 (line, start)
             }
-            Err(_) => (
+            Err((_, text)) => (
                 Line {
                     time_nanos: now_nanos,
                     stream: Stream::Stdout,
-                    text: raw.text.clone(),
-                    truncated: raw.text.len() >= self.max_line_bytes,
+                    truncated: text.len() >= self.max_line_bytes,
+                    text,
                 },
                 raw.start_offset,
             ),
@@ -347,7 +347,6 @@ const OWN_FIELDS: [&str; 5] = ["@timestamp", "message", "stream", "kubernetes", 
 /// written), `stream`, `level`, the fields of a JSON object message, `kubernetes`, and `log`
 /// (`file.path`, `file.fingerprint`, `offset`, `truncated`).
 fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset: u64) -> Vec<u8> {
-    use std::io::Write as _;
     // A JSON message is written twice (as the message, and as fields); escapes add a little.
     let text_room = if line.text.starts_with('{') {
         line.text.len() * 2 + line.text.len() / 4
@@ -404,12 +403,10 @@ fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset:
     out.extend_from_slice(file.kubernetes.as_bytes());
     out.extend_from_slice(b",\"log\":{\"file\":{\"path\":");
     out.extend_from_slice(file.path.as_bytes());
-    // Writing to a Vec cannot fail.
-    let _ = write!(
-        out,
-        ",\"fingerprint\":\"{:08x}\"}},\"offset\":{offset}",
-        fingerprint.crc
-    );
+    out.extend_from_slice(b",\"fingerprint\":\"");
+    out.extend_from_slice(&fingerprint.hex_digits());
+    out.extend_from_slice(b"\"},\"offset\":");
+    out.extend_from_slice(itoa::Buffer::new().format(offset).as_bytes());
     if line.truncated {
         out.extend_from_slice(b",\"truncated\":true");
     }
@@ -418,9 +415,77 @@ fn document_json(line: &Line, file: &FileJson, fingerprint: Fingerprint, offset:
 }
 
 /// `text` as a JSON string.
+/// `text` as a JSON string, escaped as serde_json escapes it; the text is looked at eight bytes
+/// at a time (most of a log line needs no escape, and this runs over every message).
 fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    // Writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(out, text);
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        // Clean words are skipped whole; a word with something to escape is gone through
+        // byte by byte, once.
+        let word_end = (at + 8).min(bytes.len());
+        if word_end - at == 8
+            && !needs_escape(u64::from_le_bytes(
+                bytes[at..word_end].try_into().unwrap_or_default(),
+            ))
+        {
+            at = word_end;
+            continue;
+        }
+        for i in at..word_end {
+            let byte = bytes[i];
+            if !ESCAPED[usize::from(byte)] {
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            match byte {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                control => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(control >> 4)]);
+                    out.push(HEX[usize::from(control & 0xf)]);
+                }
+            }
+            start = i + 1;
+        }
+        at = word_end;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// The bytes a JSON string escapes: control characters, `"` and `\\`.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Whether any of eight bytes is a control character, `"` or `\\` (bytes ≥ 0x80 never are).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = has_zero_byte(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+    below_space | quote | backslash != 0
 }
 
 /// The top-level fields of a JSON object, their values left as written.
@@ -670,6 +735,15 @@ mod tests {
             ),
         ] {
             assert_eq!(detect_level(text), level, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(text in "(.|[\\x00-\\x1f\"\\\\])*") {
+            let mut out = Vec::new();
+            push_json_string(&mut out, &text);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&text).unwrap());
         }
     }
 }

@@ -237,14 +237,7 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
                     .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
             }
-            for document in &batch {
-                checkpoints.advance(
-                    document.key,
-                    document.fingerprint,
-                    document.end_offset,
-                    &document.path,
-                );
-            }
+            advance_checkpoints(&mut checkpoints, &batch);
             let followed: Vec<_> = tailer.followed().map(|(key, _)| *key).collect();
             checkpoints.retain(|key| followed.contains(key));
             pipeline.retain(|key| followed.contains(key));
@@ -268,8 +261,35 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
             rested = false;
         }
     }
+    checkpoints.save_durably()?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// Moves the checkpoints past `batch`: once per run of documents of one file (they come in
+/// runs), to the furthest point the run allows.
+fn advance_checkpoints(checkpoints: &mut Checkpoints, batch: &[Document]) {
+    let mut run: Option<(&Document, u64)> = None;
+    for document in batch {
+        match &mut run {
+            Some((first, furthest))
+                if first.key == document.key
+                    && first.fingerprint == document.fingerprint
+                    && Arc::ptr_eq(&first.path, &document.path) =>
+            {
+                *furthest = (*furthest).max(document.end_offset);
+            }
+            _ => {
+                if let Some((first, furthest)) = run {
+                    checkpoints.advance(first.key, first.fingerprint, furthest, &first.path);
+                }
+                run = Some((document, document.end_offset));
+            }
+        }
+    }
+    if let Some((first, furthest)) = run {
+        checkpoints.advance(first.key, first.fingerprint, furthest, &first.path);
+    }
 }
 
 /// How long one turn of the loop may spend sending buffered batches before it reads again.

@@ -69,6 +69,10 @@ struct Buffers {
     answer: String,
 }
 
+/// zstd's fast mode (negative levels): about a quarter less CPU than level 1 on container logs,
+/// which still shrink twelvefold (level 1: sixteenfold; `zstd -b` on the agent's `_bulk` bodies).
+const ZSTD_LEVEL: i32 = -3;
+
 fn zstd_error(code: usize) -> std::io::Error {
     std::io::Error::other(zstd::zstd_safe::get_error_name(code))
 }
@@ -79,7 +83,7 @@ pub enum Compression {
     /// zstd if the destination is an Osprey server, else gzip (what Elasticsearch reads).
     #[default]
     Auto,
-    /// zstd (level 1): a fraction of gzip's CPU; Osprey reads it.
+    /// zstd (fast mode): a fraction of gzip's CPU; Osprey reads it.
     Zstd,
     /// gzip (fastest level): every Elasticsearch-compatible endpoint reads it.
     Gzip,
@@ -253,8 +257,10 @@ impl Shipper {
                     Some(context) => context,
                     empty => {
                         let mut made = zstd::zstd_safe::CCtx::create();
-                        made.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(1))
-                            .map_err(zstd_error)?;
+                        made.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(
+                            ZSTD_LEVEL,
+                        ))
+                        .map_err(zstd_error)?;
                         empty.insert(made)
                     }
                 };

@@ -28,6 +28,9 @@ const FINGERPRINT_BYTES: usize = 1024;
 /// A file no longer at any watched path is let go this long after it was read to its end.
 const DEFAULT_GONE_GRACE: Duration = Duration::from_secs(5);
 
+/// Bytes asked of a file per read.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// A file's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FileKey {
@@ -49,7 +52,17 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// As the documents carry it (`log.file.fingerprint`).
     pub fn to_hex(self) -> String {
-        format!("{:08x}", self.crc)
+        String::from_utf8_lossy(&self.hex_digits()).into_owned()
+    }
+
+    /// The CRC as 8 lowercase hex digits, without allocating (written per document).
+    pub fn hex_digits(self) -> [u8; 8] {
+        let mut digits = [0u8; 8];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            let nibble = (self.crc >> (28 - 4 * i)) & 0xf;
+            *digit = b"0123456789abcdef"[nibble as usize];
+        }
+        digits
     }
 }
 
@@ -106,6 +119,8 @@ pub struct Checkpoints {
     entries: HashMap<FileKey, Checkpoint>,
     /// When the loaded file was written (`None`: there was none).
     saved_at: Option<std::time::SystemTime>,
+    /// When they last reached the disk itself.
+    last_durable: Option<Instant>,
 }
 
 impl Checkpoints {
@@ -130,6 +145,7 @@ impl Checkpoints {
             path: path.to_path_buf(),
             entries,
             saved_at,
+            last_durable: None,
         })
     }
 
@@ -165,7 +181,10 @@ impl Checkpoints {
         } else {
             entry.offset = entry.offset.max(offset);
         }
-        entry.path = path.to_path_buf();
+        // Called per document: the path is copied only when it changed (a rename).
+        if entry.path != path {
+            entry.path = path.to_path_buf();
+        }
     }
 
     /// Forgets files that are no longer followed.
@@ -173,14 +192,37 @@ impl Checkpoints {
         self.entries.retain(|key, _| keep(key));
     }
 
-    /// Writes them atomically.
-    pub fn save(&self) -> io::Result<()> {
+    /// Writes them atomically: after every batch, so that a restarted process (even after
+    /// `kill -9`) resumes there; to the disk itself (fsync) at most once a second, since a
+    /// checkpoint that lags after a power cut only sends lines again, never loses them.
+    pub fn save(&mut self) -> io::Result<()> {
+        let durable = self
+            .last_durable
+            .is_none_or(|at| at.elapsed() >= DURABLE_EVERY);
+        self.write(durable)
+    }
+
+    /// Writes them atomically and to the disk (when stopping).
+    pub fn save_durably(&mut self) -> io::Result<()> {
+        self.write(true)
+    }
+
+    fn write(&mut self, durable: bool) -> io::Result<()> {
         let mut entries: Vec<&Checkpoint> = self.entries.values().collect();
         entries.sort_by_key(|c| (c.key.dev, c.key.ino));
         let bytes = serde_json::to_vec_pretty(&entries).map_err(io::Error::other)?;
-        write_atomically(&self.path, &bytes)
+        if durable {
+            write_atomically(&self.path, &bytes)?;
+            self.last_durable = Some(Instant::now());
+            Ok(())
+        } else {
+            replace_atomically(&self.path, &bytes)
+        }
     }
 }
+
+/// How often checkpoints reach the disk itself.
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a
 /// mix: a temporary file beside it, fsynced, renamed over it, the directory fsynced.
@@ -194,6 +236,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Replaces `path` with `bytes` (a temporary file renamed over it) without waiting for the
+/// disk: a process that dies, even by `kill -9`, leaves the old or the new content, which the
+/// next one reads; a power cut may leave the old.
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
 }
 
 /// A complete line read from a file.
@@ -289,7 +340,11 @@ impl Followed {
             key,
             fingerprint: self.fingerprint,
             path: self.path.clone(),
-            text: String::from_utf8_lossy(text).into_owned(),
+            // Valid UTF-8 (nearly always) is checked by the fast validator and copied once.
+            text: match std::str::from_utf8(text) {
+                Ok(valid) => valid.to_owned(),
+                Err(_) => String::from_utf8_lossy(text).into_owned(),
+            },
             start_offset,
             end_offset,
         }
@@ -318,8 +373,6 @@ pub struct Tailer {
     new_files: Vec<Checkpoint>,
     /// Files let go since last asked (`take_finished`).
     finished: Vec<FileKey>,
-    /// The read buffer, kept from one read to the next.
-    chunk: Vec<u8>,
 }
 
 impl Tailer {
@@ -334,7 +387,6 @@ impl Tailer {
             scanned_once: false,
             new_files: Vec::new(),
             finished: Vec::new(),
-            chunk: Vec::new(),
         }
     }
 
@@ -598,8 +650,6 @@ impl Tailer {
     pub fn read_into(&mut self, budget: usize, lines: &mut Vec<RawLine>) -> io::Result<()> {
         let mut left = budget;
         let mut finished = Vec::new();
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.resize(64 * 1024, 0);
         let followed_keys: Vec<FileKey> = self.files.keys().copied().collect();
         for (key, followed) in &mut self.files {
             let len = followed.file.metadata()?.len();
@@ -633,17 +683,19 @@ impl Tailer {
             ))?;
             let mut at_end = false;
             while left > 0 {
-                let want = chunk.len().min(left);
-                let n = followed.file.read(&mut chunk[..want])?;
+                // Read straight into what is pending (no zeroing, no copy from a chunk).
+                let want = READ_CHUNK.min(left);
+                followed.pending.reserve(want);
+                let n = (&mut followed.file)
+                    .take(want as u64)
+                    .read_to_end(&mut followed.pending)?;
                 if n == 0 {
                     at_end = true;
                     break;
                 }
                 left -= n;
-                followed.pending.extend_from_slice(&chunk[..n]);
                 let mut start = 0;
-                while let Some(newline) = followed.pending[start..].iter().position(|b| *b == b'\n')
-                {
+                while let Some(newline) = memchr::memchr(b'\n', &followed.pending[start..]) {
                     let end = start + newline;
                     let start_offset = followed.offset;
                     followed.offset += (end + 1 - start) as u64;
@@ -692,7 +744,6 @@ impl Tailer {
             self.files.remove(&key);
             self.finished.push(key);
         }
-        self.chunk = chunk;
         Ok(())
     }
 
