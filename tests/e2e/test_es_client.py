@@ -672,3 +672,17 @@ def test_searchable_within_one_second_of_ack(es):
             break
         assert elapsed < 1.25, f"only {c}/200 acknowledged docs searchable {elapsed:.2f}s after the _bulk ack"
         time.sleep(0.05)
+
+
+def test_bulk_answers_keep_only_the_filter_path(es):
+    """`filter_path`, as Logstash and the agent send it, trims the `_bulk` answer to what they read."""
+    operations = [{"index": {"_index": "filter-path-test"}}, {"n": 1},
+                  {"create": {"_index": "filter-path-test", "_id": "x"}}, {"n": 2},
+                  {"create": {"_index": "filter-path-test", "_id": "x"}}, {"n": 3}]
+    answer = es.bulk(operations=operations, filter_path="errors,items.*.status,items.*.error").body
+    assert set(answer) == {"errors", "items"} and answer["errors"] is True
+    assert [list(item.values())[0]["status"] for item in answer["items"]] == [201, 201, 409]
+    assert set(answer["items"][0]["index"]) == {"status"}
+    assert answer["items"][2]["create"]["error"]["type"] == "version_conflict_engine_exception"
+    assert es.bulk(operations=operations[:2], filter_path="took").body.keys() == {"took"}
+    es.indices.delete(index="filter-path-test")

@@ -3,6 +3,7 @@
 //! tools work unchanged.
 
 mod error;
+mod filter_path;
 mod search;
 
 use std::collections::HashMap;
@@ -370,9 +371,12 @@ async fn bulk(
             .and_then(|v| v.get("error"))
             .is_some()
     });
-    Ok(Json(
-        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items}),
-    )
+    let answer =
+        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items});
+    Ok(match filter_path::parse(params.get("filter_path")) {
+        Some(paths) => Json(filter_path::apply(&answer, &paths)),
+        None => Json(answer),
+    }
     .into_response())
 }
 
