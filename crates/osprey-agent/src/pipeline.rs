@@ -3,7 +3,6 @@
 //! names Fluentd's kubernetes_metadata filter uses (`kubernetes.pod_name`,
 //! `kubernetes.namespace_name`, `kubernetes.container_name`, …), from the file's path.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +13,7 @@ use crate::format::{Line, Reassembler, Stream, parse_any_owned};
 use crate::k8s_path::{self, ContainerRef};
 use crate::kube_meta::PodCache;
 use crate::multiline::Merger;
-use crate::tail::{FileKey, Fingerprint, RawLine};
+use crate::tail::{FileKey, FileKeyMap, Fingerprint, RawLine};
 
 /// A document ready to ship, with what its delivery lets the checkpoint move to.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,7 +200,7 @@ impl FileState {
 /// Turns raw lines into documents, one state per file.
 pub struct Pipeline {
     max_line_bytes: usize,
-    files: HashMap<FileKey, FileState>,
+    files: FileKeyMap<FileState>,
     pods: Option<PodCache>,
 }
 
@@ -210,7 +209,7 @@ impl Pipeline {
     pub fn new(max_line_bytes: usize) -> Pipeline {
         Pipeline {
             max_line_bytes,
-            files: HashMap::new(),
+            files: FileKeyMap::default(),
             pods: None,
         }
     }

@@ -40,6 +40,30 @@ pub struct FileKey {
     pub ino: u64,
 }
 
+/// Hashes `FileKey`s (device and inode, already spread out) without SipHash's cost: the
+/// pipeline looks a file up for every line. Inodes are not chosen by an attacker.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileKeyHasher(u64);
+
+impl std::hash::Hasher for FileKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map by file identity.
+pub type FileKeyMap<V> = HashMap<FileKey, V, std::hash::BuildHasherDefault<FileKeyHasher>>;
+
 /// A checksum of a file's first bytes (up to `FINGERPRINT_BYTES`), and how many it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
