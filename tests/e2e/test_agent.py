@@ -101,6 +101,14 @@ def start_agent(server, node: Node, data_dir: Path) -> subprocess.Popen:
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 
 
+def free_udp_port() -> int:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
 def stored(server) -> list[dict]:
     server.es("POST", "/logstash-*/_refresh")
     status, body, _ = server.es("POST", "/logstash-*/_search", {"query": {"match_all": {}}, "size": 10000})
@@ -276,10 +284,7 @@ def test_the_agent_forwards_jaeger_otlp_and_zipkin_spans_with_the_node_name(ospr
 
     server = osprey_factory(tracing=True)
     otlp_port, zipkin_port = free_port(), free_port()
-    probe = sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    udp_port = probe.getsockname()[1]
-    probe.close()
+    udp_port = free_udp_port()
     (tmp_path / "logs").mkdir()
     log = open(tmp_path / "agent.log", "wb")
     agent = subprocess.Popen(
@@ -334,10 +339,7 @@ def test_spans_get_the_sending_pods_metadata_from_its_address(osprey_factory, tm
                  host_network=True))
     server = osprey_factory(tracing=True)
     otlp_port = free_port()
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    udp_port = probe.getsockname()[1]
-    probe.close()
+    udp_port = free_udp_port()
     (tmp_path / "logs").mkdir()
     log = open(tmp_path / "agent.log", "wb")
     agent = subprocess.Popen(

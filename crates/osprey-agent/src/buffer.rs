@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{StoredLines, stored_key};
 use crate::pipeline::Document;
 use crate::tail::{FileKey, Fingerprint};
 
@@ -196,15 +195,15 @@ impl DiskBuffer {
         }
     }
 
-    /// The lines of the newest batch: a crash between buffering it and saving the
-    /// checkpoints makes the agent read them again, and they must not be buffered twice.
-    pub fn newest_lines(&self) -> io::Result<StoredLines> {
+    /// The newest batch: a crash between buffering it and saving the checkpoints makes the
+    /// agent read its lines again, and they must not be buffered twice.
+    pub fn newest(&self) -> io::Result<Option<BufferedBatch>> {
         let Some(&(sequence, _)) = self.files.back() else {
-            return Ok(StoredLines::new());
+            return Ok(None);
         };
         match read_batch(&self.path_of(sequence)) {
-            Ok(batch) => Ok(batch.documents.iter().map(stored_key).collect()),
-            Err(error) if error.kind() == io::ErrorKind::InvalidData => Ok(StoredLines::new()),
+            Ok(batch) => Ok(Some(batch)),
+            Err(error) if error.kind() == io::ErrorKind::InvalidData => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -305,10 +304,9 @@ mod tests {
             .push(&second.iter().collect::<Vec<_>>(), false)
             .unwrap();
         assert_eq!(buffer.batches(), 2);
-        assert_eq!(
-            buffer.newest_lines().unwrap(),
-            StoredLines::from([(0xabcd, 20)])
-        );
+        let newest = buffer.newest().unwrap().expect("the newest batch");
+        assert_eq!(newest.documents.len(), 1);
+        assert_eq!(newest.documents[0].offset, 20);
 
         let mut buffer = DiskBuffer::open(dir.path(), 1 << 20).unwrap();
         let batch = buffer.oldest().unwrap().expect("a batch");

@@ -100,6 +100,17 @@ pub struct AgentStats {
     pub buffered: AtomicU64,
 }
 
+impl AgentStats {
+    /// Counts a delivered batch.
+    fn count(&self, delivered: Delivered) {
+        self.delivered
+            .fetch_add(delivered.stored as u64, Ordering::Relaxed);
+        self.rejected
+            .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs until `stop` is set; checkpoints are saved after every delivered batch.
 pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> io::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
@@ -147,8 +158,21 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
     };
     let mut drain = Drain::default();
     if let Some(buffer) = &buffer {
-        // A crash between buffering a batch and saving the checkpoints reads its lines again.
-        already_stored.extend(buffer.newest_lines()?);
+        // A crash between buffering a batch and saving the checkpoints reads its lines again:
+        // those the checkpoints do not cover are in the buffer already.
+        if let Some(newest) = buffer.newest()? {
+            already_stored.extend(
+                newest
+                    .documents
+                    .iter()
+                    .filter(|d| {
+                        checkpoints
+                            .get(d.key)
+                            .is_none_or(|c| c.fingerprint != d.fingerprint || c.offset <= d.offset)
+                    })
+                    .map(stored_key),
+            );
+        }
         if !buffer.is_empty() {
             tracing::info!(
                 batches = buffer.batches(),
@@ -229,13 +253,7 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
                 }
             };
             if let Some(delivered) = delivered {
-                stats
-                    .delivered
-                    .fetch_add(delivered.stored as u64, Ordering::Relaxed);
-                stats
-                    .rejected
-                    .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.count(delivered);
             }
             advance_checkpoints(&mut checkpoints, &batch);
             let followed: Vec<_> = tailer.followed().map(|(key, _)| *key).collect();
@@ -359,13 +377,7 @@ impl Drain {
                     buffer.pop()?;
                     self.succeeded();
                     self.oldest_unknown = false;
-                    stats
-                        .delivered
-                        .fetch_add(delivered.stored as u64, Ordering::Relaxed);
-                    stats
-                        .rejected
-                        .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
-                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    stats.count(delivered);
                     if buffer.is_empty() {
                         tracing::info!("the on-disk buffer is delivered");
                     }
