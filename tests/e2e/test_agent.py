@@ -367,9 +367,9 @@ def test_jaeger_clients_get_their_sampling_strategy_from_the_agent(osprey_factor
     """The real jaeger-client's remote sampler polls the agent's sampling port, as it polls the
     Jaeger agent; the agent asks the server's SAMPLING listener, and keeps answering with the
     last strategy while the server is away."""
-    import sys
-    import textwrap
     import urllib.parse
+
+    from test_sampling import jaeger_remote_sampler
 
     from osprey_e2e import free_port, request
 
@@ -402,31 +402,9 @@ def test_jaeger_clients_get_their_sampling_strategy_from_the_agent(osprey_factor
         assert json.loads(body)["probabilisticSampling"]["samplingRate"] == 1.0
         assert json.loads(through_agent(f"/?{query}")[1]) == json.loads(direct)  # older clients' path
 
-        client = textwrap.dedent(f"""
-            import time
-            from jaeger_client import Config
-            config = Config(config={{
-                "sampling_refresh_interval": 1,
-                "local_agent": {{"reporting_host": "127.0.0.1", "reporting_port": {free_port()},
-                                 "sampling_port": {sampling_port}}},
-            }}, service_name="checkout", validate=True)
-            tracer = config.initialize_tracer()
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                with tracer.start_span("pay") as span:
-                    pass
-                if span.is_sampled():
-                    break
-                time.sleep(0.2)
-            sampler = tracer.sampler.sampler
-            print(span.is_sampled(), type(sampler).__name__, getattr(sampler, "rate", None))
-            tracer.close()
-            time.sleep(0.3)
-        """)
-        result = subprocess.run([sys.executable, "-c", client], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr[-3000:]
         # The strategy the agent passed on (rate 1.0), not the client's initial 0.001.
-        assert result.stdout.split() == ["True", "ProbabilisticSampler", "1.0"], result.stdout + result.stderr[-2000:]
+        assert jaeger_remote_sampler(free_port(), sampling_port, "checkout", "pay") == \
+            (True, "ProbabilisticSampler", 1.0)
 
         # The server away: the agent still answers with the last strategy; a service it never
         # asked about gets a clear 502.

@@ -40,6 +40,39 @@ def start_server(osprey_factory, tmp_path, **sampling_settings):
     return server.start()
 
 
+def jaeger_remote_sampler(reporting_port: int, sampling_port: int, service: str, operation: str):
+    """Runs the real jaeger-client with its default remote sampler polling `sampling_port`
+    until a span is sampled (20 s at most); returns whether it was, the sampler's class name
+    and its rate (`None` for samplers without one)."""
+    client = textwrap.dedent(f"""
+        import time
+        from jaeger_client import Config
+        config = Config(config={{
+            # no "sampler": the client's default, a remote sampler polling the agent port
+            "sampling_refresh_interval": 1,
+            "local_agent": {{"reporting_host": "127.0.0.1", "reporting_port": {reporting_port},
+                             "sampling_port": {sampling_port}}},
+        }}, service_name="{service}", validate=True)
+        tracer = config.initialize_tracer()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with tracer.start_span("{operation}") as span:
+                pass
+            if span.is_sampled():
+                break
+            time.sleep(0.2)
+        sampler = tracer.sampler.sampler
+        print(span.is_sampled(), type(sampler).__name__, getattr(sampler, "rate", None))
+        time.sleep(0.3)
+        tracer.close()
+        time.sleep(0.5)
+    """)
+    result = subprocess.run([sys.executable, "-c", client], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sampled, name, rate = result.stdout.split()
+    return sampled == "True", name, None if rate == "None" else float(rate)
+
+
 def test_strategies_file_served_and_hot_reloaded(osprey_factory, tmp_path):
     strategies = tmp_path / "strategies.json"
     strategies.write_text(json.dumps(FILE))
@@ -56,31 +89,9 @@ def test_strategies_file_served_and_hot_reloaded(osprey_factory, tmp_path):
 
     # The real client: a remote sampler polling Osprey adopts the strategy (probability 1, so
     # every span is sampled and carries sampler.type/sampler.param).
-    client = textwrap.dedent(f"""
-        import time
-        from jaeger_client import Config
-        config = Config(config={{
-            # no "sampler": the client's default, a remote sampler polling the agent port
-            "sampling_refresh_interval": 1,
-            "local_agent": {{"reporting_host": "127.0.0.1", "reporting_port": {server.ports['JAEGER_COMPACT']},
-                             "sampling_port": {server.ports['SAMPLING']}}},
-        }}, service_name="sampled-all", validate=True)
-        tracer = config.initialize_tracer()
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            with tracer.start_span("checkout") as span:
-                pass
-            if span.is_sampled():
-                break
-            time.sleep(0.2)
-        print(span.is_sampled(), type(tracer.sampler.sampler).__name__)
-        time.sleep(0.3)
-        tracer.close()
-        time.sleep(0.5)
-    """)
-    result = subprocess.run([sys.executable, "-c", client], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["True", "AdaptiveSampler"], result.stdout + result.stderr[-2000:]
+    sampled, sampler, _ = jaeger_remote_sampler(server.ports['JAEGER_COMPACT'], server.ports['SAMPLING'],
+                                                "sampled-all", "checkout")
+    assert (sampled, sampler) == (True, "AdaptiveSampler")
 
     def sampled_span():
         query = urllib.parse.urlencode({"service": "sampled-all", "lookback": "1h"})

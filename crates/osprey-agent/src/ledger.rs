@@ -139,10 +139,8 @@ pub fn still_unsettled(ranges: Vec<SentRange>, checkpoints: &Checkpoints) -> Vec
     ranges
         .into_iter()
         .filter(|range| {
-            checkpoints.get(range.key).is_none_or(|checkpoint| {
-                checkpoint.fingerprint.to_hex() != range.fingerprint
-                    || checkpoint.offset <= range.last_offset
-            })
+            let crc = u32::from_str_radix(&range.fingerprint, 16);
+            !crc.is_ok_and(|crc| checkpoints.covers(range.key, crc, range.last_offset))
         })
         .collect()
 }

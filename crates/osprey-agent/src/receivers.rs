@@ -93,11 +93,11 @@ pub fn start(
     Ok(())
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+fn content_type_is(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with(media_type))
 }
 
 impl Receiver {
@@ -140,7 +140,7 @@ async fn otlp_traces(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let json = is_json(&headers);
+    let json = content_type_is(&headers, "application/json");
     let decoded = if json {
         otlp::decode_json(&body)
     } else {
@@ -171,10 +171,7 @@ async fn zipkin_spans(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let protobuf = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-protobuf"));
+    let protobuf = content_type_is(&headers, "application/x-protobuf");
     let spans = if protobuf {
         zipkin::decode_proto(&body)
     } else {

@@ -165,11 +165,7 @@ pub fn run(config: &AgentConfig, stop: &AtomicBool, stats: &Arc<AgentStats>) -> 
                 newest
                     .documents
                     .iter()
-                    .filter(|d| {
-                        checkpoints
-                            .get(d.key)
-                            .is_none_or(|c| c.fingerprint != d.fingerprint || c.offset <= d.offset)
-                    })
+                    .filter(|d| !checkpoints.covers(d.key, d.fingerprint.crc, d.offset))
                     .map(stored_key),
             );
         }
@@ -342,8 +338,7 @@ impl Drain {
 
     fn failed(&mut self, reason: &str) {
         tracing::warn!(%reason, retry_in_ms = self.backoff.delay.as_millis() as u64, "delivery failed; batches wait in the on-disk buffer");
-        self.next_try = Instant::now() + self.backoff.delay;
-        self.backoff.delay = (self.backoff.delay * 2).min(Duration::from_secs(10));
+        self.next_try = Instant::now() + self.backoff.take_delay();
     }
 
     fn succeeded(&mut self) {
@@ -460,7 +455,7 @@ fn settle_last_batch(
     shipper: &Shipper,
     stop: &AtomicBool,
 ) -> Option<StoredLines> {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         match shipper.find_stored(unsettled) {
             Ok(stored) => {
@@ -476,13 +471,8 @@ fn settle_last_batch(
                 tracing::warn!(error = %e, "cannot ask the destination about the batch in flight at the last stop; retrying")
             }
         }
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline {
-            if stop.load(Ordering::Relaxed) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !backoff.wait(stop) {
+            return None;
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }

@@ -144,17 +144,7 @@ impl Shipper {
         compression: Compression,
         timeout: Duration,
     ) -> Shipper {
-        let agent = ureq::Agent::config_builder()
-            // Timeouts per phase, none on name resolution: with one, ureq resolves on a
-            // thread of its own, spawned for every request.
-            .timeout_connect(Some(timeout))
-            .timeout_send_request(Some(timeout))
-            .timeout_send_body(Some(timeout))
-            .timeout_recv_response(Some(timeout))
-            .timeout_recv_body(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = http_client(timeout);
         let base_url = server.trim_end_matches('/').to_string();
         let otlp_url = if base_url.ends_with("/v1/logs") {
             base_url.clone()
@@ -507,7 +497,7 @@ impl Shipper {
         };
         let body = match compression {
             Compression::None => plain,
-            Compression::Zstd => zstd::bulk::compress(&plain, 1)
+            Compression::Zstd => zstd::bulk::compress(&plain, ZSTD_LEVEL)
                 .map_err(|e| ShipError::Refused(format!("compressing the batch: {e}")))?,
             Compression::Gzip | Compression::Auto => {
                 let mut gzip = flate2::write::GzEncoder::new(
@@ -672,19 +662,38 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// Sleeps the delay (in short steps, to notice `stop`) and doubles it; `false` when
-    /// stopping.
+    /// The wait to take now; the next one is twice as long (up to 10 s).
+    pub fn take_delay(&mut self) -> Duration {
+        let delay = self.delay;
+        self.delay = (delay * 2).min(Duration::from_secs(10));
+        delay
+    }
+
+    /// Sleeps the next wait (in short steps, to notice `stop`); `false` when stopping.
     pub fn wait(&mut self, stop: &AtomicBool) -> bool {
-        let deadline = std::time::Instant::now() + self.delay;
+        let deadline = std::time::Instant::now() + self.take_delay();
         while std::time::Instant::now() < deadline {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.delay = (self.delay * 2).min(Duration::from_secs(10));
         true
     }
+}
+
+/// An HTTP client whose every phase times out after `timeout`. None is set on name
+/// resolution: with one, ureq resolves on a thread of its own, spawned for every request.
+pub(crate) fn http_client(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout))
+        .timeout_send_request(Some(timeout))
+        .timeout_send_body(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .timeout_recv_body(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// Whether `_bulk` says some item failed, and how many items it answered.

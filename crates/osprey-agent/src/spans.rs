@@ -175,17 +175,7 @@ fn forward(
     stop: &AtomicBool,
     stats: &SpanStats,
 ) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        // Timeouts per phase, none on name resolution: with one, ureq resolves on a
-        // thread of its own, spawned for every request.
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_send_request(Some(Duration::from_secs(10)))
-        .timeout_send_body(Some(Duration::from_secs(10)))
-        .timeout_recv_response(Some(Duration::from_secs(10)))
-        .timeout_recv_body(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::ship::http_client(Duration::from_secs(10));
     let url = format!("{}/v1/traces", config.otlp_url.trim_end_matches('/'));
     let mut batch: Vec<Span> = Vec::new();
     let mut first_at = Instant::now();

@@ -190,6 +190,13 @@ impl Checkpoints {
         self.entries.get(&key)
     }
 
+    /// Whether the checkpoint of `key` is past the line at `offset` of the file whose first
+    /// bytes have CRC `crc`.
+    pub fn covers(&self, key: FileKey, crc: u32, offset: u64) -> bool {
+        self.get(key)
+            .is_some_and(|c| c.fingerprint.crc == crc && c.offset > offset)
+    }
+
     /// Records that lines of `key` before `offset` were delivered.
     pub fn advance(&mut self, key: FileKey, fingerprint: Fingerprint, offset: u64, path: &Path) {
         let entry = self.entries.entry(key).or_insert_with(|| Checkpoint {
