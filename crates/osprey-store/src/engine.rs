@@ -28,6 +28,7 @@ use crate::metastore::{Catalog, FileMetastore, IndexMeta, Metastore};
 use crate::partition::{
     Fields, PartitionReader, build_document, doc_store_level, fields, open_index,
 };
+use crate::source_holes::{FilledSources, SourceReader};
 use crate::storage::{LocalStorage, PartitionKey, SegmentStorage};
 use crate::wal::{Lsn, Wal, WalOp};
 
@@ -236,6 +237,8 @@ pub(crate) struct Shared {
     pending: Mutex<HashMap<(String, String), Pending>>,
     pub(crate) fields: Fields,
     pub(crate) stats: StoreStats,
+    /// `_source` of recent hits, rebuilt from their holes.
+    pub(crate) filled_sources: FilledSources,
     /// Held (locked) for as long as the store is open.
     _lock: std::fs::File,
 }
@@ -316,6 +319,7 @@ impl Store {
             pending: Mutex::new(HashMap::new()),
             fields: fields(),
             stats: StoreStats::default(),
+            filled_sources: FilledSources::default(),
             _lock: lock,
         });
         // Files of indexes the catalogue does not know are leftovers of an interrupted delete.
@@ -471,7 +475,7 @@ impl Store {
                 Pending::Deleted => None,
             });
         }
-        find_committed(&self.shared.fields, &live, id)
+        find_committed(&self.shared, &live, id)
     }
 
     /// Realtime get of the source only.
@@ -505,7 +509,8 @@ impl Drop for Store {
 }
 
 /// Finds a live document in committed partitions.
-fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<StoredDoc>> {
+fn find_committed(shared: &Shared, live: &LiveIndex, id: &str) -> Result<Option<StoredDoc>> {
+    let fields = &shared.fields;
     let term = Term::from_field_text(fields.id, id);
     let query = TermQuery::new(term, IndexRecordOption::Basic);
     for partition in live.partitions.read().values().rev() {
@@ -513,10 +518,12 @@ fn find_committed(fields: &Fields, live: &LiveIndex, id: &str) -> Result<Option<
         let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
         if let Some((_, address)) = top.first() {
             let doc: TantivyDocument = searcher.doc(*address)?;
-            let source = doc
-                .get_first(fields.source)
-                .and_then(|v| v.as_bytes())
-                .map(<[u8]>::to_vec);
+            let source = match doc.get_first(fields.source).and_then(|v| v.as_bytes()) {
+                Some(stored) => Some(
+                    SourceReader::new(&searcher, &shared.filled_sources).source(*address, stored)?,
+                ),
+                None => None,
+            };
             let version = doc
                 .get_first(fields.version)
                 .and_then(|v| v.as_u64())
@@ -907,7 +914,7 @@ impl Indexer {
         let Some(live) = self.shared.indexes.read().get(index).cloned() else {
             return Ok(None);
         };
-        find_committed(&self.shared.fields, &live, id)
+        find_committed(&self.shared, &live, id)
     }
 
     /// Decides what one item does, without side effects beyond `overlay`.

@@ -24,6 +24,7 @@ pub mod mapping;
 pub mod metastore;
 pub mod partition;
 mod search;
+pub mod source_holes;
 pub mod storage;
 pub mod wal;
 

@@ -1,7 +1,7 @@
 //! One partition: a tantivy index holding one UTC day of one Elasticsearch index.
 //!
-//! Schema: `_id` (exact, stored), `_source` (the bytes as sent, in the zstd-compressed doc
-//! store), `_ts` (the `@timestamp`, millisecond date, fast), `t` (JSON: every text value through
+//! Schema: `_id` (exact, stored), `_source` (the bytes as sent, less the values `k` holds —
+//! see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the `@timestamp`, millisecond date, fast), `t` (JSON: every text value through
 //! the standard analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and
 //! dates, exact and columnar), `_names` (paths present, for `exists`), `_ignored`.
 
@@ -15,6 +15,7 @@ use tantivy::{DateTime, Index, IndexReader, IndexSettings, ReloadPolicy, Tantivy
 
 use crate::analysis::{STANDARD_ANALYZER, StandardAnalyzer};
 use crate::mapping::{ExactValue, MappedDocument};
+use crate::source_holes;
 use crate::storage::PartitionKey;
 
 /// Field handles of the partition schema.
@@ -205,7 +206,9 @@ pub fn build_document(
 ) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(fields.id, id);
-    doc.add_bytes(fields.source, source);
+    // Values the exact-value column keeps are left out of the doc store (read back on fetch).
+    let skeleton = source_holes::punch(source, &mapped.exact);
+    doc.add_bytes(fields.source, skeleton.as_deref().unwrap_or(source));
     doc.add_u64(fields.version, version);
     doc.add_u64(fields.seq_no, seq_no);
     if let Some(millis) = mapped.timestamp {

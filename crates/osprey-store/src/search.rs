@@ -23,6 +23,7 @@ use crate::engine::{LiveIndex, Store};
 use crate::error::{Result, StoreError};
 use crate::mapping::IndexMapping;
 use crate::partition::field_names;
+use crate::source_holes::SourceReader;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
@@ -715,6 +716,10 @@ impl Store {
         let fields = &self.shared.fields;
         let mut hits = Vec::with_capacity(page.len());
         let mut max_score: Option<f32> = None;
+        let mut sources: Vec<SourceReader<'_>> = searchers
+            .iter()
+            .map(|(_, searcher)| SourceReader::new(searcher, &self.shared.filled_sources))
+            .collect();
         for (values, ordinal, address) in page {
             let (index, searcher) = &searchers[ordinal];
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -723,11 +728,11 @@ impl Store {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string();
-            let source = doc
+            let stored = doc
                 .get_first(fields.source)
                 .and_then(|v| v.as_bytes())
-                .unwrap_or(b"{}")
-                .to_vec();
+                .unwrap_or(b"{}");
+            let source = sources[ordinal].source(address, stored)?;
             let score = keys
                 .iter()
                 .position(|(k, _)| matches!(k, SortKey::Score))
