@@ -34,35 +34,45 @@ fn return_freed_memory_promptly() {
         // SAFETY: sets an integer option that mimalloc reads whenever it purges.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
     }
-    // The agent runs on every node next to the applications: its footprint is what it uses,
-    // not what the allocator keeps at hand — memory committed as touched, purged soon (250 ms:
-    // sooner costs CPU in page faults, the agent hands all back when idle anyway), in
-    // small pages (a transparent huge page stays resident for one live byte). mimalloc reads
-    // these when the process starts, before `main`, so the agent starts itself again with
-    // them set (unless they were set by hand).
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|command| command == "agent")
-        && std::env::var_os(AGENT_ALLOCATOR_SETTINGS[0].0).is_none()
+    // mimalloc reads these settings when the process starts, before `main`, so a command
+    // that wants them starts itself again with them set (unless they were set by hand).
+    let command = std::env::args_os().nth(1);
+    let settings = match command.as_ref().and_then(|c| c.to_str()) {
+        Some("agent") => &AGENT_ALLOCATOR_SETTINGS[..],
+        Some("serve") => &SERVER_ALLOCATOR_SETTINGS[..],
+        _ => &[],
+    };
+    if settings
+        .first()
+        .is_some_and(|(name, _)| std::env::var_os(name).is_none())
     {
         use std::os::unix::process::CommandExt;
         let mut args = std::env::args_os();
         if let (Ok(exe), Some(_)) = (std::env::current_exe(), args.next()) {
             let error = std::process::Command::new(exe)
                 .args(args)
-                .envs(AGENT_ALLOCATOR_SETTINGS)
+                .envs(settings.iter().copied())
                 .exec();
-            eprintln!("could not restart with the agent's allocator settings ({error}); going on");
+            eprintln!("could not restart with the allocator settings ({error}); going on");
         }
     }
 }
 
-/// mimalloc's settings for the agent (environment variables it reads at start-up).
+/// mimalloc's settings for the agent (environment variables it reads at start-up). The agent
+/// runs on every node next to the applications: its footprint is what it uses, not what the
+/// allocator keeps at hand — memory committed as touched, purged soon (250 ms: sooner costs
+/// CPU in page faults, the agent hands all back when idle anyway), in small pages (a
+/// transparent huge page stays resident for one live byte).
 const AGENT_ALLOCATOR_SETTINGS: [(&str, &str); 3] = [
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
     ("MIMALLOC_ALLOW_THP", "0"),
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
     ("MIMALLOC_PURGE_DELAY", "250"),
 ];
+
+/// The server's: small pages too. With transparent huge pages an idle server held 27 MiB
+/// (12 MiB without) and peaked 30% higher during ingest, at the same ingest rate
+/// (docs/benchmarks.md).
+const SERVER_ALLOCATOR_SETTINGS: [(&str, &str); 1] = [("MIMALLOC_ALLOW_THP", "0")];
 
 /// Gives the memory a burst left free back to the system now (the agent calls it when it has
 /// caught up, so that its idle footprint is its working set, not its peak).

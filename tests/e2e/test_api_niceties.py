@@ -34,3 +34,10 @@ def test_pretty_cat_and_forcemerge(osprey):
     status, res, _ = osprey.es("GET", f"/nice/_search?q={q}&size=20")
     assert status == 200, res
     assert sorted(h["_id"] for h in res["hits"]["hits"]) == [f"21-{i}" for i in range(5)]
+
+
+def test_server_runs_with_small_pages(osprey):
+    """The server restarts itself with transparent huge pages off (an idle server held 27 MiB
+    with them, 12 without: docs/benchmarks.md)."""
+    environ = open(f"/proc/{osprey.proc.pid}/environ", "rb").read().split(b"\0")
+    assert b"MIMALLOC_ALLOW_THP=0" in environ, environ
