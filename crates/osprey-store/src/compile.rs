@@ -9,7 +9,7 @@ use osprey_query::date_math::{Rounding, eval_date_math, parse_time_zone};
 use osprey_query::regexp::LuceneRegex;
 use osprey_query::{BoolQuery, Bound, Operator, QueryAst, RangeQuery, Value};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, ExistsQuery, FuzzyTermQuery,
     InvertedIndexRangeQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
     RangeQuery as TantivyRange, RegexQuery, TermQuery,
 };
@@ -216,6 +216,38 @@ impl CompileContext<'_> {
         term
     }
 
+    /// Documents with a value at any of `paths`: a column under `k` (objects: any column below
+    /// them), or a `_names` entry (values without an exact value, and every path in segments
+    /// written before columns answered `exists`).
+    fn exists(&self, paths: &[String]) -> Box<dyn Query> {
+        let clauses = paths
+            .iter()
+            .flat_map(|path| {
+                let below = matches!(
+                    self.mapping.get(path),
+                    None | Some(FieldType::Object | FieldType::Flattened)
+                );
+                let column = if path == TIMESTAMP_FIELD {
+                    ExistsQuery::new(crate::partition::field_names::TIMESTAMP.into(), false)
+                } else {
+                    ExistsQuery::new(exact_column(path), below)
+                };
+                let name = TermQuery::new(
+                    Term::from_field_text(self.fields.names, path),
+                    IndexRecordOption::Basic,
+                );
+                [
+                    (Occur::Should, Box::new(column) as Box<dyn Query>),
+                    (Occur::Should, Box::new(name) as Box<dyn Query>),
+                ]
+            })
+            .collect();
+        Box::new(ConstScoreQuery::new(
+            Box::new(BooleanQuery::new(clauses)),
+            1.0,
+        ))
+    }
+
     fn exact_path(&self, path: &str) -> Term {
         Term::from_field_json_path(self.fields.exact, path, true)
     }
@@ -267,7 +299,7 @@ impl CompileContext<'_> {
                 if field == "_id" || field == "_index" {
                     return Ok(Box::new(AllQuery));
                 }
-                any_exact_term(self.fields.names, &names)
+                self.exists(&names)
             }
             QueryAst::Prefix {
                 field,

@@ -107,7 +107,8 @@ pub struct MappedDocument {
     pub text: Vec<(String, String)>,
     /// Exact values by path (keyword strings are under the text field's own path).
     pub exact: Vec<(String, ExactValue)>,
-    /// Every path with a value, and every parent object path (for `exists`).
+    /// Paths of values that have no exact value (for `exists`, which finds the others through
+    /// their columns), and their parent object paths.
     pub names: Vec<String>,
     /// Paths whose value conflicted with the mapping.
     pub ignored: Vec<String>,
@@ -226,7 +227,6 @@ impl IndexMapping {
                     Some(FieldType::Object) => {}
                     Some(FieldType::Disabled) => return,
                     Some(FieldType::Flattened) => {
-                        push_names(path, out);
                         self.map_flattened(path, value, out);
                         return;
                     }
@@ -236,14 +236,12 @@ impl IndexMapping {
                         *changed = true;
                     }
                 }
-                push_names(path, out);
                 self.map_object(&format!("{path}."), object, out, changed);
             }
             scalar => {
                 let field_type = match self.fields.get(path) {
                     Some(FieldType::Disabled) => return,
                     Some(FieldType::Flattened) => {
-                        push_names(path, out);
                         self.map_flattened(path, scalar, out);
                         return;
                     }
@@ -255,6 +253,7 @@ impl IndexMapping {
                         t
                     }
                 };
+                let columns_before = (out.exact.len(), out.timestamp);
                 if !convert_scalar(path, scalar, field_type, out) {
                     out.ignored.push(path.to_string());
                     // The value is still findable as text, as a conflicting string would be.
@@ -262,7 +261,9 @@ impl IndexMapping {
                         out.text.push((path.to_string(), text));
                     }
                 }
-                push_names(path, out);
+                if (out.exact.len(), out.timestamp) == columns_before {
+                    push_names(path, out);
+                }
             }
         }
     }
@@ -286,12 +287,12 @@ impl IndexMapping {
             scalar => {
                 // Leaves are not added to the mapping (it would grow with every new key, the
                 // very thing `flattened` prevents); queries resolve them through the parent.
-                if let Some(text) = scalar_text(scalar)
-                    && text.chars().count() <= FLATTENED_IGNORE_ABOVE
-                {
-                    out.exact.push((path.to_string(), ExactValue::Str(text)));
+                match scalar_text(scalar) {
+                    Some(text) if text.chars().count() <= FLATTENED_IGNORE_ABOVE => {
+                        out.exact.push((path.to_string(), ExactValue::Str(text)));
+                    }
+                    _ => push_names(path, out),
                 }
-                push_names(path, out);
             }
         }
     }
@@ -352,8 +353,13 @@ impl IndexMapping {
     }
 }
 
+/// Records a value that left no exact value behind (long text, a conflicting value) under its
+/// path and every parent object's: `exists` finds every other value through its column.
 fn push_names(path: &str, out: &mut MappedDocument) {
     out.names.push(path.to_string());
+    for (i, _) in path.char_indices().filter(|(_, c)| *c == '.') {
+        out.names.push(path[..i].to_string());
+    }
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -502,10 +508,11 @@ mod tests {
             &json!({"properties": {"raw": {"type": "object", "enabled": false}}}),
         )
         .expect("valid mapping");
-        let (d, _) = m.map_document(&doc(json!({"raw": {"a": 1, "b": "text"}, "c": 2})));
+        let long = "x".repeat(KEYWORD_IGNORE_ABOVE + 1);
+        let (d, _) = m.map_document(&doc(json!({"raw": {"a": 1, "b": long}, "c": {"d": long}})));
         assert_eq!(m.get("raw"), Some(FieldType::Disabled));
         assert_eq!(m.get("raw.a"), None);
-        assert_eq!(d.names, vec!["c".to_string()]);
+        assert_eq!(d.names, vec!["c".to_string(), "c.d".to_string()]);
         assert_eq!(
             m.to_es_json()["properties"]["raw"],
             json!({"type": "object", "enabled": false})
@@ -559,7 +566,8 @@ mod tests {
             Some(FieldType::Text { keyword: true })
         );
         assert_eq!(m.get("when"), Some(FieldType::Date));
-        assert!(d.names.contains(&"kubernetes.labels".to_string()));
+        // Every value has an exact value (a column), which is what `exists` reads.
+        assert!(d.names.is_empty(), "{:?}", d.names);
         let es = m.to_es_json();
         assert_eq!(
             es.pointer(

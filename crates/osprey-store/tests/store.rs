@@ -569,3 +569,51 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
     let store = Store::open(StoreConfig::new(dir.path())).expect("reopen");
     check(&store, "after a restart");
 }
+
+/// `exists` reads columns for values that have an exact value and `_names` for the rest (long
+/// text, conflicting values); objects exist when anything below them does.
+#[test]
+fn exists_finds_every_kind_of_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    let long = "word ".repeat(60);
+    let docs = [
+        json!({"@timestamp": "2026-11-20T00:00:00Z", "status": 200, "short": "a"}),
+        json!({"@timestamp": "2026-11-20T00:00:01Z", "status": "not a number", "long": long}),
+        json!({"k8s": {"labels": {"app": "web"}}, "obj": {"deep": {"text": long}}}),
+        json!({"a": "x", "ab": "y", "flag": false, "empty": "", "nothing": null, "none": []}),
+        json!({"a.x": 1, "tags": ["t1", "t2"], "when": "2026-11-20"}),
+    ];
+    let items = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| item("ex", Some(&i.to_string()), d.clone()))
+        .collect();
+    store.write(items).expect("write");
+    store.refresh().expect("refresh");
+    let expectations = [
+        ("_exists_:status", 2),
+        ("_exists_:short", 1),
+        ("_exists_:long", 1),
+        ("_exists_:k8s", 1),
+        ("_exists_:k8s.labels", 1),
+        ("_exists_:k8s.labels.app", 1),
+        ("_exists_:obj", 1),
+        ("_exists_:obj.deep", 1),
+        ("_exists_:a", 1),
+        ("_exists_:ab", 1),
+        ("_exists_:a.x", 1),
+        ("_exists_:flag", 1),
+        ("_exists_:empty", 1),
+        ("_exists_:nothing", 0),
+        ("_exists_:none", 0),
+        ("_exists_:tags", 1),
+        ("_exists_:when", 1),
+        ("_exists_:@timestamp", 2),
+        ("_exists_:nosuchfield", 0),
+        ("_exists_:k8s.*", 1),
+    ];
+    for (q, expected) in expectations {
+        assert_eq!(query(&store, "ex", q), expected, "{q}");
+    }
+}
