@@ -229,8 +229,8 @@ where
             let key: String = serde_json::from_slice(quoted).map_err(|_| self.malformed())?;
             self.path.push_str(&key);
         } else {
-            let key = std::str::from_utf8(&quoted[1..quoted.len() - 1])
-                .map_err(|_| self.malformed())?;
+            let key =
+                std::str::from_utf8(&quoted[1..quoted.len() - 1]).map_err(|_| self.malformed())?;
             self.path.push_str(key);
         }
         Ok(())
@@ -458,7 +458,10 @@ impl<'a> SourceReader<'a> {
             let mut ords = column.term_ords(address.doc_id);
             let ord = ords.next()?;
             value.clear();
-            column.ord_to_str(ord, &mut value).ok()?.then(|| value.clone())
+            column
+                .ord_to_str(ord, &mut value)
+                .ok()?
+                .then(|| value.clone())
         })
         .map_err(|e| {
             StoreError::Io(std::io::Error::new(
@@ -559,7 +562,10 @@ mod tests {
             fill(b"{\"a\":\x01}", |_| None),
             Err(HoleError::MissingValue("a".into()))
         );
-        assert_eq!(fill(b"{\"a\":\x01}", |_| Some("\"".into())).unwrap(), br#"{"a":"\""}"#);
+        assert_eq!(
+            fill(b"{\"a\":\x01}", |_| Some("\"".into())).unwrap(),
+            br#"{"a":"\""}"#
+        );
     }
 
     #[test]

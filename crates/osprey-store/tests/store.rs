@@ -554,7 +554,11 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
         assert_eq!(hits.len(), sources.len(), "{when}");
         for hit in hits {
             let i: usize = hit.id.parse().expect("numeric id");
-            assert_eq!(String::from_utf8(hit.source).unwrap(), sources[i], "hit {i} {when}");
+            assert_eq!(
+                String::from_utf8(hit.source).unwrap(),
+                sources[i],
+                "hit {i} {when}"
+            );
         }
     };
     {
