@@ -31,7 +31,7 @@ const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 /// 132 vs 116 MiB for logs and 100-107 vs 78-83 MiB for spans. An explicit
 /// `MIMALLOC_PURGE_DELAY` in the environment still wins.
 #[allow(unsafe_code)] // FFI calls into the allocator, before any other thread exists
-fn return_freed_memory_promptly() {
+fn configure_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets an integer option that mimalloc reads whenever it purges.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
@@ -344,7 +344,7 @@ fn apply_agent_file(
 }
 
 fn main() -> anyhow::Result<()> {
-    return_freed_memory_promptly();
+    configure_allocator();
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     match cli.command {
@@ -501,7 +501,7 @@ mod tests {
             (2, 1),
             "the documented defaults of arena_eager_commit and allow_thp"
         );
-        return_freed_memory_promptly();
+        configure_allocator();
         // SAFETY: as above.
         let now = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {

@@ -1,9 +1,11 @@
 //! One partition: a tantivy index holding one UTC day of one Elasticsearch index.
 //!
 //! Schema: `_id` (exact, stored), `_source` (the bytes as sent, less the values `k` holds —
-//! see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the `@timestamp`, millisecond date, fast), `t` (JSON: every text value through
-//! the standard analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and
-//! dates, exact and columnar), `_names` (paths present, for `exists`), `_ignored`.
+//! see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the `@timestamp`,
+//! millisecond date, fast), `t` (JSON: every text value through the standard analyzer, with
+//! positions), `k` (JSON: keyword strings, numbers, booleans and dates, exact and columnar),
+//! `_names` (paths of values without an exact value, and their parents: `exists` reads `k`'s
+//! columns for the rest), `_ignored`.
 
 use tantivy::directory::Directory;
 use tantivy::schema::{

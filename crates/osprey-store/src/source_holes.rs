@@ -166,14 +166,8 @@ where
             self.pos += 1;
             self.value(depth, in_array)?;
             self.path.truncate(parent_len);
-            self.skip_whitespace();
-            match self.bytes.get(self.pos) {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.malformed()),
+            if self.comma_or_close(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -187,15 +181,25 @@ where
         }
         loop {
             self.value(depth, true)?;
-            self.skip_whitespace();
-            match self.bytes.get(self.pos) {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.malformed()),
+            if self.comma_or_close(b']')? {
+                return Ok(());
             }
+        }
+    }
+
+    /// Consumes the `,` between members or the `close` after the last; true when closed.
+    fn comma_or_close(&mut self, close: u8) -> Result<bool, HoleError> {
+        self.skip_whitespace();
+        match self.bytes.get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(&b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.malformed()),
         }
     }
 
