@@ -603,7 +603,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i32>().prop_map(|n| Value::from(n)),
+            any::<i32>().prop_map(Value::from),
             "[a-z \"\\\\\u{1}\n/é😀]{0,12}".prop_map(Value::String),
             Just(Value::String("y".repeat(257))),
         ];
