@@ -99,7 +99,13 @@ pub fn parse_docker(line: &str) -> Result<Entry, FormatError> {
         format: "docker json-file",
         what: format!("stream {:?} is neither stdout nor stderr", docker.stream),
     })?;
-    let mut text = docker.log;
+    let time_nanos = parse_time(docker.time, "docker json-file")?;
+    Ok(docker_entry(docker.log, stream, time_nanos))
+}
+
+/// The entry of a json-file `log`: a line ends with its newline (taken off, with a `\r`
+/// before it); without one it is the part of a longer line.
+fn docker_entry(mut text: String, stream: Stream, time_nanos: i64) -> Entry {
     let partial = !text.ends_with('\n');
     if !partial {
         text.pop();
@@ -107,12 +113,12 @@ pub fn parse_docker(line: &str) -> Result<Entry, FormatError> {
             text.pop();
         }
     }
-    Ok(Entry {
-        time_nanos: parse_time(docker.time, "docker json-file")?,
+    Entry {
+        time_nanos,
         stream,
         text,
         partial,
-    })
+    }
 }
 
 /// The json-file driver's own layout, `{"log":"…","stream":"…","time":"…"}` in that order,
@@ -142,19 +148,7 @@ fn parse_docker_fast(line: &str) -> Option<Entry> {
     };
     let time = rest.strip_prefix(r#","time":""#)?.strip_suffix(r#""}"#)?;
     let time_nanos = crate::time::parse_rfc3339_fast(time)?;
-    let partial = !text.ends_with('\n');
-    if !partial {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Some(Entry {
-        time_nanos,
-        stream,
-        text,
-        partial,
-    })
+    Some(docker_entry(text, stream, time_nanos))
 }
 
 /// The character of the JSON escape `escape` starts with, and the bytes it takes (surrogate

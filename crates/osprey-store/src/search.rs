@@ -77,25 +77,22 @@ fn overlaps(day: i64, (lo, hi): (i64, i64)) -> bool {
 
 /// Whether `text` matches a pattern where `*` is any run of characters.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
+    let Some((first, rest)) = pattern.split_once('*') else {
+        return pattern == text;
+    };
+    let Some(mut remaining) = text.strip_prefix(first) else {
+        return false;
+    };
+    let mut parts: Vec<&str> = rest.split('*').collect();
+    let last = parts.pop().unwrap_or_default();
+    for part in parts {
+        // The leftmost match leaves the most text for what follows.
+        match remaining.find(part) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    remaining.len() >= last.len() && remaining.ends_with(last)
 }
 
 /// Sort order of one key.
@@ -784,5 +781,10 @@ mod tests {
         assert!(wildcard_match("a*b*c", "aXXbYYc"));
         assert!(!wildcard_match("a*b", "ac"));
         assert!(wildcard_match("exact", "exact"));
+        assert!(wildcard_match("_s*e", "_source"));
+        assert!(wildcard_match("a*b*c", "aXbYc"));
+        assert!(!wildcard_match("a*b*c", "aXcYb"));
+        assert!(!wildcard_match("ab*ba", "aba"));
+        assert!(wildcard_match("status", "status") && !wildcard_match("status", "statuses"));
     }
 }
