@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value, json};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::TermQuery;
-use tantivy::schema::{IndexRecordOption, Value as _};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::error::{Result, StoreError};
@@ -538,14 +538,15 @@ fn find_committed(shared: &Shared, live: &LiveIndex, id: &str) -> Result<Option<
                 ),
                 None => None,
             };
-            let version = doc
-                .get_first(fields.version)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(1);
-            let seq_no = doc
-                .get_first(fields.seq_no)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
+            let segment = searcher.segment_reader(address.segment_ord);
+            let number = |field: Field, name: &str| {
+                doc.get_first(field).and_then(|v| v.as_u64()).or_else(|| {
+                    let column = segment.fast_fields().u64(name).ok()?;
+                    column.first(address.doc_id)
+                })
+            };
+            let version = number(fields.version, "_version").unwrap_or(1);
+            let seq_no = number(fields.seq_no, "_seq_no").unwrap_or(0);
             return Ok(source.map(|source| StoredDoc {
                 source: Arc::new(source),
                 version,

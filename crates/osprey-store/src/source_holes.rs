@@ -1,32 +1,156 @@
-//! `_source` stored without the strings its keyword columns already hold.
+//! `_source` stored without the values its columns already hold.
 //!
-//! Most of a log document's bytes are string values that the exact-value column (`k.PATH`)
-//! keeps anyway for aggregations, sorting and exact matches: the message, request ids, pod
-//! names. The doc store keeps the document as sent with each such value (quotes included)
-//! replaced by one [`HOLE`] byte, and [`SourceReader`] reads the value back from the column
-//! when the document is fetched, so `_source` is still returned byte for byte while the doc
-//! store shrinks to about a quarter.
+//! Most of a log document's bytes are values that the columns keep anyway for aggregations,
+//! sorting and exact matches: the message, request ids and pod names in the keyword columns
+//! (`k.PATH`), numbers in the numeric ones, `@timestamp` in `_ts`. The doc store keeps the
+//! document as sent with each such value (quotes included) replaced by one hole byte that says
+//! which kind of value it stood for ([`Hole`]), and [`SourceReader`] reads the value back from
+//! the column when the document is fetched, so `_source` is still returned byte for byte while
+//! the doc store shrinks to a fraction.
 //!
-//! A value is left out only when the round trip is certain: a string member of an object (not
-//! inside an array), the only value at its path anywhere in the document, exactly the value
-//! the mapping gave the column, and written in the canonical JSON escaping that is re-created
-//! on the way back. Valid JSON never contains a raw 0x01 byte, so a stored document without
-//! one is whole (as is everything written before holes existed).
+//! A value is left out only when the round trip is certain: a member of an object (not inside
+//! an array), the only value at its path anywhere in the document, exactly the value the
+//! mapping gave the column, and written exactly as it is written back (canonical JSON escaping,
+//! the shortest decimal form of a number, `@timestamp` in one of two RFC 3339 UTC forms). Valid
+//! JSON never contains a raw byte below 0x09, so a stored document without one is whole (as is
+//! everything written before holes existed).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tantivy::columnar::StrColumn;
+use tantivy::columnar::{Column, DynamicColumn, StrColumn};
 use tantivy::index::SegmentId;
-use tantivy::{DocAddress, DocId, Searcher, SegmentOrdinal};
+use tantivy::{DateTime, DocAddress, DocId, Searcher, SegmentOrdinal};
 
 use crate::error::{Result, StoreError};
-use crate::mapping::ExactValue;
+use crate::mapping::{ExactValue, TIMESTAMP_FIELD};
 use crate::partition::field_names;
 
-/// Stands in a stored `_source` for a string value read back from its keyword column.
-pub const HOLE: u8 = 0x01;
+/// What a hole stands for; its byte in the stored skeleton says how the value is read back and
+/// written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hole {
+    /// A string of the keyword column `k.PATH`, JSON-escaped as serde_json writes it.
+    Str,
+    /// An integer of the numeric column `k.PATH`, in decimal.
+    Int,
+    /// A float of the numeric column `k.PATH`, in serde_json's shortest form (`17.53`, `1.0`).
+    Float,
+    /// `@timestamp` from `_ts`, as `"2026-11-23T00:00:00.027Z"`.
+    TimestampMillis,
+    /// `@timestamp` from `_ts`, whole seconds, as `"2026-11-23T00:00:00Z"`.
+    TimestampSeconds,
+}
+
+impl Hole {
+    const ALL: [Hole; 5] = [
+        Hole::Str,
+        Hole::Int,
+        Hole::Float,
+        Hole::TimestampMillis,
+        Hole::TimestampSeconds,
+    ];
+
+    /// The byte that stands for the value in the stored skeleton.
+    pub fn byte(self) -> u8 {
+        match self {
+            Hole::Str => 0x01,
+            Hole::Int => 0x02,
+            Hole::Float => 0x03,
+            Hole::TimestampMillis => 0x04,
+            Hole::TimestampSeconds => 0x05,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Hole> {
+        Hole::ALL.into_iter().find(|hole| hole.byte() == byte)
+    }
+}
+
+/// A value read back from a column for a hole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnValue {
+    /// From a keyword column.
+    Str(String),
+    /// From an integer column.
+    Int(i64),
+    /// From a float column.
+    Float(f64),
+    /// From `_ts`, in milliseconds since the epoch.
+    Millis(i64),
+}
+
+/// Integers beyond this are not left out: a column of mixed numeric types is read back as
+/// floats, which hold integers exactly only up to 2^53.
+const MAX_EXACT_INT: i64 = 1 << 53;
+
+/// Writes `value` as a hole of kind `hole` is written back; false when the kinds disagree.
+fn write_value(hole: Hole, value: &ColumnValue, out: &mut Vec<u8>) -> bool {
+    match (hole, value) {
+        (Hole::Str, ColumnValue::Str(s)) => {
+            serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        }
+        (Hole::Int, ColumnValue::Int(v)) => {
+            write!(out, "{v}").expect("writing to a Vec cannot fail");
+        }
+        (Hole::Float, ColumnValue::Float(v)) if v.is_finite() => {
+            serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
+        }
+        (Hole::TimestampMillis, ColumnValue::Millis(millis)) => {
+            return write_timestamp(*millis, true, out);
+        }
+        (Hole::TimestampSeconds, ColumnValue::Millis(millis)) if millis.rem_euclid(1000) == 0 => {
+            return write_timestamp(*millis, false, out);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Writes `millis` as a quoted RFC 3339 UTC time, `"YYYY-MM-DDTHH:MM:SS[.sss]Z"`; false
+/// outside years 0000-9999.
+fn write_timestamp(millis: i64, with_millis: bool, out: &mut Vec<u8>) -> bool {
+    let days = millis.div_euclid(86_400_000);
+    let in_day = millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return false;
+    }
+    let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
+    let (seconds, fraction) = (in_day / 1000 % 60, in_day % 1000);
+    write!(
+        out,
+        "\"{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}"
+    )
+    .expect("writing to a Vec cannot fail");
+    if with_millis {
+        write!(out, ".{fraction:03}").expect("writing to a Vec cannot fail");
+    }
+    out.extend_from_slice(b"Z\"");
+    true
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
 
 /// Values left out of one document at most: each costs a dictionary lookup when the document
 /// is fetched (up to 14 µs for a large dictionary here), so a document with hundreds of
@@ -42,8 +166,8 @@ pub enum HoleError {
     /// The stored bytes are not the JSON skeleton that was written.
     #[error("stored _source is damaged near byte {0}")]
     Malformed(usize),
-    /// The column that holds a left-out value has none for this document.
-    #[error("stored _source lacks the keyword value of [{0}]")]
+    /// The column that holds a left-out value has none (of its kind) for this document.
+    #[error("stored _source lacks the column value of [{0}]")]
     MissingValue(String),
 }
 
@@ -57,8 +181,10 @@ enum Leaf {
         escaped: bool,
     },
     /// A hole at this byte.
-    Hole { at: usize },
-    /// A number, literal, object or array.
+    Hole { at: usize, hole: Hole },
+    /// A number, `true`, `false` or `null` spanning `start..end`.
+    Literal { start: usize, end: usize },
+    /// An empty array.
     Other,
 }
 
@@ -122,16 +248,16 @@ where
                     in_array,
                 )
             }
-            Some(&HOLE) => {
+            Some(&byte) if let Some(hole) = Hole::from_byte(byte) => {
                 let at = self.pos;
                 self.pos += 1;
-                (self.visit)(&self.path, Leaf::Hole { at }, in_array)
+                (self.visit)(&self.path, Leaf::Hole { at, hole }, in_array)
             }
             Some(_) => {
                 let start = self.pos;
                 while let Some(b) = self.bytes.get(self.pos) {
                     if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'"')
-                        || *b == HOLE
+                        || Hole::from_byte(*b).is_some()
                     {
                         break;
                     }
@@ -140,7 +266,8 @@ where
                 if self.pos == start {
                     return Err(self.malformed());
                 }
-                (self.visit)(&self.path, Leaf::Other, in_array)
+                let end = self.pos;
+                (self.visit)(&self.path, Leaf::Literal { start, end }, in_array)
             }
         }
     }
@@ -260,49 +387,72 @@ fn is_plain_path(path: &str) -> bool {
 /// One path that may leave its value out.
 struct Candidate<'a> {
     path: &'a str,
-    value: &'a str,
-    /// Exact values the mapping gave this path (one is required).
-    exact_values: u32,
+    /// The value the column holds (`None`: a kind that is never left out).
+    value: Option<ColumnValue>,
+    /// Values the mapping gave this path's columns (one is required).
+    column_values: u32,
     /// Scalar values the walk found at this path (one is required).
     seen: u32,
-    /// The quoted span of the value, when it is a string written canonically.
-    span: Option<(usize, usize)>,
+    /// The value's span and the hole that re-creates it exactly, when one does.
+    hole: Option<(usize, usize, Hole)>,
 }
 
-/// The `_source` to store for a document whose exact values are `exact`: the bytes with every
-/// value its column holds left out, or `None` when nothing can be left out (or `source` is not
-/// a JSON object this module understands).
-pub fn punch(source: &[u8], exact: &[(String, ExactValue)]) -> Option<Vec<u8>> {
+/// The kinds of hole that may stand for `value`, in order of preference.
+fn holes_for(value: &ColumnValue) -> &'static [Hole] {
+    match value {
+        ColumnValue::Str(_) => &[Hole::Str],
+        ColumnValue::Int(_) => &[Hole::Int],
+        ColumnValue::Float(_) => &[Hole::Float],
+        ColumnValue::Millis(_) => &[Hole::TimestampMillis, Hole::TimestampSeconds],
+    }
+}
+
+/// The `_source` to store for a document whose column values are `exact` (and `timestamp` in
+/// `_ts`): the bytes with every value its columns hold left out, or `None` when nothing can be
+/// left out (or `source` is not a JSON object this module understands).
+pub fn punch(
+    source: &[u8],
+    exact: &[(String, ExactValue)],
+    timestamp: Option<i64>,
+) -> Option<Vec<u8>> {
     let mut candidates: Vec<Candidate<'_>> = exact
         .iter()
         .map(|(path, value)| Candidate {
             path,
             value: match value {
-                ExactValue::Str(s) => s,
-                _ => "",
+                ExactValue::Str(s) => Some(ColumnValue::Str(s.clone())),
+                ExactValue::I64(v) if v.unsigned_abs() <= MAX_EXACT_INT.unsigned_abs() => {
+                    Some(ColumnValue::Int(*v))
+                }
+                ExactValue::F64(v) => Some(ColumnValue::Float(*v)),
+                _ => None,
             },
-            // Non-string exact values count as a second value: never left out.
-            exact_values: if matches!(value, ExactValue::Str(_)) {
-                1
-            } else {
-                2
-            },
+            column_values: 1,
             seen: 0,
-            span: None,
+            hole: None,
         })
         .collect();
-    if candidates.is_empty() || memchr::memchr(HOLE, source).is_some() {
+    if let Some(millis) = timestamp {
+        candidates.push(Candidate {
+            path: TIMESTAMP_FIELD,
+            value: Some(ColumnValue::Millis(millis)),
+            column_values: 1,
+            seen: 0,
+            hole: None,
+        });
+    }
+    if candidates.is_empty() || has_holes(source) {
         return None;
     }
     candidates.sort_by(|a, b| a.path.cmp(b.path));
     candidates.dedup_by(|later, first| {
         let same = later.path == first.path;
         if same {
-            first.exact_values += later.exact_values;
+            first.column_values += later.column_values;
         }
         same
     });
-    candidates.retain(|c| c.exact_values == 1 && is_plain_path(c.path));
+    candidates.retain(|c| c.column_values == 1 && c.value.is_some() && is_plain_path(c.path));
     if candidates.is_empty() {
         return None;
     }
@@ -313,47 +463,57 @@ pub fn punch(source: &[u8], exact: &[(String, ExactValue)]) -> Option<Vec<u8>> {
         };
         let candidate = &mut candidates[i];
         candidate.seen += 1;
-        if let Leaf::Str {
-            start,
-            end,
-            escaped,
-        } = leaf
-            && !in_array
-        {
-            let written = &source[start..end];
-            let same = if escaped {
-                canonical.clear();
-                serde_json::to_writer(&mut canonical, candidate.value).is_ok()
-                    && canonical == written
-            } else {
-                &written[1..written.len() - 1] == candidate.value.as_bytes()
-            };
-            if same {
-                candidate.span = Some((start, end));
+        let Some(value) = &candidate.value else {
+            return Ok(());
+        };
+        let (start, end) = match leaf {
+            _ if in_array => return Ok(()),
+            Leaf::Str {
+                start,
+                end,
+                escaped,
+            } => {
+                if let (ColumnValue::Str(s), false) = (value, escaped) {
+                    // Unescaped as written and equal: serde_json writes it the same way.
+                    if &source[start + 1..end - 1] == s.as_bytes() {
+                        candidate.hole = Some((start, end, Hole::Str));
+                    }
+                    return Ok(());
+                }
+                (start, end)
+            }
+            Leaf::Literal { start, end } => (start, end),
+            Leaf::Hole { .. } | Leaf::Other => return Ok(()),
+        };
+        for &hole in holes_for(value) {
+            canonical.clear();
+            if write_value(hole, value, &mut canonical) && canonical == source[start..end] {
+                candidate.hole = Some((start, end, hole));
+                break;
             }
         }
         Ok(())
     });
     walked.ok()?;
-    let mut spans: Vec<(usize, usize)> = candidates
+    let mut holes: Vec<(usize, usize, Hole)> = candidates
         .iter()
         .filter(|c| c.seen == 1)
-        .filter_map(|c| c.span)
+        .filter_map(|c| c.hole)
         .collect();
-    if spans.is_empty() {
+    if holes.is_empty() {
         return None;
     }
-    if spans.len() > MAX_HOLES {
+    if holes.len() > MAX_HOLES {
         // The longest values save the most; the rest stay in place.
-        spans.sort_unstable_by_key(|(start, end)| std::cmp::Reverse(end - start));
-        spans.truncate(MAX_HOLES);
+        holes.sort_unstable_by_key(|(start, end, _)| std::cmp::Reverse(end - start));
+        holes.truncate(MAX_HOLES);
     }
-    spans.sort_unstable();
+    holes.sort_unstable_by_key(|(start, _, _)| *start);
     let mut stored = Vec::with_capacity(source.len());
     let mut copied = 0;
-    for (start, end) in spans {
+    for (start, end, hole) in holes {
         stored.extend_from_slice(&source[copied..start]);
-        stored.push(HOLE);
+        stored.push(hole.byte());
         copied = end;
     }
     stored.extend_from_slice(&source[copied..]);
@@ -362,28 +522,56 @@ pub fn punch(source: &[u8], exact: &[(String, ExactValue)]) -> Option<Vec<u8>> {
 
 /// Whether stored `_source` bytes have values left out.
 pub fn has_holes(stored: &[u8]) -> bool {
-    memchr::memchr(HOLE, stored).is_some()
+    stored.iter().any(|&b| Hole::from_byte(b).is_some())
 }
 
-/// Rebuilds `_source` from its stored skeleton, asking `value_of` for the value at each hole's
-/// path.
+/// Rebuilds `_source` from its stored skeleton, asking `value_of` for the value of each hole
+/// (its path and kind).
 pub fn fill(
     stored: &[u8],
-    mut value_of: impl FnMut(&str) -> Option<String>,
+    mut value_of: impl FnMut(&str, Hole) -> Option<ColumnValue>,
 ) -> Result<Vec<u8>, HoleError> {
     let mut source = Vec::with_capacity(stored.len() * 2);
     let mut copied = 0;
     Walker::walk(stored, |path, leaf, _| {
-        if let Leaf::Hole { at } = leaf {
-            let value = value_of(path).ok_or_else(|| HoleError::MissingValue(path.into()))?;
+        if let Leaf::Hole { at, hole } = leaf {
             source.extend_from_slice(&stored[copied..at]);
-            serde_json::to_writer(&mut source, &value).expect("writing to a Vec cannot fail");
+            let written = value_of(path, hole).is_some_and(|v| write_value(hole, &v, &mut source));
+            if !written {
+                return Err(HoleError::MissingValue(path.into()));
+            }
             copied = at + 1;
         }
         Ok(())
     })?;
     source.extend_from_slice(&stored[copied..]);
     Ok(source)
+}
+
+/// The value a hole at `path` stands for in a document not yet indexed: what its columns will
+/// hold (`exact`, and `timestamp` for `_ts`), when that is one value of the hole's kind. Fills
+/// a punched document without an index, to check the round trip.
+pub fn mapped_value(
+    exact: &[(String, ExactValue)],
+    timestamp: Option<i64>,
+    path: &str,
+    hole: Hole,
+) -> Option<ColumnValue> {
+    if matches!(hole, Hole::TimestampMillis | Hole::TimestampSeconds) {
+        return (path == TIMESTAMP_FIELD)
+            .then_some(timestamp)
+            .flatten()
+            .map(ColumnValue::Millis);
+    }
+    let mut values = exact.iter().filter(|(p, _)| p == path).map(|(_, v)| v);
+    let value = match (values.next()?, hole) {
+        (ExactValue::Str(s), Hole::Str) => ColumnValue::Str(s.clone()),
+        (ExactValue::I64(v), Hole::Int) => ColumnValue::Int(*v),
+        (ExactValue::F64(v), Hole::Float) => ColumnValue::Float(*v),
+        _ => return None,
+    };
+    // A hole stands for its path's only value.
+    values.next().is_none().then_some(value)
 }
 
 /// Bytes of rebuilt `_source` kept by [`FilledSources`].
@@ -428,12 +616,92 @@ impl FilledSources {
     }
 }
 
-/// Reads hits' `_source` back whole, filling holes from the keyword columns of their
-/// segments; columns are opened once per segment and path for all the hits it reads.
+/// Which column a hole's value is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum HoleColumnKind {
+    Str,
+    Numbers,
+    Timestamps,
+}
+
+impl HoleColumnKind {
+    fn of(hole: Hole) -> HoleColumnKind {
+        match hole {
+            Hole::Str => HoleColumnKind::Str,
+            Hole::Int | Hole::Float => HoleColumnKind::Numbers,
+            Hole::TimestampMillis | Hole::TimestampSeconds => HoleColumnKind::Timestamps,
+        }
+    }
+}
+
+/// A column that values left out of `_source` are read back from.
+enum HoleColumn {
+    Str(StrColumn),
+    Numbers(DynamicColumn),
+    Timestamps(Column<DateTime>),
+}
+
+impl HoleColumn {
+    fn open(segment: &tantivy::SegmentReader, path: &str, hole: Hole) -> Option<HoleColumn> {
+        let fast_fields = segment.fast_fields();
+        let column = format!("{}.{path}", field_names::EXACT);
+        match hole {
+            Hole::Str => fast_fields.str(&column).ok().flatten().map(HoleColumn::Str),
+            Hole::Int | Hole::Float => fast_fields
+                .dynamic_column_handles(&column)
+                .ok()?
+                .into_iter()
+                .filter(|handle| handle.column_type().numerical_type().is_some())
+                .find_map(|handle| handle.open().ok())
+                .map(HoleColumn::Numbers),
+            Hole::TimestampMillis | Hole::TimestampSeconds => fast_fields
+                .date(field_names::TIMESTAMP)
+                .ok()
+                .map(HoleColumn::Timestamps),
+        }
+    }
+
+    fn value(&self, doc: DocId, hole: Hole, scratch: &mut String) -> Option<ColumnValue> {
+        match (self, hole) {
+            (HoleColumn::Str(column), _) => {
+                let ord = column.term_ords(doc).next()?;
+                scratch.clear();
+                column
+                    .ord_to_str(ord, scratch)
+                    .ok()?
+                    .then(|| ColumnValue::Str(scratch.clone()))
+            }
+            // A column holds one numeric type per segment; merges may widen integers to floats.
+            (HoleColumn::Numbers(column), Hole::Int) => match column {
+                DynamicColumn::I64(c) => c.first(doc),
+                DynamicColumn::U64(c) => c.first(doc).and_then(|v| i64::try_from(v).ok()),
+                DynamicColumn::F64(c) => c
+                    .first(doc)
+                    .filter(|v| v.fract() == 0.0 && v.abs() <= MAX_EXACT_INT as f64)
+                    .map(|v| v as i64),
+                _ => None,
+            }
+            .map(ColumnValue::Int),
+            (HoleColumn::Numbers(column), _) => match column {
+                DynamicColumn::F64(c) => c.first(doc),
+                DynamicColumn::I64(c) => c.first(doc).map(|v| v as f64),
+                DynamicColumn::U64(c) => c.first(doc).map(|v| v as f64),
+                _ => None,
+            }
+            .map(ColumnValue::Float),
+            (HoleColumn::Timestamps(column), _) => column
+                .first(doc)
+                .map(|t| ColumnValue::Millis(t.into_timestamp_millis())),
+        }
+    }
+}
+
+/// Reads hits' `_source` back whole, filling holes from the columns of their segments;
+/// columns are opened once per segment, path and kind for all the hits it reads.
 pub struct SourceReader<'a> {
     searcher: &'a Searcher,
     filled: &'a FilledSources,
-    columns: HashMap<(SegmentOrdinal, String), Option<StrColumn>>,
+    columns: HashMap<(SegmentOrdinal, String, HoleColumnKind), Option<HoleColumn>>,
 }
 
 impl<'a> SourceReader<'a> {
@@ -457,25 +725,17 @@ impl<'a> SourceReader<'a> {
             return Ok(source.to_vec());
         }
         let columns = &mut self.columns;
-        let mut value = String::new();
-        let source = fill(stored, |path| {
-            let column = columns
-                .entry((address.segment_ord, path.to_string()))
-                .or_insert_with(|| {
-                    segment
-                        .fast_fields()
-                        .str(&format!("{}.{path}", field_names::EXACT))
-                        .ok()
-                        .flatten()
-                })
-                .as_ref()?;
-            let mut ords = column.term_ords(address.doc_id);
-            let ord = ords.next()?;
-            value.clear();
-            column
-                .ord_to_str(ord, &mut value)
-                .ok()?
-                .then(|| value.clone())
+        let mut scratch = String::new();
+        let source = fill(stored, |path, hole| {
+            columns
+                .entry((
+                    address.segment_ord,
+                    path.to_string(),
+                    HoleColumnKind::of(hole),
+                ))
+                .or_insert_with(|| HoleColumn::open(segment, path, hole))
+                .as_ref()?
+                .value(address.doc_id, hole, &mut scratch)
         })
         .map_err(|e| {
             StoreError::Io(std::io::Error::new(
@@ -501,21 +761,11 @@ mod tests {
     fn round_trip(mapping: &mut IndexMapping, source: &[u8]) -> (Option<Vec<u8>>, Vec<u8>) {
         let document: Map<String, Value> = serde_json::from_slice(source).expect("JSON object");
         let (mapped, _) = mapping.map_document(&document);
-        let stored = punch(source, &mapped.exact);
+        let stored = punch(source, &mapped.exact, mapped.timestamp);
         let back = match &stored {
             None => source.to_vec(),
-            Some(stored) => fill(stored, |path| {
-                let values: Vec<&String> = mapped
-                    .exact
-                    .iter()
-                    .filter(|(p, _)| p == path)
-                    .filter_map(|(_, v)| match v {
-                        ExactValue::Str(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect();
-                // A hole must stand for the path's only value.
-                (values.len() == 1).then(|| values[0].clone())
+            Some(stored) => fill(stored, |path, hole| {
+                mapped_value(&mapped.exact, mapped.timestamp, path, hole)
             })
             .expect("fills"),
         };
@@ -532,7 +782,7 @@ mod tests {
         let stored = String::from_utf8(stored).unwrap();
         assert_eq!(
             stored,
-            "{\"@timestamp\":\"2026-11-23T00:00:00Z\",\"message\":\u{1},\"level\":\u{1},\"n\":5,\
+            "{\"@timestamp\":\u{5},\"message\":\u{1},\"level\":\u{1},\"n\":\u{2},\
              \"kubernetes\":{\"pod_name\":\u{1},\"labels\":{\"app\":\u{1}}},\"tags\":[\"a\",\"b\"]}"
         );
     }
@@ -586,16 +836,76 @@ mod tests {
     #[test]
     fn damaged_skeletons_are_errors() {
         assert_eq!(
-            fill(b"{\"a\":\x01", |_| Some("x".into())),
+            fill(b"{\"a\":\x01", |_, _| Some(ColumnValue::Str("x".into()))),
             Err(HoleError::Malformed(6))
         );
         assert_eq!(
-            fill(b"{\"a\":\x01}", |_| None),
+            fill(b"{\"a\":\x01}", |_, _| None),
             Err(HoleError::MissingValue("a".into()))
         );
         assert_eq!(
-            fill(b"{\"a\":\x01}", |_| Some("\"".into())).unwrap(),
+            fill(b"{\"a\":\x01}", |_, _| Some(ColumnValue::Str("\"".into()))).unwrap(),
             br#"{"a":"\""}"#
+        );
+    }
+
+    #[test]
+    fn a_value_of_another_kind_is_an_error() {
+        assert_eq!(
+            fill(b"{\"a\":\x02}", |_, _| Some(ColumnValue::Str("7".into()))),
+            Err(HoleError::MissingValue("a".into()))
+        );
+        assert_eq!(
+            fill(b"{\"a\":\x05}", |_, _| Some(ColumnValue::Millis(1))),
+            Err(HoleError::MissingValue("a".into())),
+            "a time with milliseconds has no whole-second form"
+        );
+        assert_eq!(
+            fill(b"{\"a\":\x02,\"b\":\x03}", |path, _| Some(if path == "a" {
+                ColumnValue::Int(-7)
+            } else {
+                ColumnValue::Float(0.5)
+            }))
+            .unwrap(),
+            br#"{"a":-7,"b":0.5}"#
+        );
+    }
+
+    #[test]
+    fn leaves_out_numbers_and_timestamps_written_canonically() {
+        let mut mapping = IndexMapping::default();
+        let source = br#"{"@timestamp":"2026-11-23T00:00:00.027Z","status":200,"duration_ms":17.53,"ratio":1.0,"delta":-3}"#;
+        let (stored, back) = round_trip(&mut mapping, source);
+        assert_eq!(back, source.to_vec());
+        assert_eq!(
+            String::from_utf8(stored.expect("holes")).unwrap(),
+            "{\"@timestamp\":\u{4},\"status\":\u{2},\"duration_ms\":\u{3},\"ratio\":\u{3},\"delta\":\u{2}}"
+        );
+        // Spellings that the columns' values would not write back stay in place.
+        let source = br#"{"@timestamp":"2026-11-23T00:00:00.000+00:00","status":2e2,"duration_ms":17.530,"ratio":1,"delta":-0,"big":9007199254740993}"#;
+        let (stored, back) = round_trip(&mut mapping, source);
+        assert_eq!(back, source.to_vec());
+        assert_eq!(stored.map(String::from_utf8), None);
+    }
+
+    #[test]
+    fn timestamps_are_written_as_rfc3339_utc() {
+        let mut out = Vec::new();
+        assert!(write_timestamp(1_795_600_800_123, true, &mut out));
+        assert_eq!(out, br#""2026-11-25T10:00:00.123Z""#);
+        out.clear();
+        assert!(write_timestamp(-1, true, &mut out));
+        assert_eq!(out, br#""1969-12-31T23:59:59.999Z""#);
+        out.clear();
+        assert!(write_timestamp(951_782_400_000, false, &mut out));
+        assert_eq!(out, br#""2000-02-29T00:00:00Z""#);
+        assert!(
+            !write_timestamp(253_402_300_800_000, true, &mut out),
+            "year 10000"
+        );
+        assert!(
+            !write_timestamp(-62_167_219_200_001, true, &mut out),
+            "year -1"
         );
     }
 
@@ -633,6 +943,20 @@ mod tests {
             any::<i32>().prop_map(Value::from),
             "[a-z \"\\\\\u{1}\n/é😀]{0,12}".prop_map(Value::String),
             Just(Value::String("y".repeat(257))),
+            any::<f64>().prop_map(Value::from),
+            (-(1i64 << 60)..(1i64 << 60)).prop_map(Value::from),
+            (-62_167_219_200_000i64..253_402_300_800_000, any::<bool>()).prop_map(
+                |(millis, whole)| {
+                    let millis = if whole {
+                        millis - millis.rem_euclid(1000)
+                    } else {
+                        millis
+                    };
+                    let mut quoted = Vec::new();
+                    write_timestamp(millis, !whole, &mut quoted);
+                    serde_json::from_slice(&quoted).unwrap()
+                }
+            ),
         ];
         leaf.prop_recursive(4, 32, 5, move |inner| {
             prop_oneof![
@@ -670,7 +994,7 @@ mod tests {
             for (members, style) in documents {
                 let object: Map<String, Value> = members
                     .into_iter()
-                    .map(|(k, v)| (["a", "b", "a.b", "c"][k as usize % 4].to_string(), v))
+                    .map(|(k, v)| (["a", "b", "a.b", "@timestamp"][k as usize % 4].to_string(), v))
                     .collect();
                 let compact = serde_json::to_string(&Value::Object(object)).unwrap();
                 let source = respell(&compact, style);
@@ -680,10 +1004,22 @@ mod tests {
             }
         }
 
+        /// The timestamp writer agrees with jiff on every millisecond of years 0000-9999.
+        #[test]
+        fn timestamps_agree_with_jiff(millis in -62_167_219_200_000i64..253_402_300_800_000) {
+            let mut out = Vec::new();
+            prop_assert!(write_timestamp(millis, true, &mut out));
+            let expected = jiff::Timestamp::from_millisecond(millis)
+                .unwrap()
+                .strftime("\"%Y-%m-%dT%H:%M:%S%.3fZ\"")
+                .to_string();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+
         /// Arbitrary bytes never panic the walker.
         #[test]
         fn fill_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-            let _ = fill(&bytes, |path| Some(path.to_string()));
+            let _ = fill(&bytes, |path, _| Some(ColumnValue::Str(path.to_string())));
         }
     }
 }

@@ -497,10 +497,10 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
     let sources: Vec<String> = (0..60)
         .map(|i| match i % 6 {
             0 => format!(
-                r#"{{"@timestamp":"2026-11-20T00:00:{:02}Z","message":"GET /x/{i} \"q\" é","kubernetes":{{"pod_name":"web-{i}","labels":{{"app":"web"}}}}}}"#,
+                r#"{{"@timestamp":"2026-11-20T00:00:{:02}.{i:03}Z","message":"GET /x/{i} \"q\" é","duration_ms":{i}.25,"ratio":1.0,"kubernetes":{{"pod_name":"web-{i}","labels":{{"app":"web"}}}}}}"#,
                 i % 60
             ),
-            1 => format!(r#"{{ "@timestamp" : "2026-11-20T00:01:00Z" , "message" : "spaced {i}" }}"#),
+            1 => format!(r#"{{ "@timestamp" : "2026-11-20T00:01:00Z" , "message" : "spaced {i}", "bytes" : -{i} }}"#),
             2 => format!(r#"{{"@timestamp":"2026-11-20T00:02:00Z","message":"\u0041 escaped {i}","tags":["x","y"]}}"#),
             3 => format!(r#"{{"@timestamp":"2026-11-20T00:03:00Z","a.b":"dotted {i}","a":{{"c":"nested"}},"n":{i}}}"#),
             4 => format!(r#"{{"@timestamp":"2026-11-20T00:04:00Z","message":"dup","message":"last {i}"}}"#),
@@ -572,6 +572,44 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
     }
     let store = Store::open(StoreConfig::new(dir.path())).expect("reopen");
     check(&store, "after a restart");
+}
+
+/// `_version` and `_seq_no` of committed documents come from their columns, through merges and
+/// restarts.
+#[test]
+fn versions_and_sequence_numbers_survive_commits_merges_and_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let doc = |n: u64| json!({"@timestamp": "2026-11-20T00:00:00Z", "n": n});
+    let seq_nos = {
+        let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+        store
+            .write(vec![
+                item("v", Some("a"), doc(1)),
+                item("v", Some("b"), doc(1)),
+            ])
+            .expect("write");
+        store.refresh().expect("refresh");
+        store
+            .write(vec![item("v", Some("a"), doc(2))])
+            .expect("write");
+        store.refresh().expect("refresh");
+        store
+            .write(vec![item("v", Some("a"), doc(3))])
+            .expect("write");
+        store.refresh().expect("refresh");
+        store.force_merge(vec!["v".into()]).expect("merge");
+        let a = store.get_document("v", "a").expect("get").expect("a");
+        let b = store.get_document("v", "b").expect("get").expect("b");
+        assert_eq!((a.version, b.version), (3, 1));
+        assert!(a.seq_no > b.seq_no, "{} > {}", a.seq_no, b.seq_no);
+        assert_eq!(a.source.as_slice(), serde_json::to_vec(&doc(3)).unwrap());
+        (a.seq_no, b.seq_no)
+    };
+    let store = Store::open(StoreConfig::new(dir.path())).expect("reopen");
+    let a = store.get_document("v", "a").expect("get").expect("a");
+    let b = store.get_document("v", "b").expect("get").expect("b");
+    assert_eq!((a.version, b.version), (3, 1));
+    assert_eq!((a.seq_no, b.seq_no), seq_nos);
 }
 
 /// `exists` reads columns for values that have an exact value and `_names` for the rest (long

@@ -354,30 +354,65 @@ async fn bulk(
         blocking(move || Ok(store.write(writes)?)).await?
     };
     debug_assert_eq!(outcomes.len(), count);
-    for ((slot, action), outcome) in slots.into_iter().zip(&outcomes) {
-        responses[slot] = Some(item_json(action, outcome));
-    }
     state
         .metrics
         .record_docs(outcomes.iter().filter(|o| o.error.is_none()).count() as u64);
     maybe_refresh(&state, &params).await?;
-    let items: Vec<Value> = responses
-        .into_iter()
-        .map(|r| r.unwrap_or(Value::Null))
-        .collect();
-    let errors = items.iter().any(|item| {
-        item.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|v| v.get("error"))
-            .is_some()
-    });
-    let answer =
-        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items});
-    Ok(match filter_path::parse(params.get("filter_path")) {
-        Some(paths) => Json(filter_path::apply(&answer, &paths)),
-        None => Json(answer),
+    // Items answered before the store are all errors.
+    let errors =
+        responses.iter().any(Option::is_some) || outcomes.iter().any(|o| o.error.is_some());
+    let took = started.elapsed().as_millis() as u64;
+    if let Some(paths) = filter_path::parse(params.get("filter_path")) {
+        for ((slot, action), outcome) in slots.into_iter().zip(&outcomes) {
+            responses[slot] = Some(item_json(action, outcome));
+        }
+        let items: Vec<Value> = responses
+            .into_iter()
+            .map(|r| r.unwrap_or(Value::Null))
+            .collect();
+        let answer = json!({"took": took, "errors": errors, "items": items});
+        return Ok(Json(filter_path::apply(&answer, &paths)).into_response());
     }
-    .into_response())
+    // Written straight out: a `Value` per item was a twentieth of a busy server's CPU.
+    let mut answer = Vec::with_capacity(64 + responses.len() * 200);
+    answer.extend_from_slice(format!(r#"{{"took":{took},"errors":{errors},"items":["#).as_bytes());
+    let mut stored = slots.iter().map(|(_, action)| *action).zip(&outcomes);
+    for (i, response) in responses.iter().enumerate() {
+        if i > 0 {
+            answer.push(b',');
+        }
+        match response {
+            Some(value) => write_json(&mut answer, value),
+            None => match stored.next() {
+                Some((action, outcome)) => write_item_reply(&mut answer, action, outcome),
+                None => answer.extend_from_slice(b"null"),
+            },
+        }
+    }
+    answer.extend_from_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(out, value).expect("serialising to a Vec cannot fail");
+}
+
+/// Writes what [`item_json`] builds, without building it.
+fn write_item_reply(out: &mut Vec<u8>, action: &str, outcome: &ItemOutcome) {
+    if outcome.error.is_some() {
+        return write_json(out, &item_json(action, outcome));
+    }
+    out.extend_from_slice(format!(r#"{{"{action}":{{"_index":"#).as_bytes());
+    write_json(out, &outcome.index);
+    out.extend_from_slice(br#","_id":"#);
+    write_json(out, &outcome.id);
+    out.extend_from_slice(
+        format!(
+            r#","_version":{},"result":"{}","_shards":{{"total":1,"successful":1,"failed":0}},"_seq_no":{},"_primary_term":1,"status":{}}}}}"#,
+            outcome.version, outcome.result, outcome.seq_no, outcome.status
+        )
+        .as_bytes(),
+    );
 }
 
 async fn maybe_refresh(state: &AppState, params: &HashMap<String, String>) -> EsResult<()> {
@@ -1316,4 +1351,32 @@ async fn get_data_stream(
         .map(|t| json!({"name": t.name, "timestamp_field": {"name": "@timestamp"}, "indices": [{"index_name": t.name}], "generation": 1, "status": "GREEN"}))
         .collect();
     Ok(Json(json!({"data_streams": streams})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_replies_are_written_as_they_are_built() {
+        let mut outcome = ItemOutcome {
+            index: "logs-\"é\"".into(),
+            id: "a\\b\u{1}".into(),
+            status: 201,
+            result: "created",
+            seq_no: 42,
+            version: 3,
+            error: None,
+        };
+        for error in [
+            None,
+            Some(("version_conflict_engine_exception".into(), "x \"y\"".into())),
+        ] {
+            outcome.error = error;
+            let mut written = Vec::new();
+            write_item_reply(&mut written, "create", &outcome);
+            let written: Value = serde_json::from_slice(&written).expect("valid JSON");
+            assert_eq!(written, item_json("create", &outcome));
+        }
+    }
 }
