@@ -71,9 +71,9 @@ impl Hole {
 
 /// A value read back from a column for a hole.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ColumnValue {
+pub enum ColumnValue<S = String> {
     /// From a keyword column.
-    Str(String),
+    Str(S),
     /// From an integer column.
     Int(i64),
     /// From a float column.
@@ -87,10 +87,10 @@ pub enum ColumnValue {
 const MAX_EXACT_INT: i64 = 1 << 53;
 
 /// Writes `value` as a hole of kind `hole` is written back; false when the kinds disagree.
-fn write_value(hole: Hole, value: &ColumnValue, out: &mut Vec<u8>) -> bool {
+fn write_value<S: AsRef<str>>(hole: Hole, value: &ColumnValue<S>, out: &mut Vec<u8>) -> bool {
     match (hole, value) {
         (Hole::Str, ColumnValue::Str(s)) => {
-            serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+            serde_json::to_writer(&mut *out, s.as_ref()).expect("writing to a Vec cannot fail");
         }
         (Hole::Int, ColumnValue::Int(v)) => {
             write!(out, "{v}").expect("writing to a Vec cannot fail");
@@ -388,7 +388,7 @@ fn is_plain_path(path: &str) -> bool {
 struct Candidate<'a> {
     path: &'a str,
     /// The value the column holds (`None`: a kind that is never left out).
-    value: Option<ColumnValue>,
+    value: Option<ColumnValue<&'a str>>,
     /// Values the mapping gave this path's columns (one is required).
     column_values: u32,
     /// Scalar values the walk found at this path (one is required).
@@ -398,7 +398,7 @@ struct Candidate<'a> {
 }
 
 /// The kinds of hole that may stand for `value`, in order of preference.
-fn holes_for(value: &ColumnValue) -> &'static [Hole] {
+fn holes_for(value: &ColumnValue<&str>) -> &'static [Hole] {
     match value {
         ColumnValue::Str(_) => &[Hole::Str],
         ColumnValue::Int(_) => &[Hole::Int],
@@ -420,7 +420,7 @@ pub fn punch(
         .map(|(path, value)| Candidate {
             path,
             value: match value {
-                ExactValue::Str(s) => Some(ColumnValue::Str(s.clone())),
+                ExactValue::Str(s) => Some(ColumnValue::Str(s.as_str())),
                 ExactValue::I64(v) if v.unsigned_abs() <= MAX_EXACT_INT.unsigned_abs() => {
                     Some(ColumnValue::Int(*v))
                 }
@@ -485,6 +485,23 @@ pub fn punch(
             Leaf::Literal { start, end } => (start, end),
             Leaf::Hole { .. } | Leaf::Other => return Ok(()),
         };
+        if let ColumnValue::Int(v) = value {
+            // Canonical decimal (`-?(0|[1-9][0-9]*)`) of the same value, without formatting it.
+            let written = &source[start..end];
+            let digits = written.strip_prefix(b"-").unwrap_or(written);
+            let canonical = !digits.is_empty()
+                && digits.iter().all(u8::is_ascii_digit)
+                && (digits[0] != b'0' || digits.len() == 1)
+                && (digits != b"0" || digits.len() == written.len());
+            let same = std::str::from_utf8(written)
+                .ok()
+                .and_then(|w| w.parse::<i64>().ok())
+                == Some(*v);
+            if canonical && same {
+                candidate.hole = Some((start, end, Hole::Int));
+            }
+            return Ok(());
+        }
         for &hole in holes_for(value) {
             canonical.clear();
             if write_value(hole, value, &mut canonical) && canonical == source[start..end] {
