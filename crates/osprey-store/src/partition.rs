@@ -1,11 +1,11 @@
 //! One partition: a tantivy index holding one UTC day of one Elasticsearch index.
 //!
-//! Schema: `_id` (exact, stored), `_source` (the bytes as sent, less the values `k` holds —
-//! see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the `@timestamp`,
-//! millisecond date, fast), `t` (JSON: every text value through the standard analyzer, with
-//! positions), `k` (JSON: keyword strings, numbers, booleans and dates, exact and columnar),
+//! Schema: `_id` (exact, stored), `_source` (the bytes as sent, less the values `k` and `_ts`
+//! hold — see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the
+//! `@timestamp`, millisecond date, fast), `t` (JSON: every text value through the standard
+//! analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and dates, exact and columnar),
 //! `_names` (paths of values without an exact value, and their parents: `exists` reads `k`'s
-//! columns for the rest), `_ignored`.
+//! columns for the rest), `_ignored`, `_version` and `_seq_no` (columns).
 
 use tantivy::directory::Directory;
 use tantivy::schema::{
@@ -37,7 +37,7 @@ pub struct Fields {
     pub names: Field,
     /// `_ignored`
     pub ignored: Field,
-    /// `_version` (a column; stored in partitions written before 2026-11-26)
+    /// `_version` (a column; stored in partitions that earlier versions wrote)
     pub version: Field,
     /// `_seq_no`: the LSN that wrote this version (a column; stored in older partitions)
     pub seq_no: Field,

@@ -45,14 +45,6 @@ pub enum Hole {
 }
 
 impl Hole {
-    const ALL: [Hole; 5] = [
-        Hole::Str,
-        Hole::Int,
-        Hole::Float,
-        Hole::TimestampMillis,
-        Hole::TimestampSeconds,
-    ];
-
     /// The byte that stands for the value in the stored skeleton.
     pub fn byte(self) -> u8 {
         match self {
@@ -65,7 +57,14 @@ impl Hole {
     }
 
     fn from_byte(byte: u8) -> Option<Hole> {
-        Hole::ALL.into_iter().find(|hole| hole.byte() == byte)
+        match byte {
+            0x01 => Some(Hole::Str),
+            0x02 => Some(Hole::Int),
+            0x03 => Some(Hole::Float),
+            0x04 => Some(Hole::TimestampMillis),
+            0x05 => Some(Hole::TimestampSeconds),
+            _ => None,
+        }
     }
 }
 
@@ -903,6 +902,23 @@ mod tests {
         let (stored, back) = round_trip(&mut mapping, source);
         assert_eq!(back, source.to_vec());
         assert_eq!(stored.map(String::from_utf8), None);
+    }
+
+    #[test]
+    fn hole_bytes_name_their_kind() {
+        for hole in [
+            Hole::Str,
+            Hole::Int,
+            Hole::Float,
+            Hole::TimestampMillis,
+            Hole::TimestampSeconds,
+        ] {
+            assert_eq!(Hole::from_byte(hole.byte()), Some(hole));
+        }
+        // Whitespace is the only control character valid JSON has outside strings.
+        for byte in [0x00, b'\t', b'\n', b'\r', b' ', b'"', 0x06] {
+            assert_eq!(Hole::from_byte(byte), None);
+        }
     }
 
     #[test]
