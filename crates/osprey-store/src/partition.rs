@@ -3,9 +3,9 @@
 //! Schema: `_id` (exact, stored), `_source` (the bytes as sent, less the values `k` and `_ts`
 //! hold — see [`crate::source_holes`] — in the zstd-compressed doc store), `_ts` (the
 //! `@timestamp`, millisecond date, fast), `t` (JSON: every text value through the standard
-//! analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and dates, exact and columnar),
-//! `_names` (paths of values without an exact value, and their parents: `exists` reads `k`'s
-//! columns for the rest), `_ignored`, `_version` and `_seq_no` (columns).
+//! analyzer, with positions), `k` (JSON: keyword strings, numbers, booleans and dates, exact
+//! and columnar), `_names` (paths of values without an exact value, and their parents:
+//! `exists` reads `k`'s columns for the rest), `_ignored`, `_version` and `_seq_no` (columns).
 
 use tantivy::directory::Directory;
 use tantivy::schema::{
@@ -110,7 +110,7 @@ fn schema() -> (Schema, Fields) {
     );
     // Columns, not the doc store: a realtime get reads them for one document, and a column of
     // ones and one of increasing numbers take next to no space (stored, they cost ~3 bytes a
-    // document after compression). Partitions written before keep them stored.
+    // document after compression). Partitions that earlier versions wrote keep them stored.
     let version = builder.add_u64_field("_version", FAST);
     let seq_no = builder.add_u64_field("_seq_no", FAST);
     (
