@@ -112,6 +112,11 @@ impl Default for SamplingSettings {
 pub struct StoreSettings {
     /// Milliseconds between commits that make new documents searchable.
     pub refresh_interval_ms: u64,
+    /// Seconds without a search after which the store is search idle (Elasticsearch's
+    /// `index.search.idle.after`): it then commits only every 5 s, so bulk loads write fewer,
+    /// larger segments, and the next search commits first, so it still sees every
+    /// acknowledged document. 0: never idle.
+    pub search_idle_after_secs: u64,
     /// Drop partitions (whole days) older than this many days; 0 keeps everything.
     pub retention_days: u64,
     /// Drop the oldest partitions while the data exceeds this many megabytes; 0 = no limit.
@@ -167,6 +172,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             refresh_interval_ms: 500,
+            search_idle_after_secs: 30,
             retention_days: 0,
             retention_max_mb: 0,
             writer_memory_mb: 64,
@@ -342,6 +348,8 @@ impl Config {
     pub fn store_config(&self) -> osprey_store::StoreConfig {
         let mut store = osprey_store::StoreConfig::new(&self.data_dir);
         store.refresh_interval = Duration::from_millis(self.store.refresh_interval_ms);
+        store.search_idle_after = (self.store.search_idle_after_secs > 0)
+            .then(|| Duration::from_secs(self.store.search_idle_after_secs));
         store.retention_max_age = (self.store.retention_days > 0)
             .then(|| Duration::from_secs(self.store.retention_days * 86_400));
         store.retention_max_bytes =

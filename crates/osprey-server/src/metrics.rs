@@ -87,6 +87,11 @@ impl Collector for StoreCollector {
                 "Partitions dropped by retention",
                 stats.partitions_dropped.load(Ordering::Relaxed),
             ),
+            (
+                "osprey_store_idle_refreshes",
+                "Searches that found the store search idle and committed before running",
+                stats.idle_refreshes.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, value) in counters {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;

@@ -9,7 +9,7 @@
 //! logged operation to the partitions whose committed LSN is below it, so it is idempotent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -41,6 +41,11 @@ pub struct StoreConfig {
     pub data_dir: std::path::PathBuf,
     /// How often new documents become searchable.
     pub refresh_interval: Duration,
+    /// Without a search for this long the store is "search idle" (Elasticsearch's
+    /// `index.search.idle.after`): it commits only every 5 s, so a bulk
+    /// load writes fewer, larger segments and merges far less, and the next search commits
+    /// before it runs, so it still sees every acknowledged document. `None`: never idle.
+    pub search_idle_after: Option<Duration>,
     /// Partitions whose whole day is older than this are dropped.
     pub retention_max_age: Option<Duration>,
     /// Oldest partitions are dropped while the total exceeds this many bytes.
@@ -62,6 +67,7 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             refresh_interval: Duration::from_millis(500),
+            search_idle_after: Some(Duration::from_secs(30)),
             retention_max_age: None,
             retention_max_bytes: None,
             writer_memory_bytes: 64 << 20,
@@ -226,6 +232,8 @@ pub struct StoreStats {
     pub partitions_dropped: AtomicU64,
     /// 1 while writes are refused because the disk is full.
     pub disk_full: AtomicU64,
+    /// Searches that found the store search idle and committed before running.
+    pub idle_refreshes: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -239,6 +247,13 @@ pub(crate) struct Shared {
     pub(crate) stats: StoreStats,
     /// `_source` of recent hits, rebuilt from their holes.
     pub(crate) filled_sources: FilledSources,
+    /// When the store was opened: the origin of `last_search_ms`.
+    opened: Instant,
+    /// Milliseconds after `opened` of the latest search, plus one (0: none yet, so a store
+    /// starts search idle).
+    last_search_ms: AtomicU64,
+    /// Whether any partition writer holds documents not yet committed.
+    uncommitted: AtomicBool,
     /// Held (locked) for as long as the store is open.
     _lock: std::fs::File,
 }
@@ -248,6 +263,25 @@ pub struct Store {
     pub(crate) shared: Arc<Shared>,
     commands: Mutex<mpsc::Sender<Command>>,
     indexer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// While the store is search idle, commits still happen this often: it bounds the WAL to
+/// replay after a crash and the documents held for realtime gets.
+const IDLE_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// While search idle, a commit also happens once this many documents wait for realtime gets.
+const IDLE_PENDING_LIMIT: usize = 50_000;
+
+impl Shared {
+    /// Whether searches came recently enough to keep committing every `refresh_interval`.
+    fn searched_recently(&self) -> bool {
+        let Some(idle) = self.config.search_idle_after else {
+            return true;
+        };
+        let last = self.last_search_ms.load(Ordering::Acquire);
+        let now = self.opened.elapsed().as_millis() as u64 + 1;
+        last != 0 && now.saturating_sub(last) < idle.as_millis() as u64
+    }
 }
 
 fn day_of(millis: i64) -> i64 {
@@ -320,6 +354,9 @@ impl Store {
             fields: fields(),
             stats: StoreStats::default(),
             filled_sources: FilledSources::default(),
+            opened: Instant::now(),
+            last_search_ms: AtomicU64::new(0),
+            uncommitted: AtomicBool::new(false),
             _lock: lock,
         });
         // Files of indexes the catalogue does not know are leftovers of an interrupted delete.
@@ -418,6 +455,23 @@ impl Store {
     /// Makes everything acknowledged so far searchable now.
     pub fn refresh(&self) -> Result<()> {
         self.send(|reply| Command::Refresh { reply })
+    }
+
+    /// Called before anything reads what is committed (searches, counts, document counts):
+    /// keeps the store refreshing every `refresh_interval`, and when it was search idle,
+    /// commits first, so that the read sees every acknowledged document.
+    pub fn before_search(&self) -> Result<()> {
+        let shared = &self.shared;
+        let now = shared.opened.elapsed().as_millis() as u64 + 1;
+        let previous = shared.last_search_ms.swap(now, Ordering::AcqRel);
+        let was_idle = shared.config.search_idle_after.is_some_and(|idle| {
+            previous == 0 || now.saturating_sub(previous) >= idle.as_millis() as u64
+        });
+        if was_idle && shared.uncommitted.load(Ordering::Acquire) {
+            shared.stats.idle_refreshes.fetch_add(1, Ordering::Relaxed);
+            self.refresh()?;
+        }
+        Ok(())
     }
 
     /// Commits, then drops the partitions retention no longer keeps (it also runs on its own
@@ -641,6 +695,7 @@ impl Indexer {
     fn run(mut self, commands: mpsc::Receiver<Command>) {
         let interval = self.shared.config.refresh_interval;
         let mut next_commit = Instant::now() + interval;
+        let mut last_commit = Instant::now();
         loop {
             let timeout = next_commit.saturating_duration_since(Instant::now());
             let first = match commands.recv_timeout(timeout) {
@@ -712,8 +767,14 @@ impl Indexer {
                 }
             }
             if Instant::now() >= next_commit {
-                if let Err(e) = self.commit() {
-                    tracing::warn!(error = %e, "periodic commit failed; will retry");
+                let due = self.shared.searched_recently()
+                    || last_commit.elapsed() >= IDLE_COMMIT_INTERVAL
+                    || self.shared.pending.lock().len() >= IDLE_PENDING_LIMIT;
+                if due {
+                    if let Err(e) = self.commit() {
+                        tracing::warn!(error = %e, "periodic commit failed; will retry");
+                    }
+                    last_commit = Instant::now();
                 }
                 self.close_idle_writers();
                 self.apply_retention(false);
@@ -1362,6 +1423,7 @@ impl Indexer {
         let writer = self.writers.get_mut(key).expect("inserted above");
         writer.last_used = Instant::now();
         writer.dirty = true;
+        self.shared.uncommitted.store(true, Ordering::Release);
         Ok(writer)
     }
 
@@ -1447,6 +1509,7 @@ impl Indexer {
             return Err(error);
         }
         self.shared.pending.lock().clear();
+        self.shared.uncommitted.store(false, Ordering::Release);
         self.wal.truncate_all().map_err(disk_error)?;
         Ok(())
     }

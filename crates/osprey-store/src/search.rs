@@ -612,6 +612,7 @@ impl Store {
         query: &QueryAst,
         now: Timestamp,
     ) -> Result<u64> {
+        self.before_search()?;
         let units = self.search_units(indexes, query, now)?;
         let counts = in_parallel(&units, |(_, query, searcher)| {
             searcher.search(query.as_ref(), &Count)
@@ -627,6 +628,7 @@ impl Store {
         indexes: &[Arc<LiveIndex>],
         request: &SearchRequest,
     ) -> Result<SearchResponse> {
+        self.before_search()?;
         let merged = Self::merged_mapping(indexes);
         let mut keys: Vec<(SortKey, bool)> = request
             .sort

@@ -612,6 +612,48 @@ fn versions_and_sequence_numbers_survive_commits_merges_and_restarts() {
     assert_eq!((a.seq_no, b.seq_no), seq_nos);
 }
 
+/// Without searches the store stops committing every refresh interval (fewer, larger segments
+/// under bulk load); the next search commits first and sees every acknowledged document, and
+/// searches keep it refreshing as usual.
+#[test]
+fn a_search_idle_store_commits_before_the_next_search() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path());
+    config.refresh_interval = Duration::from_millis(20);
+    config.search_idle_after = Some(Duration::from_millis(300));
+    let store = Store::open(config).expect("open");
+    let commits = || store.stats().commits.load(Ordering::Relaxed);
+    let doc =
+        |i: usize| json!({"@timestamp": "2026-11-20T00:00:00Z", "message": format!("line {i}")});
+    std::thread::sleep(Duration::from_millis(400));
+    store
+        .write((0..10).map(|i| item("idle", None, doc(i))).collect())
+        .expect("write");
+    let before = commits();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(commits(), before, "no periodic commit while search idle");
+    assert_eq!(
+        query(&store, "idle", "line"),
+        10,
+        "the first search sees every document"
+    );
+    assert_eq!(store.stats().idle_refreshes.load(Ordering::Relaxed), 1);
+    // Searched recently: commits come every refresh interval again, before any search.
+    store
+        .write((10..20).map(|i| item("idle", None, doc(i))).collect())
+        .expect("write");
+    let before = commits();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while commits() == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(commits() > before, "committed on the refresh interval");
+    assert_eq!(query(&store, "idle", "line"), 20);
+    assert_eq!(store.stats().idle_refreshes.load(Ordering::Relaxed), 1);
+}
+
 /// `exists` reads columns for values that have an exact value and `_names` for the rest (long
 /// text, conflicting values); objects exist when anything below them does.
 #[test]

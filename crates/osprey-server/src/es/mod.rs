@@ -1074,6 +1074,9 @@ async fn cat_indices(
     Query(params): Params,
 ) -> EsResult<Response> {
     let targets = resolve(&state, &index, &params)?;
+    // Document counts read what is committed, as searches do.
+    let store = state.store.clone();
+    blocking(move || Ok(store.before_search()?)).await?;
     let rows: Vec<Value> = targets
         .iter()
         .map(|t| {
