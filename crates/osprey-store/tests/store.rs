@@ -627,7 +627,7 @@ fn a_search_idle_store_commits_before_the_next_search() {
     let commits = || store.stats().commits.load(Ordering::Relaxed);
     let doc =
         |i: usize| json!({"@timestamp": "2026-11-20T00:00:00Z", "message": format!("line {i}")});
-    std::thread::sleep(Duration::from_millis(400));
+    // A store no one has searched yet starts search idle.
     store
         .write((0..10).map(|i| item("idle", None, doc(i))).collect())
         .expect("write");
