@@ -273,6 +273,16 @@ const IDLE_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 const IDLE_PENDING_LIMIT: usize = 50_000;
 
 impl Shared {
+    /// Records a search (or a read or write that needs committed documents: realtime gets,
+    /// updates, deletes); true when the store was search idle until now.
+    fn mark_searched(&self) -> bool {
+        let now = self.opened.elapsed().as_millis() as u64 + 1;
+        let previous = self.last_search_ms.swap(now, Ordering::AcqRel);
+        self.config.search_idle_after.is_some_and(|idle| {
+            previous == 0 || now.saturating_sub(previous) >= idle.as_millis() as u64
+        })
+    }
+
     /// Whether searches came recently enough to keep committing every `refresh_interval`.
     fn searched_recently(&self) -> bool {
         let Some(idle) = self.config.search_idle_after else {
@@ -462,12 +472,7 @@ impl Store {
     /// commits first, so that the read sees every acknowledged document.
     pub fn before_search(&self) -> Result<()> {
         let shared = &self.shared;
-        let now = shared.opened.elapsed().as_millis() as u64 + 1;
-        let previous = shared.last_search_ms.swap(now, Ordering::AcqRel);
-        let was_idle = shared.config.search_idle_after.is_some_and(|idle| {
-            previous == 0 || now.saturating_sub(previous) >= idle.as_millis() as u64
-        });
-        if was_idle && shared.uncommitted.load(Ordering::Acquire) {
+        if shared.mark_searched() && shared.uncommitted.load(Ordering::Acquire) {
             shared.stats.idle_refreshes.fetch_add(1, Ordering::Relaxed);
             self.refresh()?;
         }
@@ -529,6 +534,9 @@ impl Store {
                 Pending::Deleted => None,
             });
         }
+        // Documents with generated ids are not held for realtime gets: they are read once
+        // committed, which an idle store does first.
+        self.before_search()?;
         find_committed(&self.shared, &live, id)
     }
 
@@ -805,6 +813,19 @@ impl Indexer {
                 )));
             }
             return;
+        }
+        // Updates and deletes read documents, which may have generated ids (not held for
+        // realtime reads): an idle store commits first, and is idle no longer.
+        let reads_documents = requests
+            .iter()
+            .flat_map(|(items, _)| items)
+            .any(|item| matches!(item.op, Op::Update | Op::Delete));
+        if reads_documents
+            && self.shared.mark_searched()
+            && self.shared.uncommitted.load(Ordering::Acquire)
+            && let Err(e) = self.commit()
+        {
+            tracing::warn!(error = %e, "commit before updates failed; will retry");
         }
         let mut ops: Vec<WalOp> = Vec::new();
         let mut outcomes: Vec<Vec<ItemOutcome>> = Vec::new();

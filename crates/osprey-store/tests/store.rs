@@ -652,6 +652,25 @@ fn a_search_idle_store_commits_before_the_next_search() {
     assert!(commits() > before, "committed on the refresh interval");
     assert_eq!(query(&store, "idle", "line"), 20);
     assert_eq!(store.stats().idle_refreshes.load(Ordering::Relaxed), 1);
+    // Idle again: a realtime get and an update find documents with generated ids at once.
+    std::thread::sleep(Duration::from_millis(400));
+    let id = |outcomes: Vec<osprey_store::ItemOutcome>| outcomes[0].id.clone();
+    let got = id(store
+        .write(vec![item("idle", None, doc(20))])
+        .expect("write"));
+    let found = store.get_document("idle", &got).expect("get");
+    assert!(found.is_some(), "realtime get of a generated id");
+    std::thread::sleep(Duration::from_millis(400));
+    let updated = id(store
+        .write(vec![item("idle", None, doc(21))])
+        .expect("write"));
+    let mut update = item("idle", Some(&updated), json!({}));
+    update.op = Op::Update;
+    update.source = None;
+    update.document = None;
+    update.update_doc = json!({"level": "WARN"}).as_object().cloned();
+    let outcome = &store.write(vec![update]).expect("update")[0];
+    assert_eq!((outcome.status, outcome.error.clone()), (200, None));
 }
 
 /// `exists` reads columns for values that have an exact value and `_names` for the rest (long
