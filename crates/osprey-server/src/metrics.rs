@@ -88,9 +88,9 @@ impl Collector for StoreCollector {
                 stats.partitions_dropped.load(Ordering::Relaxed),
             ),
             (
-                "osprey_store_idle_refreshes",
-                "Searches that found the store search idle and committed before running",
-                stats.idle_refreshes.load(Ordering::Relaxed),
+                "osprey_store_refreshes_before_reads",
+                "Searches and reads that committed first (the store was search idle, or its last commit late)",
+                stats.refreshes_before_reads.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in counters {

@@ -232,8 +232,9 @@ pub struct StoreStats {
     pub partitions_dropped: AtomicU64,
     /// 1 while writes are refused because the disk is full.
     pub disk_full: AtomicU64,
-    /// Searches that found the store search idle and committed before running.
-    pub idle_refreshes: AtomicU64,
+    /// Reads that committed before running (the store was search idle, or its last commit
+    /// was late).
+    pub refreshes_before_reads: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -254,6 +255,8 @@ pub(crate) struct Shared {
     last_search_ms: AtomicU64,
     /// Whether any partition writer holds documents not yet committed.
     uncommitted: AtomicBool,
+    /// Milliseconds after `opened` of the latest commit.
+    last_commit_ms: AtomicU64,
     /// Held (locked) for as long as the store is open.
     _lock: std::fs::File,
 }
@@ -273,14 +276,21 @@ const IDLE_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 const IDLE_PENDING_LIMIT: usize = 50_000;
 
 impl Shared {
+    fn elapsed_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64 + 1
+    }
+
     /// Records a search (or a read or write that needs committed documents: realtime gets,
-    /// updates, deletes); true when the store was search idle until now.
-    fn mark_searched(&self) -> bool {
-        let now = self.opened.elapsed().as_millis() as u64 + 1;
-        let previous = self.last_search_ms.swap(now, Ordering::AcqRel);
-        self.config.search_idle_after.is_some_and(|idle| {
-            previous == 0 || now.saturating_sub(previous) >= idle.as_millis() as u64
-        })
+    /// updates, deletes), and says whether it must commit first: documents wait uncommitted
+    /// and the last commit is older than two refresh intervals (the store was search idle, or
+    /// the indexer is late). A read that starts a second after a document was acknowledged
+    /// therefore always sees it, as do concurrent reads while the first one commits.
+    fn read_needs_commit(&self) -> bool {
+        let now = self.elapsed_ms();
+        self.last_search_ms.store(now, Ordering::Release);
+        let stale_after = 2 * self.config.refresh_interval.as_millis() as u64;
+        self.uncommitted.load(Ordering::Acquire)
+            && now.saturating_sub(self.last_commit_ms.load(Ordering::Acquire)) >= stale_after
     }
 
     /// Whether searches came recently enough to keep committing every `refresh_interval`.
@@ -289,8 +299,7 @@ impl Shared {
             return true;
         };
         let last = self.last_search_ms.load(Ordering::Acquire);
-        let now = self.opened.elapsed().as_millis() as u64 + 1;
-        last != 0 && now.saturating_sub(last) < idle.as_millis() as u64
+        last != 0 && self.elapsed_ms().saturating_sub(last) < idle.as_millis() as u64
     }
 }
 
@@ -367,6 +376,7 @@ impl Store {
             opened: Instant::now(),
             last_search_ms: AtomicU64::new(0),
             uncommitted: AtomicBool::new(false),
+            last_commit_ms: AtomicU64::new(0),
             _lock: lock,
         });
         // Files of indexes the catalogue does not know are leftovers of an interrupted delete.
@@ -468,12 +478,15 @@ impl Store {
     }
 
     /// Called before anything reads what is committed (searches, counts, document counts):
-    /// keeps the store refreshing every `refresh_interval`, and when it was search idle,
-    /// commits first, so that the read sees every acknowledged document.
+    /// keeps the store refreshing every `refresh_interval`, and when it was search idle (or
+    /// the last commit is late), commits first, so that the read sees every acknowledged
+    /// document.
     pub fn before_search(&self) -> Result<()> {
-        let shared = &self.shared;
-        if shared.mark_searched() && shared.uncommitted.load(Ordering::Acquire) {
-            shared.stats.idle_refreshes.fetch_add(1, Ordering::Relaxed);
+        if self.shared.read_needs_commit() {
+            self.shared
+                .stats
+                .refreshes_before_reads
+                .fetch_add(1, Ordering::Relaxed);
             self.refresh()?;
         }
         Ok(())
@@ -821,8 +834,7 @@ impl Indexer {
             .flat_map(|(items, _)| items)
             .any(|item| matches!(item.op, Op::Update | Op::Delete));
         if reads_documents
-            && self.shared.mark_searched()
-            && self.shared.uncommitted.load(Ordering::Acquire)
+            && self.shared.read_needs_commit()
             && let Err(e) = self.commit()
         {
             tracing::warn!(error = %e, "commit before updates failed; will retry");
@@ -1531,6 +1543,9 @@ impl Indexer {
         }
         self.shared.pending.lock().clear();
         self.shared.uncommitted.store(false, Ordering::Release);
+        self.shared
+            .last_commit_ms
+            .store(self.shared.elapsed_ms(), Ordering::Release);
         self.wal.truncate_all().map_err(disk_error)?;
         Ok(())
     }

@@ -639,7 +639,10 @@ fn a_search_idle_store_commits_before_the_next_search() {
         10,
         "the first search sees every document"
     );
-    assert_eq!(store.stats().idle_refreshes.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        store.stats().refreshes_before_reads.load(Ordering::Relaxed),
+        1
+    );
     // Searched recently: commits come every refresh interval again, before any search.
     store
         .write((10..20).map(|i| item("idle", None, doc(i))).collect())
@@ -651,7 +654,10 @@ fn a_search_idle_store_commits_before_the_next_search() {
     }
     assert!(commits() > before, "committed on the refresh interval");
     assert_eq!(query(&store, "idle", "line"), 20);
-    assert_eq!(store.stats().idle_refreshes.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        store.stats().refreshes_before_reads.load(Ordering::Relaxed),
+        1
+    );
     // Idle again: a realtime get and an update find documents with generated ids at once.
     std::thread::sleep(Duration::from_millis(400));
     let id = |outcomes: Vec<osprey_store::ItemOutcome>| outcomes[0].id.clone();
