@@ -255,7 +255,7 @@ pub(crate) struct Shared {
     last_search_ms: AtomicU64,
     /// Whether any partition writer holds documents not yet committed.
     uncommitted: AtomicBool,
-    /// Milliseconds after `opened` of the latest commit.
+    /// Milliseconds after `opened` of the latest successful commit.
     last_commit_ms: AtomicU64,
     /// Held (locked) for as long as the store is open.
     _lock: std::fs::File,
@@ -716,7 +716,6 @@ impl Indexer {
     fn run(mut self, commands: mpsc::Receiver<Command>) {
         let interval = self.shared.config.refresh_interval;
         let mut next_commit = Instant::now() + interval;
-        let mut last_commit = Instant::now();
         loop {
             let timeout = next_commit.saturating_duration_since(Instant::now());
             let first = match commands.recv_timeout(timeout) {
@@ -788,14 +787,15 @@ impl Indexer {
                 }
             }
             if Instant::now() >= next_commit {
-                let due = self.shared.searched_recently()
-                    || last_commit.elapsed() >= IDLE_COMMIT_INTERVAL
-                    || self.shared.pending.lock().len() >= IDLE_PENDING_LIMIT;
-                if due {
-                    if let Err(e) = self.commit() {
-                        tracing::warn!(error = %e, "periodic commit failed; will retry");
-                    }
-                    last_commit = Instant::now();
+                let shared = &self.shared;
+                let since_commit = shared
+                    .elapsed_ms()
+                    .saturating_sub(shared.last_commit_ms.load(Ordering::Acquire));
+                let due = shared.searched_recently()
+                    || since_commit >= IDLE_COMMIT_INTERVAL.as_millis() as u64
+                    || shared.pending.lock().len() >= IDLE_PENDING_LIMIT;
+                if due && let Err(e) = self.commit() {
+                    tracing::warn!(error = %e, "periodic commit failed; will retry");
                 }
                 self.close_idle_writers();
                 self.apply_retention(false);
