@@ -26,7 +26,7 @@ use crate::error::{Result, StoreError};
 use crate::mapping::{IndexMapping, TIMESTAMP_FIELD, parse_date_millis};
 use crate::metastore::{Catalog, FileMetastore, IndexMeta, Metastore};
 use crate::partition::{
-    Fields, PartitionReader, build_document, doc_store_level, fields, open_index,
+    Fields, PartitionReader, build_document, doc_store_level, field_names, fields, open_index,
 };
 use crate::source_holes::{FilledSources, SourceReader};
 use crate::storage::{LocalStorage, PartitionKey, SegmentStorage};
@@ -620,8 +620,8 @@ fn find_committed(shared: &Shared, live: &LiveIndex, id: &str) -> Result<Option<
                     column.first(address.doc_id)
                 })
             };
-            let version = number(fields.version, "_version").unwrap_or(1);
-            let seq_no = number(fields.seq_no, "_seq_no").unwrap_or(0);
+            let version = number(fields.version, field_names::VERSION).unwrap_or(1);
+            let seq_no = number(fields.seq_no, field_names::SEQ_NO).unwrap_or(0);
             return Ok(source.map(|source| StoredDoc {
                 source: Arc::new(source),
                 version,

@@ -59,6 +59,10 @@ pub mod field_names {
     pub const NAMES: &str = "_names";
     /// conflicting paths
     pub const IGNORED: &str = "_ignored";
+    /// `_version` column
+    pub const VERSION: &str = "_version";
+    /// `_seq_no` column
+    pub const SEQ_NO: &str = "_seq_no";
 }
 
 fn schema() -> (Schema, Fields) {
@@ -111,8 +115,8 @@ fn schema() -> (Schema, Fields) {
     // Columns, not the doc store: a realtime get reads them for one document, and a column of
     // ones and one of increasing numbers take next to no space (stored, they cost ~3 bytes a
     // document after compression). Partitions that earlier versions wrote keep them stored.
-    let version = builder.add_u64_field("_version", FAST);
-    let seq_no = builder.add_u64_field("_seq_no", FAST);
+    let version = builder.add_u64_field(field_names::VERSION, FAST);
+    let seq_no = builder.add_u64_field(field_names::SEQ_NO, FAST);
     (
         builder.build(),
         Fields {

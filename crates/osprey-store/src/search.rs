@@ -83,9 +83,8 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let Some(mut remaining) = text.strip_prefix(first) else {
         return false;
     };
-    let mut parts: Vec<&str> = rest.split('*').collect();
-    let last = parts.pop().unwrap_or_default();
-    for part in parts {
+    let (middle, last) = rest.rsplit_once('*').unwrap_or(("", rest));
+    for part in middle.split('*').filter(|part| !part.is_empty()) {
         // The leftmost match leaves the most text for what follows.
         match remaining.find(part) {
             Some(at) => remaining = &remaining[at + part.len()..],

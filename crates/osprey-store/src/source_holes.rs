@@ -92,7 +92,7 @@ fn write_value<S: AsRef<str>>(hole: Hole, value: &ColumnValue<S>, out: &mut Vec<
             serde_json::to_writer(&mut *out, s.as_ref()).expect("writing to a Vec cannot fail");
         }
         (Hole::Int, ColumnValue::Int(v)) => {
-            write!(out, "{v}").expect("writing to a Vec cannot fail");
+            out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes());
         }
         (Hole::Float, ColumnValue::Float(v)) if v.is_finite() => {
             serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
@@ -111,44 +111,29 @@ fn write_value<S: AsRef<str>>(hole: Hole, value: &ColumnValue<S>, out: &mut Vec<
 /// Writes `millis` as a quoted RFC 3339 UTC time, `"YYYY-MM-DDTHH:MM:SS[.sss]Z"`; false
 /// outside years 0000-9999.
 fn write_timestamp(millis: i64, with_millis: bool, out: &mut Vec<u8>) -> bool {
-    let days = millis.div_euclid(86_400_000);
-    let in_day = millis.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
+    let Ok(timestamp) = jiff::Timestamp::from_millisecond(millis) else {
+        return false;
+    };
+    let time = jiff::tz::Offset::UTC.to_datetime(timestamp);
+    if time.year() < 0 {
         return false;
     }
-    let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
-    let (seconds, fraction) = (in_day / 1000 % 60, in_day % 1000);
     write!(
         out,
-        "\"{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}"
+        "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        time.year(),
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
     )
     .expect("writing to a Vec cannot fail");
     if with_millis {
-        write!(out, ".{fraction:03}").expect("writing to a Vec cannot fail");
+        write!(out, ".{:03}", time.millisecond()).expect("writing to a Vec cannot fail");
     }
     out.extend_from_slice(b"Z\"");
     true
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Values left out of one document at most: each costs a dictionary lookup when the document
@@ -484,23 +469,6 @@ pub fn punch(
             Leaf::Literal { start, end } => (start, end),
             Leaf::Hole { .. } | Leaf::Other => return Ok(()),
         };
-        if let ColumnValue::Int(v) = value {
-            // Canonical decimal (`-?(0|[1-9][0-9]*)`) of the same value, without formatting it.
-            let written = &source[start..end];
-            let digits = written.strip_prefix(b"-").unwrap_or(written);
-            let canonical = !digits.is_empty()
-                && digits.iter().all(u8::is_ascii_digit)
-                && (digits[0] != b'0' || digits.len() == 1)
-                && (digits != b"0" || digits.len() == written.len());
-            let same = std::str::from_utf8(written)
-                .ok()
-                .and_then(|w| w.parse::<i64>().ok())
-                == Some(*v);
-            if canonical && same {
-                candidate.hole = Some((start, end, Hole::Int));
-            }
-            return Ok(());
-        }
         for &hole in holes_for(value) {
             canonical.clear();
             if write_value(hole, value, &mut canonical) && canonical == source[start..end] {
@@ -658,19 +626,23 @@ enum HoleColumn {
 }
 
 impl HoleColumn {
-    fn open(segment: &tantivy::SegmentReader, path: &str, hole: Hole) -> Option<HoleColumn> {
+    fn open(
+        segment: &tantivy::SegmentReader,
+        path: &str,
+        kind: HoleColumnKind,
+    ) -> Option<HoleColumn> {
         let fast_fields = segment.fast_fields();
         let column = format!("{}.{path}", field_names::EXACT);
-        match hole {
-            Hole::Str => fast_fields.str(&column).ok().flatten().map(HoleColumn::Str),
-            Hole::Int | Hole::Float => fast_fields
+        match kind {
+            HoleColumnKind::Str => fast_fields.str(&column).ok().flatten().map(HoleColumn::Str),
+            HoleColumnKind::Numbers => fast_fields
                 .dynamic_column_handles(&column)
                 .ok()?
                 .into_iter()
                 .filter(|handle| handle.column_type().numerical_type().is_some())
                 .find_map(|handle| handle.open().ok())
                 .map(HoleColumn::Numbers),
-            Hole::TimestampMillis | Hole::TimestampSeconds => fast_fields
+            HoleColumnKind::Timestamps => fast_fields
                 .date(field_names::TIMESTAMP)
                 .ok()
                 .map(HoleColumn::Timestamps),
@@ -743,13 +715,10 @@ impl<'a> SourceReader<'a> {
         let columns = &mut self.columns;
         let mut scratch = String::new();
         let source = fill(stored, |path, hole| {
+            let kind = HoleColumnKind::of(hole);
             columns
-                .entry((
-                    address.segment_ord,
-                    path.to_string(),
-                    HoleColumnKind::of(hole),
-                ))
-                .or_insert_with(|| HoleColumn::open(segment, path, hole))
+                .entry((address.segment_ord, path.to_string(), kind))
+                .or_insert_with(|| HoleColumn::open(segment, path, kind))
                 .as_ref()?
                 .value(address.doc_id, hole, &mut scratch)
         })
