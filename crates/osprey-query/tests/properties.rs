@@ -158,15 +158,30 @@ mod kql {
     use osprey_query::{QueryAst, parse_kql};
     use proptest::prelude::*;
 
+    /// A field name or value of letters.
+    fn word(max: usize) -> impl Strategy<Value = String> {
+        word_of("a-z", max)
+    }
+
+    /// A field name or value of `chars`; never a bare `and`, `or` or `not`, which KQL reads as
+    /// an operator (the generator once wrote `a:(a or not)`, which is not well formed).
+    fn word_of(chars: &str, max: usize) -> impl Strategy<Value = String> {
+        proptest::string::string_regex(&format!("[{chars}]{{1,{max}}}"))
+            .expect("valid regex")
+            .prop_filter("keywords are operators", |w| {
+                !matches!(w.as_str(), "and" | "or" | "not")
+            })
+    }
+
     fn clause() -> impl Strategy<Value = String> {
         prop_oneof![
-            "[a-z]{1,6}",
-            "[a-z]{1,5}:[a-z0-9]{1,5}",
-            "[a-z]{1,5}: \"[a-z ]{1,10}\"",
-            "[a-z]{1,5}:[a-z]{1,3}\\*",
-            "[a-z]{1,5}: \\*",
-            "[a-z]{1,5} (<|<=|>|>=) [0-9]{1,4}",
-            "[a-z]{1,5}:\\([a-z]{1,4} or [a-z]{1,4}\\)",
+            word(6),
+            (word(5), word_of("a-z0-9", 5)).prop_map(|(f, v)| format!("{f}:{v}")),
+            (word(5), "[a-z ]{1,10}").prop_map(|(f, v)| format!("{f}: \"{v}\"")),
+            (word(5), word(3)).prop_map(|(f, v)| format!("{f}:{v}*")),
+            word(5).prop_map(|f| format!("{f}: *")),
+            (word(5), "(<|<=|>|>=)", "[0-9]{1,4}").prop_map(|(f, o, v)| format!("{f} {o} {v}")),
+            (word(5), word(4), word(4)).prop_map(|(f, a, b)| format!("{f}:({a} or {b})")),
         ]
     }
 
