@@ -388,6 +388,147 @@ fn set_operation(
     }
 }
 
+/// A Lucene wildcard (`*` any run, `?` one character, `\` escapes) as a bit-parallel NFA over
+/// UTF-8 bytes (shift-and): built in microseconds, where determinising the equivalent regular
+/// expression took a third of a millisecond per query, most of a wildcard query's time.
+///
+/// Bit `j` of a state means "the first `j` pattern elements have matched". A literal character
+/// is one element per UTF-8 byte; `?` is a non-continuation byte followed by a loop over
+/// continuation bytes (in a valid UTF-8 term the loop can only stop at a character boundary,
+/// since every later literal starts with a non-continuation byte); `*` is a loop over any byte.
+pub(crate) struct WildcardAutomaton {
+    /// Per byte, bit `j + 1` when element `j` consumes the byte and moves on.
+    advance: [u64; 256],
+    /// Per byte, bit `j` when element `j` is a loop that consumes the byte and stays.
+    stay: [u64; 256],
+    /// Bit `j` when element `j` is a loop (which may also match nothing).
+    loops: u64,
+    /// The bit of the whole pattern matched.
+    end: u64,
+    /// Bits from which every remaining element is `*`: every continuation matches.
+    rest_is_star: u64,
+}
+
+enum WildcardElement {
+    Byte(u8),
+    CharStart,
+    Continuations,
+    Star,
+}
+
+impl WildcardAutomaton {
+    /// Elements a state can hold: bit 63 is the last position.
+    const MAX_ELEMENTS: usize = 63;
+
+    /// The automaton of `pattern`, or `None` when it has more elements than a state holds.
+    pub(crate) fn new(pattern: &str) -> Option<WildcardAutomaton> {
+        let mut elements = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            let literal = match c {
+                '*' => {
+                    elements.push(WildcardElement::Star);
+                    continue;
+                }
+                '?' => {
+                    elements.push(WildcardElement::CharStart);
+                    elements.push(WildcardElement::Continuations);
+                    continue;
+                }
+                // A trailing backslash is dropped, as the regex translation drops it.
+                '\\' => match chars.next() {
+                    Some(next) => next,
+                    None => continue,
+                },
+                other => other,
+            };
+            let mut buffer = [0u8; 4];
+            elements.extend(
+                literal
+                    .encode_utf8(&mut buffer)
+                    .bytes()
+                    .map(WildcardElement::Byte),
+            );
+        }
+        if elements.len() > Self::MAX_ELEMENTS {
+            return None;
+        }
+        let mut automaton = WildcardAutomaton {
+            advance: [0; 256],
+            stay: [0; 256],
+            loops: 0,
+            end: 1 << elements.len(),
+            rest_is_star: 0,
+        };
+        for (j, element) in elements.iter().enumerate() {
+            let (here, next) = (1u64 << j, 1u64 << (j + 1));
+            match element {
+                WildcardElement::Byte(b) => automaton.advance[*b as usize] |= next,
+                WildcardElement::CharStart => {
+                    for b in (0..0x80).chain(0xC0..=0xFF) {
+                        automaton.advance[b] |= next;
+                    }
+                }
+                WildcardElement::Continuations => {
+                    automaton.loops |= here;
+                    for b in 0x80..0xC0 {
+                        automaton.stay[b] |= here;
+                    }
+                }
+                WildcardElement::Star => {
+                    automaton.loops |= here;
+                    for stay in &mut automaton.stay {
+                        *stay |= here;
+                    }
+                }
+            }
+        }
+        for j in (0..elements.len()).rev() {
+            if !matches!(elements[j], WildcardElement::Star) {
+                break;
+            }
+            automaton.rest_is_star |= 1 << j;
+        }
+        Some(automaton)
+    }
+
+    /// Adds the positions reached by skipping loops (which may match nothing).
+    fn close(&self, mut state: u64) -> u64 {
+        loop {
+            let wider = state | ((state & self.loops) << 1);
+            if wider == state {
+                return state;
+            }
+            state = wider;
+        }
+    }
+}
+
+impl Automaton for WildcardAutomaton {
+    type State = u64;
+
+    fn start(&self) -> u64 {
+        self.close(1)
+    }
+
+    fn is_match(&self, state: &u64) -> bool {
+        state & self.end != 0
+    }
+
+    fn can_match(&self, state: &u64) -> bool {
+        *state != 0
+    }
+
+    fn will_always_match(&self, state: &u64) -> bool {
+        state & self.rest_is_star != 0
+    }
+
+    fn accept(&self, state: &u64, byte: u8) -> u64 {
+        let byte = byte as usize;
+        self.close(((state << 1) & self.advance[byte]) | (state & self.stay[byte]))
+    }
+}
+
 /// Runs `inner` on what follows a fixed byte prefix.
 pub(crate) struct PathPrefixed<A> {
     pub(crate) prefix: Vec<u8>,
@@ -451,6 +592,45 @@ mod tests {
 
     fn dfa(pattern: &str) -> LuceneDfa {
         LuceneDfa::new(&LuceneRegex::parse(pattern).expect("parses")).expect("builds")
+    }
+
+    /// Whether `automaton` accepts the bytes of `text`, stopping where it can no longer match.
+    fn run<A: Automaton>(automaton: &A, text: &str) -> bool {
+        let mut state = automaton.start();
+        for b in text.bytes() {
+            if !automaton.can_match(&state) {
+                return false;
+            }
+            if automaton.will_always_match(&state) {
+                return true;
+            }
+            state = automaton.accept(&state, b);
+        }
+        automaton.is_match(&state)
+    }
+
+    #[test]
+    fn wildcard_characters_bytes_and_escapes() {
+        let one = WildcardAutomaton::new("re?und").expect("short");
+        assert!(run(&one, "refund") && !run(&one, "reund") && !run(&one, "reffund"));
+        let wide = WildcardAutomaton::new("a?c").expect("short");
+        assert!(run(&wide, "a\u{65e5}c") && run(&wide, "a\u{1f680}c") && !run(&wide, "ac"));
+        assert!(!run(
+            &WildcardAutomaton::new("a??c").expect("short"),
+            "a\u{65e5}c"
+        ));
+        let star = WildcardAutomaton::new("*exception").expect("short");
+        assert!(run(&star, "exception") && run(&star, "nullpointerexception"));
+        assert!(!run(&star, "exceptions"));
+        let escaped = WildcardAutomaton::new("a\\*b").expect("short");
+        assert!(run(&escaped, "a*b") && !run(&escaped, "axb"));
+        assert!(run(&WildcardAutomaton::new("").expect("short"), ""));
+        assert!(!run(&WildcardAutomaton::new("").expect("short"), "a"));
+        assert!(WildcardAutomaton::new(&"a".repeat(63)).is_some());
+        assert!(
+            WildcardAutomaton::new(&"\u{e9}".repeat(32)).is_none(),
+            "64 bytes"
+        );
     }
 
     #[test]
@@ -532,6 +712,25 @@ mod tests {
                 }
                 let expected = reference.is_match(&state);
                 prop_assert_eq!(derived.accepts(&text), expected, "{} on {:?}", pattern, text);
+            }
+        }
+
+        /// The shift-and wildcard automaton accepts what the wildcard's regular expression
+        /// (the automaton it replaces) accepts, multi-byte characters included.
+        #[test]
+        fn wildcards_agree_with_their_regex(
+            pattern in "([ab\u{e9}\u{65e5}\u{1f680}*?]|\\\\[*?a]){0,8}",
+            texts in prop::collection::vec("[ab\u{e9}\u{65e5}\u{1f680}*?]{0,7}", 16),
+        ) {
+            let regex = format!("(?s){}", crate::compile::wildcard_to_regex(&pattern));
+            let reference = tantivy_fst::Regex::new(&regex).expect("valid regex");
+            let wildcard = WildcardAutomaton::new(&pattern).expect("short pattern");
+            for text in texts {
+                prop_assert_eq!(
+                    run(&wildcard, &text),
+                    run(&reference, &text),
+                    "{} on {:?}", pattern, text
+                );
             }
         }
 

@@ -17,7 +17,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
 use crate::analysis::analyze;
-use crate::automata::{LuceneDfa, PathPrefixed};
+use crate::automata::{LuceneDfa, PathPrefixed, WildcardAutomaton};
 use crate::column_range::{BoolColumnQuery, ColumnRangeQuery, Number, integer_bounds};
 use crate::error::{Result, StoreError};
 use crate::fuzzy::TopFuzzyQuery;
@@ -312,9 +312,7 @@ impl CompileContext<'_> {
                 field,
                 pattern,
                 case_insensitive,
-            } => self.per_field(field, |t| {
-                self.pattern(t, &wildcard_to_regex(pattern), *case_insensitive)
-            })?,
+            } => self.per_field(field, |t| self.wildcard(t, pattern, *case_insensitive))?,
             QueryAst::Regexp { field, pattern } => {
                 self.per_field(field, |t| self.lucene_regex(t, pattern))?
             }
@@ -601,6 +599,45 @@ impl CompileContext<'_> {
             StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {e}"))
         })?;
         Ok(Box::new(ConstScoreQuery::new(Box::new(query), 1.0)))
+    }
+
+    /// A Lucene wildcard: a prefix range when it is `literal*`, else a shift-and automaton over
+    /// the field's terms (a regular expression when case-insensitive or too long for one).
+    fn wildcard(
+        &self,
+        target: &Target,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<Box<dyn Query>> {
+        let regex = wildcard_to_regex(pattern);
+        if case_insensitive || literal_prefix(&regex).is_some() {
+            return self.pattern(target, &regex, case_insensitive);
+        }
+        Ok(match target {
+            Target::Text(path) => {
+                // Text is indexed lower-cased, so patterns are normalised the same way.
+                let Some(automaton) = WildcardAutomaton::new(&pattern.to_lowercase()) else {
+                    return self.pattern(target, &regex, false);
+                };
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermAutomatonQuery::new(
+                        self.fields.text,
+                        PathPrefixed {
+                            prefix: self.text_term(path, "").serialized_value_bytes().to_vec(),
+                            inner: automaton,
+                        },
+                    )),
+                    1.0,
+                ))
+            }
+            Target::Keyword(path) => {
+                let Some(automaton) = WildcardAutomaton::new(pattern) else {
+                    return self.pattern(target, &regex, false);
+                };
+                Box::new(DictionaryAutomatonQuery::new(exact_column(path), automaton))
+            }
+            _ => return self.pattern(target, &regex, false),
+        })
     }
 
     /// A regular expression in Lucene's dialect: a prefix range when it is `literal.*`, a

@@ -33,9 +33,10 @@ type SearchUnit = (Arc<LiveIndex>, Arc<dyn Query>, Searcher);
 /// Runs `work` on every item, spread over the machine's cores (partitions are searched in
 /// parallel, as Elasticsearch searches shards); results keep the items' order.
 fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    // `available_parallelism` reads the cgroup quota files on every call: once is enough.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(items.len());
     if threads <= 1 {
         return items.iter().map(&work).collect();
     }
