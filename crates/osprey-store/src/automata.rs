@@ -396,7 +396,7 @@ fn set_operation(
 /// is one element per UTF-8 byte; `?` is a non-continuation byte followed by a loop over
 /// continuation bytes (in a valid UTF-8 term the loop can only stop at a character boundary,
 /// since every later literal starts with a non-continuation byte); `*` is a loop over any byte.
-pub(crate) struct WildcardAutomaton {
+pub struct WildcardAutomaton {
     /// Per byte, bit `j + 1` when element `j` consumes the byte and moves on.
     advance: [u64; 256],
     /// Per byte, bit `j` when element `j` is a loop that consumes the byte and stays.
@@ -421,7 +421,7 @@ impl WildcardAutomaton {
     const MAX_ELEMENTS: usize = 63;
 
     /// The automaton of `pattern`, or `None` when it has more elements than a state holds.
-    pub(crate) fn new(pattern: &str) -> Option<WildcardAutomaton> {
+    pub fn new(pattern: &str) -> Option<WildcardAutomaton> {
         let mut elements = Vec::new();
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {

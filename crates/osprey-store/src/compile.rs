@@ -916,7 +916,7 @@ pub(crate) fn regex_escape(text: &str) -> String {
 }
 
 /// Lucene wildcard (`*` any run, `?` one character, `\` escapes) to a regex.
-pub(crate) fn wildcard_to_regex(pattern: &str) -> String {
+pub fn wildcard_to_regex(pattern: &str) -> String {
     let mut out = String::new();
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {

@@ -33,3 +33,7 @@ pub use engine::{
 };
 pub use error::{Result, StoreError};
 pub use search::{Hit, SearchRequest, SearchResponse, SortSpec, TrackTotalHits, wildcard_match};
+
+/// For the fuzz targets: the wildcard automaton and the regular expression it replaces.
+#[doc(hidden)]
+pub use {automata::WildcardAutomaton, compile::wildcard_to_regex};
