@@ -1,6 +1,9 @@
 //! The Elasticsearch `_bulk` NDJSON body: action lines, each followed by a source line
 //! (except `delete`). Decoding is per item: one bad line fails only its own item.
 
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// What a bulk item asks for.
@@ -48,10 +51,11 @@ pub struct BulkItem {
     pub index: Option<String>,
     /// Document id, if given.
     pub id: Option<String>,
-    /// The source line exactly as sent, for `index` and `create`.
+    /// The source line exactly as sent, for `index` and `create`: checked to be one JSON
+    /// object, not parsed (the store parses it once, as it maps it).
     pub source: Option<Vec<u8>>,
-    /// The parsed source object.
-    pub document: Option<Map<String, Value>>,
+    /// The source's top-level `@timestamp` value, which picks its day partition.
+    pub timestamp: Option<Value>,
     /// For `update`.
     pub update: Option<UpdateBody>,
 }
@@ -119,7 +123,7 @@ pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
                     index,
                     id,
                     source: None,
-                    document: None,
+                    timestamp: None,
                     update: None,
                 }));
             }
@@ -132,6 +136,20 @@ pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
             )));
             continue;
         };
+        if op != BulkOp::Update {
+            match check_object(source_line) {
+                Ok(timestamp) => items.push(Ok(BulkItem {
+                    op,
+                    index,
+                    id,
+                    source: Some(source_line.to_vec()),
+                    timestamp,
+                    update: None,
+                })),
+                Err(reason) => items.push(Err(fail(source_line_number, reason))),
+            }
+            continue;
+        }
         let object = match parse_object(source_line) {
             Ok(object) => object,
             Err(reason) => {
@@ -139,34 +157,136 @@ pub fn decode_bulk(body: &[u8]) -> Vec<Result<BulkItem, BulkItemError>> {
                 continue;
             }
         };
-        if op == BulkOp::Update {
-            if id.is_none() {
-                items.push(Err(fail(line_number, "update requires an [_id]".into())));
-                continue;
-            }
-            match update_body(object) {
-                Ok(update) => items.push(Ok(BulkItem {
-                    op,
-                    index,
-                    id,
-                    source: None,
-                    document: None,
-                    update: Some(update),
-                })),
-                Err(reason) => items.push(Err(fail(source_line_number, reason))),
-            }
+        if id.is_none() {
+            items.push(Err(fail(line_number, "update requires an [_id]".into())));
             continue;
         }
-        items.push(Ok(BulkItem {
-            op,
-            index,
-            id,
-            source: Some(source_line.to_vec()),
-            document: Some(object),
-            update: None,
-        }));
+        match update_body(object) {
+            Ok(update) => items.push(Ok(BulkItem {
+                op,
+                index,
+                id,
+                source: None,
+                timestamp: None,
+                update: Some(update),
+            })),
+            Err(reason) => items.push(Err(fail(source_line_number, reason))),
+        }
     }
     items
+}
+
+/// Checks that `line` is one JSON object, as [`parse_object`] would read it but without
+/// building it, and returns its top-level `@timestamp` value (the last one when repeated, as
+/// a parsed object keeps). Errors name the problem and its position as `parse_object` does.
+pub fn check_object(line: &[u8]) -> Result<Option<Value>, String> {
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        // Not an object: the full parse says what it is instead (a rare path).
+        return parse_object(line).map(|object| object.get(TIMESTAMP).cloned());
+    }
+    serde_json::from_slice::<TimestampOf>(line)
+        .map(|found| found.0)
+        .map_err(|e| format!("malformed JSON: {e}"))
+}
+
+const TIMESTAMP: &str = "@timestamp";
+
+/// The top-level `@timestamp` of an object; every other value is only checked.
+struct TimestampOf(Option<Value>);
+
+impl<'de> Deserialize<'de> for TimestampOf {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TimestampVisitor)
+    }
+}
+
+struct TimestampVisitor;
+
+impl<'de> Visitor<'de> for TimestampVisitor {
+    type Value = TimestampOf;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TimestampOf, A::Error> {
+        let mut timestamp = None;
+        while let Some(IsTimestamp(is_timestamp)) = map.next_key()? {
+            if is_timestamp {
+                timestamp = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<Checked>()?;
+            }
+        }
+        Ok(TimestampOf(timestamp))
+    }
+}
+
+/// Any JSON value, read as a `Value` reads it (so errors name the same places) but not kept.
+/// (`IgnoredAny` skips strings by another path, which reports positions one column off.)
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+/// Whether an object key is `@timestamp` (escaped spellings included).
+struct IsTimestamp(bool);
+
+impl<'de> Deserialize<'de> for IsTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = IsTimestamp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, key: &str) -> Result<IsTimestamp, E> {
+                Ok(IsTimestamp(key == TIMESTAMP))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 /// Parses a JSON object, naming the position of a syntax error.

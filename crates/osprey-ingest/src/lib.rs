@@ -7,4 +7,6 @@
 pub mod bulk;
 pub mod forward;
 
-pub use bulk::{BulkItem, BulkItemError, BulkOp, UpdateBody, decode_bulk, parse_object};
+pub use bulk::{
+    BulkItem, BulkItemError, BulkOp, UpdateBody, check_object, decode_bulk, parse_object,
+};

@@ -89,8 +89,11 @@ pub struct WriteItem {
     pub id: Option<String>,
     /// Source bytes as sent (index/create).
     pub source: Option<Vec<u8>>,
-    /// Parsed source (index/create).
+    /// Parsed source (index/create), when the caller has it; without it the store parses
+    /// `source` (which must have been checked to be a JSON object) as it maps it.
     pub document: Option<Map<String, Value>>,
+    /// The top-level `@timestamp` value of `source` when `document` is not given.
+    pub timestamp: Option<Value>,
     /// Partial document (update).
     pub update_doc: Option<Map<String, Value>>,
     /// Create from `update_doc` when missing (update).
@@ -109,6 +112,7 @@ impl WriteItem {
             id: None,
             source: Some(source),
             document: Some(document),
+            timestamp: None,
             update_doc: None,
             doc_as_upsert: false,
             upsert: None,
@@ -314,7 +318,11 @@ fn now_millis() -> i64 {
 }
 
 fn timestamp_of(document: &Map<String, Value>) -> Option<i64> {
-    match document.get(TIMESTAMP_FIELD)? {
+    document.get(TIMESTAMP_FIELD).and_then(timestamp_millis)
+}
+
+fn timestamp_millis(value: &Value) -> Option<i64> {
+    match value {
         Value::String(s) => parse_date_millis(s),
         Value::Number(n) => n.as_i64(),
         _ => None,
@@ -1055,7 +1063,7 @@ impl Indexer {
         let key = (item.index.clone(), id.clone());
         match item.op {
             Op::Index | Op::Create => {
-                let (Some(source), Some(document)) = (item.source, item.document) else {
+                let Some(source) = item.source else {
                     return Err(failure(
                         400,
                         "illegal_argument_exception",
@@ -1091,14 +1099,18 @@ impl Indexer {
                     };
                     overlay.insert(key, Pending::Doc(doc));
                 }
-                let op = self.index_op(&item.index, &id, !generated, version, source, &document);
+                let timestamp = match &item.document {
+                    Some(document) => timestamp_of(document),
+                    None => item.timestamp.as_ref().and_then(timestamp_millis),
+                };
+                let op = self.index_op(&item.index, &id, !generated, version, source, timestamp);
                 Ok((
                     ItemOutcome {
                         version,
                         ..outcome(status, result)
                     },
                     Some(op),
-                    Some(document),
+                    item.document,
                 ))
             }
             Op::Delete => {
@@ -1164,7 +1176,14 @@ impl Indexer {
                     version,
                     seq_no: op_index as u64,
                 };
-                let op = self.index_op(&item.index, &id, true, version, source, &document);
+                let op = self.index_op(
+                    &item.index,
+                    &id,
+                    true,
+                    version,
+                    source,
+                    timestamp_of(&document),
+                );
                 overlay.insert(key, Pending::Doc(doc));
                 Ok((
                     ItemOutcome {
@@ -1185,9 +1204,8 @@ impl Indexer {
         replace: bool,
         version: u64,
         source: Vec<u8>,
-        document: &Map<String, Value>,
+        timestamp: Option<i64>,
     ) -> WalOp {
-        let timestamp = timestamp_of(document);
         let partition_day = day_of(timestamp.unwrap_or_else(now_millis));
         WalOp::Index {
             index: index.to_string(),
@@ -1350,16 +1368,13 @@ impl Indexer {
                 if lsn < live.created_lsn {
                     return Ok(());
                 }
-                let document = match document {
-                    Some(d) => d,
-                    None => match serde_json::from_slice::<Value>(source) {
-                        Ok(Value::Object(map)) => map,
-                        _ => Map::new(),
-                    },
-                };
                 // Mapping is learnt even when the partition already has the document, so the
-                // catalogue never lags behind what partitions hold.
-                let (mut mapped, changed) = live.mapping.write().map_document(&document);
+                // catalogue never lags behind what partitions hold. Sources without a parsed
+                // document (`_bulk`, WAL replay) are parsed here, once.
+                let (mut mapped, changed) = match &document {
+                    Some(document) => live.mapping.write().map_document(document),
+                    None => live.mapping.write().map_source(source),
+                };
                 if changed {
                     self.catalog_dirty = true;
                 }

@@ -19,6 +19,7 @@ mod compile;
 mod engine;
 mod error;
 mod fuzzy;
+pub mod json_node;
 mod keyword_query;
 pub mod mapping;
 pub mod metastore;

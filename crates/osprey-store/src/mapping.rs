@@ -6,9 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+use crate::json_node::JsonNode;
 
 /// The time field every index partitions on.
 pub const TIMESTAMP_FIELD: &str = "@timestamp";
@@ -182,64 +186,88 @@ impl IndexMapping {
 
     /// Maps a document, learning new fields. Returns whether the mapping changed.
     pub fn map_document(&mut self, document: &Map<String, Value>) -> (MappedDocument, bool) {
+        self.map_node(&JsonNode::from_map(document))
+    }
+
+    /// Maps a document from its JSON text (parsed once, borrowing its strings); text that is
+    /// not a JSON object maps to nothing.
+    pub fn map_source(&mut self, source: &[u8]) -> (MappedDocument, bool) {
+        match JsonNode::parse(source) {
+            Ok(node @ JsonNode::Object(_)) => self.map_node(&node),
+            _ => (MappedDocument::default(), false),
+        }
+    }
+
+    /// Maps a parsed document (an object; anything else maps to nothing).
+    pub fn map_node(&mut self, document: &JsonNode<'_>) -> (MappedDocument, bool) {
         let mut mapped = MappedDocument::default();
         let mut changed = false;
-        self.map_object("", document, &mut mapped, &mut changed);
+        if let JsonNode::Object(members) = document {
+            let mut path = String::new();
+            self.map_object(&mut path, members, &mut mapped, &mut changed);
+        }
         mapped.names.sort();
         mapped.names.dedup();
         (mapped, changed)
     }
 
+    /// Maps the members of an object at `path` (empty at the root). `path` is one buffer for
+    /// the whole walk, restored before returning.
     fn map_object(
         &mut self,
-        prefix: &str,
-        object: &Map<String, Value>,
+        path: &mut String,
+        members: &[(Cow<'_, str>, JsonNode<'_>)],
         out: &mut MappedDocument,
         changed: &mut bool,
     ) {
-        for (key, value) in object {
+        let parent = path.len();
+        for (key, value) in members {
             if key.is_empty() {
                 continue;
             }
-            let path = format!("{prefix}{key}");
-            self.map_value(&path, value, out, changed);
+            if parent > 0 {
+                path.push('.');
+            }
+            path.push_str(key);
+            self.map_value(path, value, out, changed);
+            path.truncate(parent);
         }
     }
 
     fn map_value(
         &mut self,
-        path: &str,
-        value: &Value,
+        path: &mut String,
+        value: &JsonNode<'_>,
         out: &mut MappedDocument,
         changed: &mut bool,
     ) {
         // One lookup of `path` per value (this is the ingest hot path): disabled and flattened
         // fields are recognised where the type is looked up anyway.
         match value {
-            Value::Null => {}
-            Value::Array(items) => {
+            JsonNode::Null => {}
+            JsonNode::Array(items) => {
                 for item in items {
                     self.map_value(path, item, out, changed);
                 }
             }
-            Value::Object(object) => {
-                match self.fields.get(path) {
+            JsonNode::Object(members) => {
+                match self.fields.get(path.as_str()) {
                     Some(FieldType::Object) => {}
                     Some(FieldType::Disabled) => return,
                     Some(FieldType::Flattened) => {
                         self.map_flattened(path, value, out);
                         return;
                     }
-                    Some(_) => out.ignored.push(path.to_string()),
+                    Some(_) => out.ignored.push(path.clone()),
                     None => {
-                        self.fields.insert(path.to_string(), FieldType::Object);
+                        self.fields.insert(path.clone(), FieldType::Object);
                         *changed = true;
                     }
                 }
-                self.map_object(&format!("{path}."), object, out, changed);
+                self.map_object(path, members, out, changed);
             }
             scalar => {
-                let field_type = match self.fields.get(path) {
+                let field_type = match self.fields.get(path.as_str()) {
                     Some(FieldType::Disabled) => return,
                     Some(FieldType::Flattened) => {
                         self.map_flattened(path, scalar, out);
@@ -248,17 +276,17 @@ impl IndexMapping {
                     Some(t) => *t,
                     None => {
                         let t = detect_type(path, scalar);
-                        self.fields.insert(path.to_string(), t);
+                        self.fields.insert(path.clone(), t);
                         *changed = true;
                         t
                     }
                 };
                 let columns_before = (out.exact.len(), out.timestamp);
                 if !convert_scalar(path, scalar, field_type, out) {
-                    out.ignored.push(path.to_string());
+                    out.ignored.push(path.clone());
                     // The value is still findable as text, as a conflicting string would be.
                     if let Some(text) = scalar_text(scalar) {
-                        out.text.push((path.to_string(), text));
+                        out.text.push((path.clone(), text));
                     }
                 }
                 if (out.exact.len(), out.timestamp) == columns_before {
@@ -269,18 +297,22 @@ impl IndexMapping {
     }
 
     /// The leaves of a `flattened` field: exact keywords under their dotted paths.
-    fn map_flattened(&self, path: &str, value: &Value, out: &mut MappedDocument) {
+    fn map_flattened(&self, path: &mut String, value: &JsonNode<'_>, out: &mut MappedDocument) {
         match value {
-            Value::Null => {}
-            Value::Array(items) => {
+            JsonNode::Null => {}
+            JsonNode::Array(items) => {
                 for item in items {
                     self.map_flattened(path, item, out);
                 }
             }
-            Value::Object(object) => {
-                for (key, child) in object {
+            JsonNode::Object(members) => {
+                let parent = path.len();
+                for (key, child) in members {
                     if !key.is_empty() {
-                        self.map_flattened(&format!("{path}.{key}"), child, out);
+                        path.push('.');
+                        path.push_str(key);
+                        self.map_flattened(path, child, out);
+                        path.truncate(parent);
                     }
                 }
             }
@@ -289,7 +321,7 @@ impl IndexMapping {
                 // very thing `flattened` prevents); queries resolve them through the parent.
                 match scalar_text(scalar) {
                     Some(text) if text.chars().count() <= FLATTENED_IGNORE_ABOVE => {
-                        out.exact.push((path.to_string(), ExactValue::Str(text)));
+                        out.exact.push((path.clone(), ExactValue::Str(text)));
                     }
                     _ => push_names(path, out),
                 }
@@ -362,22 +394,22 @@ fn push_names(path: &str, out: &mut MappedDocument) {
     }
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+fn scalar_text(value: &JsonNode<'_>) -> Option<String> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        JsonNode::Str(s) => Some(s.to_string()),
+        JsonNode::Number(n) => Some(n.to_string()),
+        JsonNode::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
 
 /// Elasticsearch's dynamic type for a first-seen value.
-fn detect_type(path: &str, value: &Value) -> FieldType {
+fn detect_type(path: &str, value: &JsonNode<'_>) -> FieldType {
     match value {
-        Value::Bool(_) => FieldType::Boolean,
-        Value::Number(n) if n.is_i64() || n.is_u64() => FieldType::Long,
-        Value::Number(_) => FieldType::Float,
-        Value::String(s) if path == TIMESTAMP_FIELD || looks_like_date(s) => {
+        JsonNode::Bool(_) => FieldType::Boolean,
+        JsonNode::Number(n) if n.is_i64() || n.is_u64() => FieldType::Long,
+        JsonNode::Number(_) => FieldType::Float,
+        JsonNode::Str(s) if path == TIMESTAMP_FIELD || looks_like_date(s) => {
             if parse_date_millis(s).is_some() {
                 FieldType::Date
             } else {
@@ -416,7 +448,7 @@ pub fn parse_date_millis(text: &str) -> Option<i64> {
 /// Converts a scalar into the storage values of its mapped type; false on a type conflict.
 fn convert_scalar(
     path: &str,
-    value: &Value,
+    value: &JsonNode<'_>,
     field_type: FieldType,
     out: &mut MappedDocument,
 ) -> bool {
@@ -439,7 +471,7 @@ fn convert_scalar(
             exact(out, ExactValue::Str(text));
             true
         }
-        (FieldType::Long, Value::Number(n)) => {
+        (FieldType::Long, JsonNode::Number(n)) => {
             let v = n.as_i64().or_else(|| {
                 n.as_f64()
                     .filter(|f| f.is_finite())
@@ -447,35 +479,35 @@ fn convert_scalar(
             });
             v.map(|v| exact(out, ExactValue::I64(v))).is_some()
         }
-        (FieldType::Long, Value::String(s)) => match s.trim().parse::<f64>() {
+        (FieldType::Long, JsonNode::Str(s)) => match s.trim().parse::<f64>() {
             Ok(f) if f.is_finite() => {
                 exact(out, ExactValue::I64(f.trunc() as i64));
                 true
             }
             _ => false,
         },
-        (FieldType::Float, Value::Number(n)) => {
+        (FieldType::Float, JsonNode::Number(n)) => {
             n.as_f64().map(|f| exact(out, ExactValue::F64(f))).is_some()
         }
-        (FieldType::Float, Value::String(s)) => match s.trim().parse::<f64>() {
+        (FieldType::Float, JsonNode::Str(s)) => match s.trim().parse::<f64>() {
             Ok(f) if f.is_finite() => {
                 exact(out, ExactValue::F64(f));
                 true
             }
             _ => false,
         },
-        (FieldType::Boolean, Value::Bool(b)) => {
+        (FieldType::Boolean, JsonNode::Bool(b)) => {
             exact(out, ExactValue::Bool(*b));
             true
         }
-        (FieldType::Boolean, Value::String(s)) if s == "true" || s == "false" => {
+        (FieldType::Boolean, JsonNode::Str(s)) if s == "true" || s == "false" => {
             exact(out, ExactValue::Bool(s == "true"));
             true
         }
-        (FieldType::Date, Value::Number(_) | Value::String(_)) => {
+        (FieldType::Date, JsonNode::Number(_) | JsonNode::Str(_)) => {
             let millis = match value {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => parse_date_millis(s),
+                JsonNode::Number(n) => n.as_i64(),
+                JsonNode::Str(s) => parse_date_millis(s),
                 _ => None,
             };
             match millis {

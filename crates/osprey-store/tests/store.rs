@@ -5,6 +5,7 @@ use osprey_query::{QueryAst, QueryStringOptions, parse_query_string};
 use osprey_store::{Op, SearchRequest, SortSpec, Store, StoreConfig, TrackTotalHits, WriteItem};
 use serde_json::{Value, json};
 
+/// A write as `_bulk` sends it: the source bytes and their `@timestamp`, the store parses them.
 fn item(index: &str, id: Option<&str>, doc: Value) -> WriteItem {
     let source = serde_json::to_vec(&doc).expect("json");
     WriteItem {
@@ -12,7 +13,8 @@ fn item(index: &str, id: Option<&str>, doc: Value) -> WriteItem {
         index: index.into(),
         id: id.map(String::from),
         source: Some(source),
-        document: doc.as_object().cloned(),
+        document: None,
+        timestamp: doc.get("@timestamp").cloned(),
         update_doc: None,
         doc_as_upsert: false,
         upsert: None,
@@ -521,7 +523,9 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
                     index: "bytes".into(),
                     id: Some(i.to_string()),
                     source: Some(source),
+                    // Parsed by the caller, as the OTLP and forward receivers do.
                     document,
+                    timestamp: None,
                     update_doc: None,
                     doc_as_upsert: false,
                     upsert: None,

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use osprey_ingest::{BulkItem, BulkOp, decode_bulk, parse_object};
+use osprey_ingest::{BulkItem, BulkOp, check_object, decode_bulk};
 use osprey_model::IndexName;
 use osprey_query::QueryAst;
 use osprey_store::{ItemOutcome, LiveIndex, Op, Store, StoredDoc, WriteItem};
@@ -204,8 +204,8 @@ async fn info(State(state): State<AppState>) -> Json<Value> {
 // ---- bulk and documents -------------------------------------------------------------------
 
 fn write_item(op: Op, index: String, id: Option<String>, item: Option<BulkItem>) -> WriteItem {
-    let (source, document, update) = match item {
-        Some(item) => (item.source, item.document, item.update),
+    let (source, timestamp, update) = match item {
+        Some(item) => (item.source, item.timestamp, item.update),
         None => (None, None, None),
     };
     WriteItem {
@@ -213,7 +213,8 @@ fn write_item(op: Op, index: String, id: Option<String>, item: Option<BulkItem>)
         index,
         id,
         source,
-        document,
+        document: None,
+        timestamp,
         update_doc: update.as_ref().and_then(|u| u.doc.clone()),
         doc_as_upsert: update.as_ref().is_some_and(|u| u.doc_as_upsert),
         upsert: update.and_then(|u| u.upsert),
@@ -459,7 +460,7 @@ async fn single_write(
         }
         _ => {
             let trimmed: &[u8] = body.as_ref();
-            let document = parse_object(trimmed).map_err(|e| {
+            let timestamp = check_object(trimmed).map_err(|e| {
                 EsError::bad_request(
                     "mapper_parsing_exception",
                     format!("failed to parse the document: {e}"),
@@ -470,7 +471,7 @@ async fn single_write(
                 index: None,
                 id: None,
                 source: Some(trimmed.trim_ascii().to_vec()),
-                document: Some(document),
+                timestamp,
                 update: None,
             })
         }
