@@ -123,7 +123,7 @@ pub struct StoreSettings {
     pub retention_max_mb: u64,
     /// Indexing memory per active partition writer, in megabytes (at least 15).
     pub writer_memory_mb: u64,
-    /// Indexing threads per active partition writer.
+    /// Indexing threads per active partition writer (each with `writer_memory_mb`).
     pub writer_threads: usize,
     /// Seconds after which an unused partition writer is closed to return its memory.
     pub idle_writer_timeout_secs: u64,
@@ -176,7 +176,7 @@ impl Default for StoreSettings {
             retention_days: 0,
             retention_max_mb: 0,
             writer_memory_mb: 64,
-            writer_threads: 1,
+            writer_threads: 2,
             idle_writer_timeout_secs: 30,
             disk_reserve_mb: 64,
         }

@@ -52,7 +52,9 @@ pub struct StoreConfig {
     pub retention_max_bytes: Option<u64>,
     /// Indexing memory per active partition writer.
     pub writer_memory_bytes: usize,
-    /// Indexing threads per active partition writer.
+    /// Indexing threads per active partition writer, each with `writer_memory_bytes`: tantivy's
+    /// indexing thread is the busiest part of ingest, a second one raises throughput by a
+    /// seventh on two cores.
     pub writer_threads: usize,
     /// A writer unused this long is closed, returning its memory.
     pub idle_writer_timeout: Duration,
@@ -71,7 +73,7 @@ impl StoreConfig {
             retention_max_age: None,
             retention_max_bytes: None,
             writer_memory_bytes: 64 << 20,
-            writer_threads: 1,
+            writer_threads: 2,
             idle_writer_timeout: Duration::from_secs(30),
             disk_reserve_bytes: 64 << 20,
         }
