@@ -332,7 +332,8 @@ fn force_merge_leaves_one_segment_per_partition() {
             .map(|p| p.index.searchable_segment_ids().expect("ids").len())
             .sum()
     };
-    assert_eq!(segments(&store), 3);
+    // At least one segment per refresh (one per indexing thread that received documents).
+    assert!(segments(&store) >= 3, "{} segments", segments(&store));
     store.force_merge(vec!["m".into()]).expect("merge");
     assert_eq!(segments(&store), 1);
     assert_eq!(query(&store, "m", "merge"), 30);
