@@ -216,6 +216,11 @@ impl Weight for BoolColumnWeight {
         else {
             return Ok(Box::new(EmptyScorer));
         };
+        // tantivy's bit-packed columns clamp a range below their minimum to the minimum
+        // (`false` would match a segment where every value is `true`): rule that out first.
+        if *values.start() > column.max_value() || *values.end() < column.min_value() {
+            return Ok(Box::new(EmptyScorer));
+        }
         let mut docs = Vec::new();
         column.get_docids_for_value_range(values.clone(), 0..reader.max_doc(), &mut docs);
         let mut matching = BitSet::with_max_value(reader.max_doc());

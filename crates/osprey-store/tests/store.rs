@@ -452,6 +452,43 @@ fn numeric_ranges_count_and_page_alike() {
     }
 }
 
+/// A segment whose column holds one value only: tantivy clamps a range below a bit-packed
+/// column's minimum to the minimum, so `flag:false` once matched a segment of `true`s.
+#[test]
+fn ranges_below_a_segments_only_value_match_nothing_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    // One segment per write: every column in each holds a single value.
+    for (id, flag, count) in [("t", true, 7), ("f", false, 3)] {
+        let doc = json!({"@timestamp": "2026-11-24T10:00:00Z", "flag": flag, "count": count});
+        store
+            .write(vec![item("single", Some(id), doc)])
+            .expect("write");
+        store.refresh().expect("refresh");
+    }
+    assert_eq!(query(&store, "single", "flag:false"), 1);
+    assert_eq!(query(&store, "single", "flag:true"), 1);
+    assert_eq!(query(&store, "single", "count:<5"), 1);
+    assert_eq!(query(&store, "single", "count:>5"), 1);
+    let indexes = store.resolve_indices("single", true).expect("indices");
+    let options = QueryStringOptions::default();
+    for (q, id) in [("flag:false", "f"), ("flag:true", "t"), ("count:<5", "f")] {
+        let request = SearchRequest {
+            query: parse_query_string(q, &options).expect("query"),
+            from: 0,
+            size: 10,
+            sort: vec![],
+            search_after: None,
+            aggregations: None,
+            track_total_hits: TrackTotalHits::Exact,
+            now: Timestamp::now(),
+        };
+        let hits = store.search(&indexes, &request).expect("search").hits;
+        let ids: Vec<&str> = hits.iter().map(|hit| hit.id.as_str()).collect();
+        assert_eq!(ids, [id], "{q}");
+    }
+}
+
 #[test]
 fn prefixes_match_what_their_patterns_match() {
     let dir = tempfile::tempdir().expect("tempdir");
