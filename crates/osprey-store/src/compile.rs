@@ -15,6 +15,7 @@ use tantivy::query::{
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
+use tantivy_fst::Automaton;
 
 use crate::analysis::analyze;
 use crate::automata::{LuceneDfa, PathPrefixed, WildcardAutomaton};
@@ -619,16 +620,7 @@ impl CompileContext<'_> {
                 let Some(automaton) = WildcardAutomaton::new(&pattern.to_lowercase()) else {
                     return self.pattern(target, &regex, false);
                 };
-                Box::new(ConstScoreQuery::new(
-                    Box::new(TermAutomatonQuery::new(
-                        self.fields.text,
-                        PathPrefixed {
-                            prefix: self.text_term(path, "").serialized_value_bytes().to_vec(),
-                            inner: automaton,
-                        },
-                    )),
-                    1.0,
-                ))
+                self.text_automaton(path, automaton)
             }
             Target::Keyword(path) => {
                 let Some(automaton) = WildcardAutomaton::new(pattern) else {
@@ -638,6 +630,24 @@ impl CompileContext<'_> {
             }
             _ => return self.pattern(target, &regex, false),
         })
+    }
+
+    /// The terms of text at `path` that `automaton` accepts, as constant-score matches.
+    fn text_automaton<A>(&self, path: &str, automaton: A) -> Box<dyn Query>
+    where
+        A: Automaton + Send + Sync + 'static,
+        A::State: Clone,
+    {
+        Box::new(ConstScoreQuery::new(
+            Box::new(TermAutomatonQuery::new(
+                self.fields.text,
+                PathPrefixed {
+                    prefix: self.text_term(path, "").serialized_value_bytes().to_vec(),
+                    inner: automaton,
+                },
+            )),
+            1.0,
+        ))
     }
 
     /// A regular expression in Lucene's dialect: a prefix range when it is `literal.*`, a
@@ -663,16 +673,7 @@ impl CompileContext<'_> {
             StoreError::BadRequest(format!("invalid regular expression [{pattern}]: {reason}"))
         })?;
         Ok(match target {
-            Target::Text(path) => Box::new(ConstScoreQuery::new(
-                Box::new(TermAutomatonQuery::new(
-                    self.fields.text,
-                    PathPrefixed {
-                        prefix: self.text_term(path, "").serialized_value_bytes().to_vec(),
-                        inner: dfa,
-                    },
-                )),
-                1.0,
-            )),
+            Target::Text(path) => self.text_automaton(path, dfa),
             Target::Keyword(path) => {
                 Box::new(DictionaryAutomatonQuery::new(exact_column(path), dfa))
             }
