@@ -14,6 +14,10 @@ use osprey_store::partition::{build_document, fields};
 use osprey_store::source_holes::punch;
 use osprey_store::{WildcardAutomaton, wildcard_to_regex};
 
+// The server's allocator: ingest allocates and frees many small buffers per document.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn sources() -> Vec<&'static [u8]> {
     include_str!("logs.ndjson")
         .lines()
