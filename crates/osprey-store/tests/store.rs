@@ -33,6 +33,20 @@ fn query(store: &Store, index: &str, q: &str) -> u64 {
         .expect("count")
 }
 
+/// A page of `query`'s hits in index order, with an exact total.
+fn page(query: QueryAst, from: usize, size: usize) -> SearchRequest {
+    SearchRequest {
+        query,
+        from,
+        size,
+        sort: vec![],
+        search_after: None,
+        aggregations: None,
+        track_total_hits: TrackTotalHits::Exact,
+        now: Timestamp::now(),
+    }
+}
+
 fn docs() -> Vec<Value> {
     (0..50)
         .map(|i| {
@@ -435,16 +449,7 @@ fn numeric_ranges_count_and_page_alike() {
     let indexes = store.resolve_indices("n", true).expect("indices");
     let options = QueryStringOptions::default();
     for (q, total) in [("bytes:[100 TO 300]", 7), ("bytes:>=0", 30), ("*:*", 90)] {
-        let request = SearchRequest {
-            query: parse_query_string(q, &options).expect("query"),
-            from: 2,
-            size: 3,
-            sort: vec![],
-            search_after: None,
-            aggregations: None,
-            track_total_hits: TrackTotalHits::Exact,
-            now: Timestamp::now(),
-        };
+        let request = page(parse_query_string(q, &options).expect("query"), 2, 3);
         let response = store.search(&indexes, &request).expect("search");
         assert_eq!(response.total, Some((total, true)), "{q}");
         assert_eq!(response.hits.len(), 3, "{q}");
@@ -473,16 +478,7 @@ fn ranges_below_a_segments_only_value_match_nothing_there() {
     let indexes = store.resolve_indices("single", true).expect("indices");
     let options = QueryStringOptions::default();
     for (q, id) in [("flag:false", "f"), ("flag:true", "t"), ("count:<5", "f")] {
-        let request = SearchRequest {
-            query: parse_query_string(q, &options).expect("query"),
-            from: 0,
-            size: 10,
-            sort: vec![],
-            search_after: None,
-            aggregations: None,
-            track_total_hits: TrackTotalHits::Exact,
-            now: Timestamp::now(),
-        };
+        let request = page(parse_query_string(q, &options).expect("query"), 0, 10);
         let hits = store.search(&indexes, &request).expect("search").hits;
         let ids: Vec<&str> = hits.iter().map(|hit| hit.id.as_str()).collect();
         assert_eq!(ids, [id], "{q}");
@@ -582,16 +578,7 @@ fn sources_come_back_byte_for_byte_across_segments_merges_and_restarts() {
             assert_eq!(String::from_utf8(got).unwrap(), *source, "get {i} {when}");
         }
         let indexes = store.resolve_indices("bytes", true).expect("indices");
-        let request = SearchRequest {
-            query: QueryAst::MatchAll,
-            from: 0,
-            size: 100,
-            sort: vec![],
-            search_after: None,
-            aggregations: None,
-            track_total_hits: TrackTotalHits::Exact,
-            now: Timestamp::now(),
-        };
+        let request = page(QueryAst::MatchAll, 0, 100);
         let hits = store.search(&indexes, &request).expect("search").hits;
         assert_eq!(hits.len(), sources.len(), "{when}");
         for hit in hits {
