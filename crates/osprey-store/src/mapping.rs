@@ -4,9 +4,8 @@
 //! A value whose type conflicts with the mapping never loses its document: it stays in
 //! `_source`, is searchable as text where it can be, and its path is recorded in `_ignored`.
 
-use std::collections::BTreeMap;
-
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};

@@ -371,9 +371,9 @@ fn is_plain_path(path: &str) -> bool {
     previous != b'.'
 }
 
-/// A 64-bit hash of a path (FxHash's mixing, eight bytes at a time): a few per document are
-/// looked up once per leaf, where string comparisons through `memcmp` cost a third of the
-/// work.
+/// A 64-bit hash of a path (FxHash's mixing, eight bytes at a time). Candidates are sorted
+/// and looked up (once per leaf of the document) by it: comparing the paths themselves, through
+/// `memcmp`, was a third of `punch`'s time.
 fn path_key(path: &str) -> u64 {
     const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
     let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
