@@ -614,20 +614,18 @@ impl CompileContext<'_> {
         if case_insensitive || literal_prefix(&regex).is_some() {
             return self.pattern(target, &regex, case_insensitive);
         }
-        Ok(match target {
-            Target::Text(path) => {
-                // Text is indexed lower-cased, so patterns are normalised the same way.
-                let Some(automaton) = WildcardAutomaton::new(&pattern.to_lowercase()) else {
-                    return self.pattern(target, &regex, false);
-                };
-                self.text_automaton(path, automaton)
-            }
-            Target::Keyword(path) => {
-                let Some(automaton) = WildcardAutomaton::new(pattern) else {
-                    return self.pattern(target, &regex, false);
-                };
+        let automaton = match target {
+            // Text is indexed lower-cased, so patterns are normalised the same way.
+            Target::Text(_) => WildcardAutomaton::new(&pattern.to_lowercase()),
+            Target::Keyword(_) => WildcardAutomaton::new(pattern),
+            _ => None,
+        };
+        Ok(match (target, automaton) {
+            (Target::Text(path), Some(automaton)) => self.text_automaton(path, automaton),
+            (Target::Keyword(path), Some(automaton)) => {
                 Box::new(DictionaryAutomatonQuery::new(exact_column(path), automaton))
             }
+            // Other fields, and patterns longer than the automaton holds.
             _ => return self.pattern(target, &regex, false),
         })
     }

@@ -16,6 +16,7 @@
 //! everything written before holes existed).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -31,40 +32,37 @@ use crate::partition::field_names;
 /// What a hole stands for; its byte in the stored skeleton says how the value is read back and
 /// written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Hole {
     /// A string of the keyword column `k.PATH`, JSON-escaped as serde_json writes it.
-    Str,
+    Str = 0x01,
     /// An integer of the numeric column `k.PATH`, in decimal.
-    Int,
+    Int = 0x02,
     /// A float of the numeric column `k.PATH`, in serde_json's shortest form (`17.53`, `1.0`).
-    Float,
+    Float = 0x03,
     /// `@timestamp` from `_ts`, as `"2026-11-23T00:00:00.027Z"`.
-    TimestampMillis,
+    TimestampMillis = 0x04,
     /// `@timestamp` from `_ts`, whole seconds, as `"2026-11-23T00:00:00Z"`.
-    TimestampSeconds,
+    TimestampSeconds = 0x05,
 }
 
 impl Hole {
+    /// Every kind, in the order of their bytes (from 0x01).
+    const ALL: [Hole; 5] = [
+        Hole::Str,
+        Hole::Int,
+        Hole::Float,
+        Hole::TimestampMillis,
+        Hole::TimestampSeconds,
+    ];
+
     /// The byte that stands for the value in the stored skeleton.
     pub fn byte(self) -> u8 {
-        match self {
-            Hole::Str => 0x01,
-            Hole::Int => 0x02,
-            Hole::Float => 0x03,
-            Hole::TimestampMillis => 0x04,
-            Hole::TimestampSeconds => 0x05,
-        }
+        self as u8
     }
 
     fn from_byte(byte: u8) -> Option<Hole> {
-        match byte {
-            0x01 => Some(Hole::Str),
-            0x02 => Some(Hole::Int),
-            0x03 => Some(Hole::Float),
-            0x04 => Some(Hole::TimestampMillis),
-            0x05 => Some(Hole::TimestampSeconds),
-            _ => None,
-        }
+        Hole::ALL.get(usize::from(byte.wrapping_sub(1))).copied()
     }
 }
 
@@ -371,23 +369,11 @@ fn is_plain_path(path: &str) -> bool {
     previous != b'.'
 }
 
-/// A 64-bit hash of a path (FxHash's mixing, eight bytes at a time). Candidates are sorted
-/// and looked up (once per leaf of the document) by it: comparing the paths themselves, through
-/// `memcmp`, was a third of `punch`'s time.
+/// A 64-bit hash of a path (FxHash, as tantivy uses). Candidates are sorted and looked up (once
+/// per leaf of the document) by it: comparing the paths themselves, through `memcmp`, was a
+/// third of `punch`'s time.
 fn path_key(path: &str) -> u64 {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    let mut chunks = path.as_bytes().chunks_exact(8);
-    let mut hash = mix(0, path.len() as u64);
-    for chunk in &mut chunks {
-        hash = mix(
-            hash,
-            u64::from_le_bytes(chunk.try_into().expect("eight bytes")),
-        );
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(hash, u64::from_le_bytes(tail))
+    rustc_hash::FxBuildHasher.hash_one(path)
 }
 
 /// One path that may leave its value out.
