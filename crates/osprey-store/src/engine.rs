@@ -29,7 +29,7 @@ use crate::partition::{
     Fields, PartitionReader, build_document, doc_store_level, field_names, fields, open_index,
 };
 use crate::source_holes::{FilledSources, SourceReader};
-use crate::storage::{LocalStorage, PartitionKey, SegmentStorage};
+use crate::storage::{LocalStorage, PartitionDirectory, PartitionKey, SegmentStorage};
 use crate::wal::{Lsn, Wal, WalOp};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -1631,11 +1631,12 @@ impl Indexer {
         let writer = self.writer(live, key)?;
         // Merging changes no document: the writer stays clean.
         writer.dirty = false;
-        writer
-            .writer
-            .merge(&segments)
-            .wait()
-            .map_err(engine_error)?;
+        // The merged segment is stored compact: merges like this one are of days no longer
+        // written, or asked for (`_forcemerge`) once writes are done.
+        partition.compact_writes.store(true, Ordering::Relaxed);
+        let merged = writer.writer.merge(&segments).wait();
+        partition.compact_writes.store(false, Ordering::Relaxed);
+        merged.map_err(engine_error)?;
         partition.reader.reload()?;
         Ok(())
     }
@@ -1804,10 +1805,13 @@ fn open_partition(
     key: PartitionKey,
     settings: &Value,
 ) -> Result<(PartitionReader, Lsn)> {
-    let directory = storage.open(&key).map_err(disk_error)?;
+    let PartitionDirectory {
+        directory,
+        compact_writes,
+    } = storage.open(&key).map_err(disk_error)?;
     let index = open_index(directory, doc_store_level(settings)).map_err(engine_error)?;
     let lsn = committed_payload(&index)?;
-    Ok((PartitionReader::new(key, index)?, lsn))
+    Ok((PartitionReader::new(key, index, compact_writes)?, lsn))
 }
 
 /// Elasticsearch's partial-update merge: objects merge recursively, everything else replaces.

@@ -14,6 +14,7 @@
 mod aggs;
 pub mod analysis;
 mod automata;
+pub mod block_compression;
 mod column_range;
 mod compile;
 mod engine;

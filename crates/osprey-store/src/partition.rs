@@ -7,6 +7,9 @@
 //! and columnar), `_names` (paths of values without an exact value, and their parents:
 //! `exists` reads `k`'s columns for the rest), `_ignored`, `_version` and `_seq_no` (columns).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use tantivy::directory::Directory;
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, FAST, Field, IndexRecordOption,
@@ -190,17 +193,28 @@ pub struct PartitionReader {
     pub index: Index,
     /// Its reader, reloaded after each commit.
     pub reader: IndexReader,
+    /// Whether segments written now are stored compact (see [`crate::storage::PartitionDirectory`]).
+    pub compact_writes: Arc<AtomicBool>,
 }
 
 impl PartitionReader {
     /// Opens a reader that reloads only when told to (after our own commits).
-    pub fn new(key: PartitionKey, index: Index) -> tantivy::Result<PartitionReader> {
+    pub fn new(
+        key: PartitionKey,
+        index: Index,
+        compact_writes: Arc<AtomicBool>,
+    ) -> tantivy::Result<PartitionReader> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS)
             .try_into()?;
-        Ok(PartitionReader { key, index, reader })
+        Ok(PartitionReader {
+            key,
+            index,
+            reader,
+            compact_writes,
+        })
     }
 }
 

@@ -5,8 +5,15 @@
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tantivy::directory::MmapDirectory;
+
+use crate::block_compression::{BlockCache, BlockCompressedDirectory};
+
+/// Decompressed postings and positions blocks kept for all partitions together.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
 /// Identifies one partition: an index incarnation and a UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,10 +26,19 @@ pub struct PartitionKey {
     pub day: i64,
 }
 
+/// A partition's directory.
+pub struct PartitionDirectory {
+    /// Where tantivy reads and writes the partition's files.
+    pub directory: Box<dyn tantivy::Directory>,
+    /// While on, segments written are stored compact (for a day no longer written: slower to
+    /// write, a little slower to read). Segments are read whichever way they were written.
+    pub compact_writes: Arc<AtomicBool>,
+}
+
 /// Storage of partition segments.
 pub trait SegmentStorage: Send + Sync {
     /// Opens (creating if needed) the directory of a partition.
-    fn open(&self, key: &PartitionKey) -> io::Result<Box<dyn tantivy::Directory>>;
+    fn open(&self, key: &PartitionKey) -> io::Result<PartitionDirectory>;
     /// Removes a partition's files.
     fn delete(&self, key: &PartitionKey) -> io::Result<()>;
     /// Removes everything of an index incarnation.
@@ -35,15 +51,20 @@ pub trait SegmentStorage: Send + Sync {
     fn remove_temporary_files(&self, key: &PartitionKey);
 }
 
-/// Partitions as directories on the local disk, memory-mapped for reading.
+/// Partitions as directories on the local disk, memory-mapped for reading, postings and
+/// positions in compressed blocks.
 pub struct LocalStorage {
     root: PathBuf,
+    block_cache: Arc<BlockCache>,
 }
 
 impl LocalStorage {
     /// Stores under `root`.
     pub fn new(root: PathBuf) -> LocalStorage {
-        LocalStorage { root }
+        LocalStorage {
+            root,
+            block_cache: Arc::new(BlockCache::new(BLOCK_CACHE_BYTES)),
+        }
     }
 
     fn index_dir(&self, index: &str, incarnation: u64) -> PathBuf {
@@ -64,11 +85,15 @@ fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
 }
 
 impl SegmentStorage for LocalStorage {
-    fn open(&self, key: &PartitionKey) -> io::Result<Box<dyn tantivy::Directory>> {
+    fn open(&self, key: &PartitionKey) -> io::Result<PartitionDirectory> {
         let dir = self.partition_dir(key);
         fs::create_dir_all(&dir)?;
-        let directory = MmapDirectory::open(&dir).map_err(io::Error::other)?;
-        Ok(Box::new(directory))
+        let mmap = MmapDirectory::open(&dir).map_err(io::Error::other)?;
+        let directory = BlockCompressedDirectory::new(mmap, dir, self.block_cache.clone());
+        Ok(PartitionDirectory {
+            compact_writes: directory.compress_writes(),
+            directory: Box::new(directory),
+        })
     }
 
     fn delete(&self, key: &PartitionKey) -> io::Result<()> {

@@ -354,6 +354,85 @@ fn force_merge_leaves_one_segment_per_partition() {
     assert!(store.get_document("m", "2-9").expect("get").is_some());
 }
 
+/// Postings and positions files of a partition, and whether each is stored compressed.
+fn postings_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("idx" | "pos")) {
+                let bytes = std::fs::read(&path).expect("read");
+                let compressed = bytes.ends_with(osprey_store::block_compression::MAGIC);
+                found.push((path, compressed));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn merged_days_are_stored_compact_and_answer_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = [
+        "refused",
+        "\"connection refused\"",
+        "\"refused connection\"~2",
+        "request_id:r1234*",
+        "request_id:r4000",
+        "servce~1",
+        "status:[300 TO 400]",
+        "message:users AND NOT kubernetes.labels.app:redis",
+    ];
+    let answers = |store: &Store| -> Vec<u64> { queries.iter().map(|q| query(store, "c", q)).collect() };
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    for batch in 0..4 {
+        let items = (0..1500)
+            .map(|n| {
+                let i = batch * 1500 + n;
+                item(
+                    "c",
+                    Some(&format!("{i}")),
+                    json!({
+                        "@timestamp": format!("2026-11-{:02}T10:00:00Z", 20 + i % 2),
+                        "message": if i % 3 == 0 { format!("GET /api/users/{i} connection refused by service") } else { format!("request r{i} served in {i} ms") },
+                        "request_id": format!("r{i}"),
+                        "status": 200 + (i % 4) * 100,
+                        "kubernetes": {"labels": {"app": if i % 5 == 0 { "flask" } else { "redis" }}},
+                    }),
+                )
+            })
+            .collect();
+        store.write(items).expect("write");
+        store.refresh().expect("refresh");
+    }
+    let before = answers(&store);
+    assert!(before.iter().all(|&n| n > 0), "{before:?}");
+    let files = postings_files(dir.path());
+    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| !compressed), "{files:?}");
+    let source_before = store.get_source("c", "4321").expect("get");
+
+    store.force_merge(vec!["c".into()]).expect("merge");
+    let files = postings_files(dir.path());
+    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| *compressed), "{files:?}");
+    assert_eq!(answers(&store), before);
+    // Writes after the merge go to ordinary segments again, beside the compact one.
+    store
+        .write(vec![item("c", Some("late"), json!({"@timestamp": "2026-11-20T11:00:00Z", "message": "refused late"}))])
+        .expect("write");
+    store.refresh().expect("refresh");
+    assert!(postings_files(dir.path()).iter().any(|(_, compressed)| !compressed));
+    assert_eq!(query(&store, "c", "refused"), before[0] + 1);
+    drop(store);
+
+    let store = Store::open(StoreConfig::new(dir.path())).expect("reopen");
+    assert_eq!(query(&store, "c", "refused"), before[0] + 1);
+    assert_eq!(answers(&store)[1..], before[1..]);
+    assert_eq!(store.get_source("c", "4321").expect("get"), source_before);
+}
+
 #[test]
 fn time_ranges_skip_other_days_without_losing_edges() {
     let dir = tempfile::tempdir().expect("tempdir");
