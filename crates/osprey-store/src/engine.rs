@@ -9,6 +9,7 @@
 //! logged operation to the partitions whose committed LSN is below it, so it is idempotent.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -654,12 +655,45 @@ struct ActiveWriter {
     writer: IndexWriter,
     last_used: Instant,
     dirty: bool,
+    /// A merge of the whole partition running on tantivy's merge thread.
+    merge: Option<PendingMerge>,
+}
+
+/// A merge of all of a partition's segments into one compact segment. The indexer polls it
+/// rather than wait: merging a day of logs takes seconds, and writes go on meanwhile.
+struct PendingMerge {
+    result: tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>,
+    partition: Arc<PartitionReader>,
+}
+
+impl Drop for PendingMerge {
+    /// Done, failed or abandoned with its writer: later segments are written as usual.
+    fn drop(&mut self) {
+        self.partition.compact_writes.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A `_forcemerge` waiting for the merges it started (or found running).
+struct ForceMergeRequest {
+    waiting_for: Vec<PartitionKey>,
+    error: Option<StoreError>,
+    reply: mpsc::Sender<Result<()>>,
+}
+
+/// What a failed merge tells every request that waited for it.
+fn merge_failure(error: &StoreError, key: &PartitionKey) -> StoreError {
+    let text = format!("merging day {} of {}: {error}", key.day, key.index);
+    match error {
+        StoreError::DiskFull(_) => StoreError::DiskFull(text),
+        _ => StoreError::Io(std::io::Error::other(text)),
+    }
 }
 
 struct Indexer {
     shared: Arc<Shared>,
     wal: Wal,
     writers: HashMap<PartitionKey, ActiveWriter>,
+    force_merges: Vec<ForceMergeRequest>,
     /// LSN each partition has committed (from its commit payload).
     committed: HashMap<PartitionKey, Lsn>,
     catalog_dirty: bool,
@@ -708,6 +742,7 @@ impl Indexer {
             shared,
             wal,
             writers: HashMap::new(),
+            force_merges: Vec::new(),
             committed,
             catalog_dirty: false,
             ids: DocIdGenerator::new(
@@ -764,7 +799,7 @@ impl Indexer {
                             let _ = reply.send(self.commit());
                         }
                         Command::ForceMerge { indexes, reply } => {
-                            let _ = reply.send(self.force_merge(&indexes));
+                            self.force_merge(&indexes, reply);
                         }
                         Command::Retention { reply } => {
                             let result = self.commit();
@@ -807,6 +842,7 @@ impl Indexer {
                 if due && let Err(e) = self.commit() {
                     tracing::warn!(error = %e, "periodic commit failed; will retry");
                 }
+                self.poll_merges();
                 self.close_idle_writers();
                 self.apply_retention(false);
                 if self.disk_full {
@@ -1467,6 +1503,7 @@ impl Indexer {
                     writer,
                     last_used: Instant::now(),
                     dirty: false,
+                    merge: None,
                 },
             );
         }
@@ -1600,9 +1637,13 @@ impl Indexer {
         }
     }
 
-    /// Merges all segments of each partition of these indexes into one.
-    fn force_merge(&mut self, indexes: &[String]) -> Result<()> {
-        self.commit()?;
+    /// Merges all segments of each partition of these indexes into one; answers once every
+    /// such merge has finished (the indexer goes on meanwhile).
+    fn force_merge(&mut self, indexes: &[String], reply: mpsc::Sender<Result<()>>) {
+        if let Err(e) = self.commit() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         let mut partitions = Vec::new();
         for name in indexes {
             if let Some(live) = self.shared.indexes.read().get(name).cloned() {
@@ -1614,19 +1655,42 @@ impl Indexer {
                 );
             }
         }
+        let mut waiting_for = Vec::new();
         for (live, key) in partitions {
-            self.merge_partition(&live, &key)?;
+            match self.start_merge(&live, &key) {
+                Ok(true) => waiting_for.push(key),
+                Ok(false) => {}
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            }
         }
-        Ok(())
+        if waiting_for.is_empty() {
+            let _ = reply.send(Ok(()));
+        } else {
+            self.force_merges.push(ForceMergeRequest {
+                waiting_for,
+                error: None,
+                reply,
+            });
+            // Small partitions merge in milliseconds: answer without waiting for the next tick.
+            self.poll_merges();
+        }
     }
 
-    fn merge_partition(&mut self, live: &Arc<LiveIndex>, key: &PartitionKey) -> Result<()> {
+    /// Starts merging a partition into one segment, stored compact. False when there is
+    /// nothing to merge; true when a merge runs (this one, or one started before).
+    fn start_merge(&mut self, live: &Arc<LiveIndex>, key: &PartitionKey) -> Result<bool> {
         let Some(partition) = live.partitions.read().get(&key.day).cloned() else {
-            return Ok(());
+            return Ok(false);
         };
+        if self.writers.get(key).is_some_and(|w| w.merge.is_some()) {
+            return Ok(true);
+        }
         let segments = partition.index.searchable_segment_ids()?;
         if segments.len() <= 1 {
-            return Ok(());
+            return Ok(false);
         }
         let writer = self.writer(live, key)?;
         // Merging changes no document: the writer stays clean.
@@ -1634,11 +1698,56 @@ impl Indexer {
         // The merged segment is stored compact: merges like this one are of days no longer
         // written, or asked for (`_forcemerge`) once writes are done.
         partition.compact_writes.store(true, Ordering::Relaxed);
-        let merged = writer.writer.merge(&segments).wait();
-        partition.compact_writes.store(false, Ordering::Relaxed);
-        merged.map_err(engine_error)?;
-        partition.reader.reload()?;
-        Ok(())
+        let result = writer.writer.merge(&segments);
+        writer.merge = Some(PendingMerge { result, partition });
+        Ok(true)
+    }
+
+    /// Finishes the merges that are done: searches see their segment, and `_forcemerge`
+    /// requests whose merges are all done are answered.
+    fn poll_merges(&mut self) {
+        let mut finished = Vec::new();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        for (key, active) in &mut self.writers {
+            let Some(pending) = active.merge.as_mut() else {
+                continue;
+            };
+            let std::task::Poll::Ready(result) =
+                std::pin::Pin::new(&mut pending.result).poll(&mut context)
+            else {
+                continue;
+            };
+            let outcome = result
+                .map_err(engine_error)
+                .and_then(|_| pending.partition.reader.reload().map_err(engine_error));
+            active.merge = None;
+            if let Err(e) = &outcome {
+                tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a partition failed");
+            }
+            finished.push((key.clone(), outcome));
+        }
+        for (key, outcome) in &finished {
+            if let Err(e) = outcome {
+                for request in &mut self.force_merges {
+                    if request.error.is_none() && request.waiting_for.contains(key) {
+                        request.error = Some(merge_failure(e, key));
+                    }
+                }
+            }
+        }
+        // A request is answered once none of its partitions has a merge running (finished, or
+        // its writer dropped with the partition).
+        let writers = &self.writers;
+        self.force_merges.retain_mut(|request| {
+            request
+                .waiting_for
+                .retain(|key| writers.get(key).is_some_and(|w| w.merge.is_some()));
+            if !request.waiting_for.is_empty() {
+                return true;
+            }
+            let _ = request.reply.send(request.error.take().map_or(Ok(()), Err));
+            false
+        });
     }
 
     fn close_idle_writers(&mut self) {
@@ -1646,19 +1755,22 @@ impl Indexer {
         let idle: Vec<PartitionKey> = self
             .writers
             .iter()
-            .filter(|(_, w)| !w.dirty && w.last_used.elapsed() >= timeout)
+            .filter(|(_, w)| !w.dirty && w.merge.is_none() && w.last_used.elapsed() >= timeout)
             .map(|(k, _)| k.clone())
             .collect();
         let today = day_of(now_millis());
         for key in idle {
             // A past day no longer receives writes (but for stragglers): merge it into one
-            // segment before letting go of its writer, as an ILM warm phase would.
+            // compact segment before letting go of its writer, as an ILM warm phase would. The
+            // writer is let go once the merge is done and it has been idle again.
             if key.day < today {
                 let live = self.shared.indexes.read().get(&key.index).cloned();
-                if let Some(live) = live
-                    && let Err(e) = self.merge_partition(&live, &key)
-                {
-                    tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
+                match live.map(|live| self.start_merge(&live, &key)) {
+                    Some(Ok(true)) => continue,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
+                    }
+                    Some(Ok(false)) | None => {}
                 }
             }
             if let Some(active) = self.writers.remove(&key)

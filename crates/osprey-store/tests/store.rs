@@ -434,6 +434,55 @@ fn merged_days_are_stored_compact_and_answer_the_same() {
 }
 
 #[test]
+fn an_idle_past_day_is_merged_compact_while_writes_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path());
+    config.idle_writer_timeout = std::time::Duration::from_millis(200);
+    let store = Store::open(config).expect("open");
+    for batch in 0..3 {
+        let items = (0..200)
+            .map(|i| {
+                item(
+                    "past",
+                    Some(&format!("{batch}-{i}")),
+                    json!({"@timestamp": "2026-11-20T10:00:00Z", "message": format!("old line {i} connection refused")}),
+                )
+            })
+            .collect();
+        store.write(items).expect("write");
+        store.refresh().expect("refresh");
+    }
+    let index = store.index("past").expect("index");
+    let segments = || -> usize {
+        index
+            .partitions
+            .read()
+            .values()
+            .map(|p| p.index.searchable_segment_ids().expect("ids").len())
+            .sum()
+    };
+    assert!(segments() >= 3, "{} segments", segments());
+    // Today's writes keep being acknowledged while the past day merges on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut written = 0;
+    while segments() > 1 {
+        assert!(std::time::Instant::now() < deadline, "the past day was not merged");
+        let outcomes = store
+            .write(vec![item("today", None, json!({"@timestamp": Timestamp::now().to_string(), "message": "new"}))])
+            .expect("write");
+        assert_eq!(outcomes[0].status, 201);
+        written += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let past_dir = dir.path().join("indexes").join("past");
+    let files = postings_files(&past_dir);
+    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| *compressed), "{files:?}");
+    assert_eq!(query(&store, "past", "\"connection refused\""), 600);
+    store.refresh().expect("refresh");
+    assert_eq!(query(&store, "today", "new"), written);
+}
+
+#[test]
 fn time_ranges_skip_other_days_without_losing_edges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(StoreConfig::new(dir.path())).expect("open");
