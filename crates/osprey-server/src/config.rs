@@ -130,6 +130,9 @@ pub struct StoreSettings {
     /// Megabytes kept in reserve (at most a quarter of the filesystem) so acknowledged data can
     /// always be committed when the disk fills up; writes are refused (429) below it.
     pub disk_reserve_mb: u64,
+    /// Megabytes of decompressed postings and positions of compact (merged past-day)
+    /// segments kept in memory, for all indexes together.
+    pub block_cache_mb: u64,
 }
 
 /// `[http]`
@@ -179,6 +182,7 @@ impl Default for StoreSettings {
             writer_threads: 2,
             idle_writer_timeout_secs: 30,
             disk_reserve_mb: 64,
+            block_cache_mb: 32,
         }
     }
 }
@@ -358,6 +362,7 @@ impl Config {
         store.writer_threads = self.store.writer_threads.max(1);
         store.idle_writer_timeout = Duration::from_secs(self.store.idle_writer_timeout_secs);
         store.disk_reserve_bytes = self.store.disk_reserve_mb << 20;
+        store.block_cache_bytes = (self.store.block_cache_mb as usize) << 20;
         store
     }
 }

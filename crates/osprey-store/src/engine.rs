@@ -62,6 +62,9 @@ pub struct StoreConfig {
     /// Space kept in reserve (a ballast file, at most a quarter of the filesystem) so that
     /// acknowledged documents can always be committed when the disk fills up.
     pub disk_reserve_bytes: u64,
+    /// Memory for decompressed postings and positions of compact (merged past-day) segments,
+    /// shared by all partitions.
+    pub block_cache_bytes: usize,
 }
 
 impl StoreConfig {
@@ -77,6 +80,7 @@ impl StoreConfig {
             writer_threads: 2,
             idle_writer_timeout: Duration::from_secs(30),
             disk_reserve_bytes: 64 << 20,
+            block_cache_bytes: 32 << 20,
         }
     }
 }
@@ -370,7 +374,10 @@ impl Store {
             )));
         }
         let storage: Arc<dyn SegmentStorage> =
-            Arc::new(LocalStorage::new(config.data_dir.join("indexes")));
+            Arc::new(LocalStorage::new(
+                config.data_dir.join("indexes"),
+                config.block_cache_bytes,
+            ));
         let metastore: Arc<dyn Metastore> =
             Arc::new(FileMetastore::new(config.data_dir.join("catalog.json")));
         let catalog = metastore.load()?;

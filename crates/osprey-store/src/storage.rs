@@ -12,9 +12,6 @@ use tantivy::directory::MmapDirectory;
 
 use crate::block_compression::{BlockCache, BlockCompressedDirectory};
 
-/// Decompressed postings and positions blocks kept for all partitions together.
-const BLOCK_CACHE_BYTES: usize = 32 << 20;
-
 /// Identifies one partition: an index incarnation and a UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PartitionKey {
@@ -59,11 +56,12 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// Stores under `root`.
-    pub fn new(root: PathBuf) -> LocalStorage {
+    /// Stores under `root`, with up to `block_cache_bytes` of decompressed compact postings
+    /// and positions cached for all partitions together.
+    pub fn new(root: PathBuf, block_cache_bytes: usize) -> LocalStorage {
         LocalStorage {
             root,
-            block_cache: Arc::new(BlockCache::new(BLOCK_CACHE_BYTES)),
+            block_cache: Arc::new(BlockCache::new(block_cache_bytes)),
         }
     }
 
