@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use lru::LruCache;
 use parking_lot::Mutex;
 use tantivy::HasLen;
-use tantivy::directory::error::{
-    DeleteError, LockError, OpenReadError, OpenWriteError,
-};
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
     AntiCallToken, Directory, DirectoryLock, FileHandle, Lock, OwnedBytes, TerminatingWrite,
     WatchCallback, WatchHandle, WritePtr,
@@ -296,7 +294,10 @@ impl fmt::Debug for CompressedFile {
 }
 
 fn invalid(what: impl fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("compressed segment file: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("compressed segment file: {what}"),
+    )
 }
 
 fn le_u64(bytes: &[u8]) -> u64 {
@@ -456,6 +457,45 @@ impl FileHandle for CompressedFile {
     }
 }
 
+/// For the fuzz target: stores `data` as a compact postings file (written in pieces of
+/// `chunk` bytes) and reads `range` (clamped to the data) back through the block reader.
+#[doc(hidden)]
+pub fn round_trip_in_memory(data: &[u8], chunk: usize, range: Range<usize>) -> io::Result<Vec<u8>> {
+    let dir = in_memory_directory();
+    let path = Path::new("round_trip.idx");
+    let mut writer = dir.open_write(path).map_err(io::Error::other)?;
+    for piece in data.chunks(chunk.max(1)) {
+        writer.write_all(piece)?;
+    }
+    writer.terminate()?;
+    let file = dir.open_read(path).map_err(io::Error::other)?;
+    let end = range.end.min(data.len());
+    let start = range.start.min(end);
+    Ok(file.read_bytes_slice(start..end)?.as_slice().to_vec())
+}
+
+/// For the fuzz target: reads `range` (clamped) of `stored` as a postings file on disk.
+#[doc(hidden)]
+pub fn read_stored_in_memory(stored: &[u8], range: Range<usize>) -> io::Result<Vec<u8>> {
+    let dir = in_memory_directory();
+    let path = Path::new("stored.pos");
+    dir.inner.atomic_write(path, stored)?;
+    let file = dir.open_read(path).map_err(io::Error::other)?;
+    let end = range.end.min(file.len());
+    let start = range.start.min(end);
+    Ok(file.read_bytes_slice(start..end)?.as_slice().to_vec())
+}
+
+fn in_memory_directory() -> BlockCompressedDirectory<tantivy::directory::RamDirectory> {
+    let dir = BlockCompressedDirectory::new(
+        tantivy::directory::RamDirectory::create(),
+        PathBuf::from("/in-memory"),
+        Arc::new(BlockCache::new(4 * BLOCK_LEN)),
+    );
+    dir.compress_writes.store(true, Ordering::Relaxed);
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,7 +533,11 @@ mod tests {
         let data = sample(5 * BLOCK_LEN + 123);
         write(&dir, "seg.idx", &data, 1000);
         let stored = dir.inner.open_read(Path::new("seg.idx")).unwrap();
-        assert!(stored.len() < data.len() / 2, "stored {} bytes", stored.len());
+        assert!(
+            stored.len() < data.len() / 2,
+            "stored {} bytes",
+            stored.len()
+        );
         assert!(stored.read_bytes().unwrap().as_slice().ends_with(MAGIC));
         let file = dir.open_read(Path::new("seg.idx")).unwrap();
         assert_eq!(file.len(), data.len());
@@ -565,7 +609,9 @@ mod tests {
         offsets[trailer_at - 8..trailer_at].copy_from_slice(&1u64.to_le_bytes());
         cases.push(("offsets out of order", offsets));
         for (what, bytes) in cases {
-            dir.inner.atomic_write(Path::new("bad.idx"), &bytes).unwrap();
+            dir.inner
+                .atomic_write(Path::new("bad.idx"), &bytes)
+                .unwrap();
             let read = dir
                 .open_read(Path::new("bad.idx"))
                 .map_err(|e| e.to_string())
@@ -578,7 +624,10 @@ mod tests {
     fn the_cache_keeps_within_its_capacity() {
         let cache = BlockCache::new(8 * 3 * 100);
         for n in 0..30u64 {
-            cache.insert((Path::new("/f").into(), n * 100, n * 100 + 100), vec![0u8; 100].into());
+            cache.insert(
+                (Path::new("/f").into(), n * 100, n * 100 + 100),
+                vec![0u8; 100].into(),
+            );
         }
         let inner = cache.inner.lock();
         assert_eq!(inner.blocks.len(), 24);

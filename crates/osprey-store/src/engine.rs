@@ -373,11 +373,10 @@ impl Store {
                 config.data_dir.display()
             )));
         }
-        let storage: Arc<dyn SegmentStorage> =
-            Arc::new(LocalStorage::new(
-                config.data_dir.join("indexes"),
-                config.block_cache_bytes,
-            ));
+        let storage: Arc<dyn SegmentStorage> = Arc::new(LocalStorage::new(
+            config.data_dir.join("indexes"),
+            config.block_cache_bytes,
+        ));
         let metastore: Arc<dyn Metastore> =
             Arc::new(FileMetastore::new(config.data_dir.join("catalog.json")));
         let catalog = metastore.load()?;
@@ -676,7 +675,9 @@ struct PendingMerge {
 impl Drop for PendingMerge {
     /// Done, failed or abandoned with its writer: later segments are written as usual.
     fn drop(&mut self) {
-        self.partition.compact_writes.store(false, Ordering::Relaxed);
+        self.partition
+            .compact_writes
+            .store(false, Ordering::Relaxed);
     }
 }
 

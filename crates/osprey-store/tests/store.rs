@@ -363,7 +363,10 @@ fn postings_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool)> {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("idx" | "pos")) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("idx" | "pos")
+            ) {
                 let bytes = std::fs::read(&path).expect("read");
                 let compressed = bytes.ends_with(osprey_store::block_compression::MAGIC);
                 found.push((path, compressed));
@@ -386,7 +389,8 @@ fn merged_days_are_stored_compact_and_answer_the_same() {
         "status:[300 TO 400]",
         "message:users AND NOT kubernetes.labels.app:redis",
     ];
-    let answers = |store: &Store| -> Vec<u64> { queries.iter().map(|q| query(store, "c", q)).collect() };
+    let answers =
+        |store: &Store| -> Vec<u64> { queries.iter().map(|q| query(store, "c", q)).collect() };
     let store = Store::open(StoreConfig::new(dir.path())).expect("open");
     for batch in 0..4 {
         let items = (0..1500)
@@ -411,19 +415,33 @@ fn merged_days_are_stored_compact_and_answer_the_same() {
     let before = answers(&store);
     assert!(before.iter().all(|&n| n > 0), "{before:?}");
     let files = postings_files(dir.path());
-    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| !compressed), "{files:?}");
+    assert!(
+        !files.is_empty() && files.iter().all(|(_, compressed)| !compressed),
+        "{files:?}"
+    );
     let source_before = store.get_source("c", "4321").expect("get");
 
     store.force_merge(vec!["c".into()]).expect("merge");
     let files = postings_files(dir.path());
-    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| *compressed), "{files:?}");
+    assert!(
+        !files.is_empty() && files.iter().all(|(_, compressed)| *compressed),
+        "{files:?}"
+    );
     assert_eq!(answers(&store), before);
     // Writes after the merge go to ordinary segments again, beside the compact one.
     store
-        .write(vec![item("c", Some("late"), json!({"@timestamp": "2026-11-20T11:00:00Z", "message": "refused late"}))])
+        .write(vec![item(
+            "c",
+            Some("late"),
+            json!({"@timestamp": "2026-11-20T11:00:00Z", "message": "refused late"}),
+        )])
         .expect("write");
     store.refresh().expect("refresh");
-    assert!(postings_files(dir.path()).iter().any(|(_, compressed)| !compressed));
+    assert!(
+        postings_files(dir.path())
+            .iter()
+            .any(|(_, compressed)| !compressed)
+    );
     assert_eq!(query(&store, "c", "refused"), before[0] + 1);
     drop(store);
 
@@ -466,9 +484,16 @@ fn an_idle_past_day_is_merged_compact_while_writes_go_on() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut written = 0;
     while segments() > 1 {
-        assert!(std::time::Instant::now() < deadline, "the past day was not merged");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the past day was not merged"
+        );
         let outcomes = store
-            .write(vec![item("today", None, json!({"@timestamp": Timestamp::now().to_string(), "message": "new"}))])
+            .write(vec![item(
+                "today",
+                None,
+                json!({"@timestamp": Timestamp::now().to_string(), "message": "new"}),
+            )])
             .expect("write");
         assert_eq!(outcomes[0].status, 201);
         written += 1;
@@ -476,7 +501,10 @@ fn an_idle_past_day_is_merged_compact_while_writes_go_on() {
     }
     let past_dir = dir.path().join("indexes").join("past");
     let files = postings_files(&past_dir);
-    assert!(!files.is_empty() && files.iter().all(|(_, compressed)| *compressed), "{files:?}");
+    assert!(
+        !files.is_empty() && files.iter().all(|(_, compressed)| *compressed),
+        "{files:?}"
+    );
     assert_eq!(query(&store, "past", "\"connection refused\""), 600);
     store.refresh().expect("refresh");
     assert_eq!(query(&store, "today", "new"), written);
