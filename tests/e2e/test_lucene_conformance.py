@@ -9,6 +9,9 @@ tests/lucene-oracle/conformance-queries.tsv is parsed by Lucene's classic QueryP
 Elasticsearch's additions: `_exists_`, `field:>=v` shorthands, pure negative clauses meaning
 "everything except") and sent to Osprey as `query_string` with `default_field: message`.
 The ids that match must be the same, and a query Lucene rejects must be rejected with a 400.
+Every query runs twice: on an index as written, and on a copy written in several refreshes
+and then merged with `_forcemerge`, whose segment keeps its postings and positions compact
+(zstd blocks): both storage formats must answer as Lucene does.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ QUERIES = ORACLE_DIR / "conformance-queries.tsv"
 KQL_QUERIES = ORACLE_DIR / "kql-queries.tsv"
 CURATED_DOCS = ORACLE_DIR / "conformance-docs.ndjson"
 INDEX = "conformance"
+COMPACT_INDEX = "conformance-compact"
+INDEXES = [INDEX, COMPACT_INDEX]
+COMPACT_TRAILER = b"OSPZBLK1"
 GENERATED_DOCS = 3000
 
 
@@ -99,21 +105,37 @@ def lucene_answers(corpus) -> dict[str, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def loaded(osprey_module, corpus):
+def bulk_load(server, index: str, numbered_lines: list[tuple[int, str]]) -> None:
     body = []
-    for n, line in enumerate(corpus):
-        body.append({"index": {"_index": INDEX, "_id": str(n)}})
+    for n, line in numbered_lines:
+        body.append({"index": {"_index": index, "_id": str(n)}})
         body.append(line)
-    status, _, data = request("POST", f"{osprey_module.es_url}/_bulk?refresh=true", ndjson(body),
+    status, _, data = request("POST", f"{server.es_url}/_bulk?refresh=true", ndjson(body),
                               headers={"Content-Type": "application/x-ndjson"}, timeout=300)
     answer = parse_json(data)
     assert status == 200 and not answer["errors"], data[:2000]
+
+
+@pytest.fixture(scope="module")
+def loaded(osprey_module, corpus):
+    numbered = list(enumerate(corpus))
+    bulk_load(osprey_module, INDEX, numbered)
+    # The copy: four refreshes (several segments per day), then one compact segment per day.
+    for part in range(4):
+        bulk_load(osprey_module, COMPACT_INDEX, numbered[part::4])
+    status, _, data = request("POST", f"{osprey_module.es_url}/{COMPACT_INDEX}/_forcemerge",
+                              timeout=300)
+    assert status == 200, data[:500]
+    postings = [p for p in (osprey_module.data_dir / "indexes" / COMPACT_INDEX).rglob("*")
+                if p.suffix in (".idx", ".pos")]
+    assert postings, "the merged copy has no postings files"
+    for path in postings:
+        assert path.read_bytes().endswith(COMPACT_TRAILER), f"{path} is not stored compact"
     return osprey_module
 
 
-def osprey_ids(server, query: str, language: str = "lucene"):
-    status, _, data = request("POST", f"{server.es_url}/{INDEX}/_search", {
+def osprey_ids(server, query: str, language: str = "lucene", index: str = INDEX):
+    status, _, data = request("POST", f"{server.es_url}/{index}/_search", {
         "query": {"query_string": {"query": query, "default_field": "message", "language": language}},
         "size": 10000,
         "_source": False,
@@ -147,10 +169,11 @@ def assert_same_ids(what: str, expected: list[int], ids: list[int], corpus: list
     )
 
 
+@pytest.mark.parametrize("index", INDEXES)
 @pytest.mark.parametrize(("cls", "query"), QUERY_LINES, ids=[f"{c}:{q}" for c, q in QUERY_LINES])
-def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
+def test_same_documents_as_lucene(cls, query, index, loaded, lucene_answers, corpus):
     lucene = lucene_answers[query]
-    status, body, ids = osprey_ids(loaded, query)
+    status, body, ids = osprey_ids(loaded, query, index=index)
     if "error" in lucene:
         assert status == 400, (
             f"Lucene rejects `{query}` ({lucene['error']}) but Osprey answered {status}: "
@@ -158,13 +181,16 @@ def test_same_documents_as_lucene(cls, query, loaded, lucene_answers, corpus):
         )
         return
     assert status == 200, f"Lucene parses `{query}` as `{lucene['lucene']}`; Osprey: {status} {str(body)[:500]}"
-    assert_same_ids(f"`{query}` [{cls}]: Lucene ({lucene['lucene']})", lucene["ids"], ids, corpus)
+    assert_same_ids(f"`{query}` [{cls}] on {index}: Lucene ({lucene['lucene']})", lucene["ids"], ids,
+                    corpus)
 
 
+@pytest.mark.parametrize("index", INDEXES)
 @pytest.mark.parametrize(("kql", "lucene"), KQL_LINES, ids=[k for k, _ in KQL_LINES])
-def test_kql_same_documents_as_its_lucene_equivalent(kql, lucene, loaded, lucene_answers, corpus):
+def test_kql_same_documents_as_its_lucene_equivalent(kql, lucene, index, loaded, lucene_answers,
+                                                     corpus):
     answer = lucene_answers[lucene]
     assert "error" not in answer, f"the Lucene equivalent `{lucene}` must parse: {answer['error']}"
-    status, body, ids = osprey_ids(loaded, kql, language="kql")
+    status, body, ids = osprey_ids(loaded, kql, language="kql", index=index)
     assert status == 200, f"KQL `{kql}`: Osprey {status} {str(body)[:500]}"
     assert_same_ids(f"KQL `{kql}` vs Lucene `{lucene}` ({answer['lucene']})", answer["ids"], ids, corpus)
