@@ -5,14 +5,15 @@
 //! lot of redundancy on logs (term frequencies of 1, the positions of one-token values, the doc
 //! ids of nearly unique tokens): in 32 KiB zstd blocks they take 0.78× and 0.38× of their bytes.
 //! [`BlockCompressedDirectory`] wraps the directory a partition's segments live in. While its
-//! switch is on (the engine turns it on for the merge of a past day, as an ILM warm phase
-//! switches Elasticsearch to `best_compression`) it compresses those two components as tantivy
-//! writes them; the segments of the day being written stay as tantivy wrote them, so ingest
-//! pays nothing. Compressed files serve tantivy's ranged reads from decompressed blocks, kept
-//! in a cache shared by every partition. Every other file (term
-//! dictionaries and columns, read whole or already compressed; the doc store; metadata) passes
-//! through unchanged, as do `.idx` and `.pos` files written before this format (they end with
-//! tantivy's own footer, never with [`MAGIC`]).
+//! switch is on (the engine turns it on while it merges a whole partition: a past day, as an
+//! ILM warm phase switches Elasticsearch to `best_compression`, or on `_forcemerge`) it
+//! compresses those two components as tantivy writes them; the segments of the day being
+//! written stay as tantivy writes them, so ingest pays nothing. Compressed files serve
+//! tantivy's ranged reads from decompressed blocks, kept in a cache shared by every partition.
+//! Every other file (term dictionaries and columns, which tantivy reads whole; the doc store,
+//! already compressed; metadata) passes through unchanged, as do `.idx` and `.pos` files
+//! written with the switch off or before this format (they end with tantivy's own footer,
+//! never with [`MAGIC`]).
 //!
 //! A compressed file is its blocks, then the end offset of each block (u64 LE), then a trailer:
 //! the uncompressed length (u64 LE), the number of blocks and the block length (u32 LE each) and

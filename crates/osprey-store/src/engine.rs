@@ -663,6 +663,8 @@ struct ActiveWriter {
     dirty: bool,
     /// A merge of the whole partition running on tantivy's merge thread.
     merge: Option<PendingMerge>,
+    /// The last such merge failed: the writer is closed when idle without trying again.
+    merge_failed: bool,
 }
 
 /// A merge of all of a partition's segments into one compact segment. The indexer polls it
@@ -1512,6 +1514,7 @@ impl Indexer {
                     last_used: Instant::now(),
                     dirty: false,
                     merge: None,
+                    merge_failed: false,
                 },
             );
         }
@@ -1729,6 +1732,7 @@ impl Indexer {
                 .map_err(engine_error)
                 .and_then(|_| pending.partition.reader.reload().map_err(engine_error));
             active.merge = None;
+            active.merge_failed = outcome.is_err();
             if let Err(e) = &outcome {
                 tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a partition failed");
             }
@@ -1771,7 +1775,8 @@ impl Indexer {
             // A past day no longer receives writes (but for stragglers): merge it into one
             // compact segment before letting go of its writer, as an ILM warm phase would. The
             // writer is let go once the merge is done and it has been idle again.
-            if key.day < today {
+            let failed_before = self.writers.get(&key).is_some_and(|w| w.merge_failed);
+            if key.day < today && !failed_before {
                 let live = self.shared.indexes.read().get(&key.index).cloned();
                 match live.map(|live| self.start_merge(&live, &key)) {
                     Some(Ok(true)) => continue,

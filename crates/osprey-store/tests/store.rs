@@ -319,39 +319,54 @@ fn retention_drops_whole_old_partitions_and_replay_does_not_revive_them() {
     assert_eq!(query(&sized, "s", "*:*"), 1);
 }
 
-#[test]
-fn force_merge_leaves_one_segment_per_partition() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
-    for batch in 0..3 {
-        let items = (0..10)
-            .map(|i| {
-                item(
-                    "m",
-                    Some(&format!("{batch}-{i}")),
-                    json!({"@timestamp": "2026-11-20T00:00:00Z", "message": "merge me"}),
-                )
-            })
+/// Writes `batches` × `per_batch` documents to `index`, refreshing after each batch (so each
+/// partition gets several segments); document `i` gets id `i` and the body `doc(i)`.
+fn write_in_refreshes(
+    store: &Store,
+    index: &str,
+    batches: usize,
+    per_batch: usize,
+    doc: impl Fn(usize) -> Value,
+) {
+    for batch in 0..batches {
+        let items = (batch * per_batch..(batch + 1) * per_batch)
+            .map(|i| item(index, Some(&i.to_string()), doc(i)))
             .collect();
         store.write(items).expect("write");
         store.refresh().expect("refresh");
     }
-    let index = store.index("m").expect("index");
-    let segments = |store: &Store| -> usize {
-        let _ = store;
-        index
-            .partitions
-            .read()
-            .values()
-            .map(|p| p.index.searchable_segment_ids().expect("ids").len())
-            .sum()
-    };
+}
+
+/// Searchable segments over all partitions of `index`.
+fn segment_count(store: &Store, index: &str) -> usize {
+    store
+        .index(index)
+        .expect("index")
+        .partitions
+        .read()
+        .values()
+        .map(|p| p.index.searchable_segment_ids().expect("ids").len())
+        .sum()
+}
+
+#[test]
+fn force_merge_leaves_one_segment_per_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+    write_in_refreshes(
+        &store,
+        "m",
+        3,
+        10,
+        |_| json!({"@timestamp": "2026-11-20T00:00:00Z", "message": "merge me"}),
+    );
     // At least one segment per refresh (one per indexing thread that received documents).
-    assert!(segments(&store) >= 3, "{} segments", segments(&store));
+    let segments = segment_count(&store, "m");
+    assert!(segments >= 3, "{segments} segments");
     store.force_merge(vec!["m".into()]).expect("merge");
-    assert_eq!(segments(&store), 1);
+    assert_eq!(segment_count(&store, "m"), 1);
     assert_eq!(query(&store, "m", "merge"), 30);
-    assert!(store.get_document("m", "2-9").expect("get").is_some());
+    assert!(store.get_document("m", "29").expect("get").is_some());
 }
 
 /// Postings and positions files of a partition, and whether each is stored compressed.
@@ -392,26 +407,15 @@ fn merged_days_are_stored_compact_and_answer_the_same() {
     let answers =
         |store: &Store| -> Vec<u64> { queries.iter().map(|q| query(store, "c", q)).collect() };
     let store = Store::open(StoreConfig::new(dir.path())).expect("open");
-    for batch in 0..4 {
-        let items = (0..1500)
-            .map(|n| {
-                let i = batch * 1500 + n;
-                item(
-                    "c",
-                    Some(&format!("{i}")),
-                    json!({
-                        "@timestamp": format!("2026-11-{:02}T10:00:00Z", 20 + i % 2),
-                        "message": if i % 3 == 0 { format!("GET /api/users/{i} connection refused by service") } else { format!("request r{i} served in {i} ms") },
-                        "request_id": format!("r{i}"),
-                        "status": 200 + (i % 4) * 100,
-                        "kubernetes": {"labels": {"app": if i % 5 == 0 { "flask" } else { "redis" }}},
-                    }),
-                )
-            })
-            .collect();
-        store.write(items).expect("write");
-        store.refresh().expect("refresh");
-    }
+    write_in_refreshes(&store, "c", 4, 1500, |i| {
+        json!({
+            "@timestamp": format!("2026-11-{:02}T10:00:00Z", 20 + i % 2),
+            "message": if i % 3 == 0 { format!("GET /api/users/{i} connection refused by service") } else { format!("request r{i} served in {i} ms") },
+            "request_id": format!("r{i}"),
+            "status": 200 + (i % 4) * 100,
+            "kubernetes": {"labels": {"app": if i % 5 == 0 { "flask" } else { "redis" }}},
+        })
+    });
     let before = answers(&store);
     assert!(before.iter().all(|&n| n > 0), "{before:?}");
     let files = postings_files(dir.path());
@@ -457,28 +461,14 @@ fn an_idle_past_day_is_merged_compact_while_writes_go_on() {
     let mut config = StoreConfig::new(dir.path());
     config.idle_writer_timeout = std::time::Duration::from_millis(200);
     let store = Store::open(config).expect("open");
-    for batch in 0..3 {
-        let items = (0..200)
-            .map(|i| {
-                item(
-                    "past",
-                    Some(&format!("{batch}-{i}")),
-                    json!({"@timestamp": "2026-11-20T10:00:00Z", "message": format!("old line {i} connection refused")}),
-                )
-            })
-            .collect();
-        store.write(items).expect("write");
-        store.refresh().expect("refresh");
-    }
-    let index = store.index("past").expect("index");
-    let segments = || -> usize {
-        index
-            .partitions
-            .read()
-            .values()
-            .map(|p| p.index.searchable_segment_ids().expect("ids").len())
-            .sum()
-    };
+    write_in_refreshes(
+        &store,
+        "past",
+        3,
+        200,
+        |i| json!({"@timestamp": "2026-11-20T10:00:00Z", "message": format!("old line {i} connection refused")}),
+    );
+    let segments = || segment_count(&store, "past");
     assert!(segments() >= 3, "{} segments", segments());
     // Today's writes keep being acknowledged while the past day merges on its own.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
