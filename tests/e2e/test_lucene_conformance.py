@@ -194,3 +194,22 @@ def test_kql_same_documents_as_its_lucene_equivalent(kql, lucene, index, loaded,
     status, body, ids = osprey_ids(loaded, kql, language="kql", index=index)
     assert status == 200, f"KQL `{kql}`: Osprey {status} {str(body)[:500]}"
     assert_same_ids(f"KQL `{kql}` vs Lucene `{lucene}` ({answer['lucene']})", answer["ids"], ids, corpus)
+
+
+def test_compact_reads_go_through_the_block_cache(loaded):
+    """Searches of the merged copy read its postings through the block cache, and /metrics says so."""
+    def cache_lookups() -> int:
+        status, _, data = request("GET", f"{loaded.http_url}/metrics")
+        assert status == 200
+        counts = {}
+        for line in data.decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("osprey_store_block_cache_hits_total", "osprey_store_block_cache_misses_total"):
+                counts[name] = int(float(value))
+        assert len(counts) == 2, f"block cache counters missing from /metrics: {counts}"
+        return sum(counts.values())
+
+    before = cache_lookups()
+    status, _, ids = osprey_ids(loaded, "get OR error OR info", index=COMPACT_INDEX)
+    assert status == 200 and ids, "common words match nothing on the merged copy"
+    assert cache_lookups() > before

@@ -93,10 +93,30 @@ impl Collector for StoreCollector {
                 stats.refreshes_before_reads.load(Ordering::Relaxed),
             ),
         ];
-        for (name, help, value) in counters {
+        let cache = self.store.block_cache_stats();
+        let cache_counters = [
+            (
+                "osprey_store_block_cache_hits",
+                "Lookups of compact (merged past-day) postings found decompressed in the block cache",
+                cache.hits,
+            ),
+            (
+                "osprey_store_block_cache_misses",
+                "Lookups of compact postings that had to decompress (size the cache with [store] block_cache_mb)",
+                cache.misses,
+            ),
+        ];
+        for (name, help, value) in counters.into_iter().chain(cache_counters) {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             ConstCounter::new(value).encode(metric)?;
         }
+        let metric = encoder.encode_descriptor(
+            "osprey_store_block_cache_bytes",
+            "Decompressed bytes held by the block cache",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(cache.bytes as i64).encode(metric)?;
         let indexes = self.store.indexes();
         let partitions: usize = indexes.iter().map(|i| i.partitions.read().len()).sum();
         for (name, help, value) in [

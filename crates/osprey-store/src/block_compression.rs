@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -60,6 +60,19 @@ type CacheKey = (Arc<Path>, u64, u64);
 pub struct BlockCache {
     capacity_bytes: usize,
     inner: Mutex<CacheInner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What the cache has done since the process started, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCacheStats {
+    /// Lookups of a block or a multi-block range found in the cache.
+    pub hits: u64,
+    /// Lookups not found (the block is then decompressed, the range assembled).
+    pub misses: u64,
+    /// Decompressed bytes held now.
+    pub bytes: u64,
 }
 
 struct CacheInner {
@@ -78,11 +91,30 @@ impl BlockCache {
                 blocks: LruCache::unbounded(),
                 bytes: 0,
             }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
+    /// Hits, misses and size.
+    pub fn stats(&self) -> BlockCacheStats {
+        BlockCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            bytes: self.inner.lock().bytes as u64,
+        }
+    }
+
+    /// The entry, counting a hit or a miss.
     fn get(&self, key: &CacheKey) -> Option<Arc<[u8]>> {
-        self.inner.lock().blocks.get(key).cloned()
+        let found = self.inner.lock().blocks.get(key).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     fn insert(&self, key: CacheKey, block: Arc<[u8]>) {

@@ -23,6 +23,7 @@ use tantivy::query::TermQuery;
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
+use crate::block_compression::{BlockCache, BlockCacheStats};
 use crate::error::{Result, StoreError};
 use crate::mapping::{IndexMapping, TIMESTAMP_FIELD, parse_date_millis};
 use crate::metastore::{Catalog, FileMetastore, IndexMeta, Metastore};
@@ -257,6 +258,7 @@ pub(crate) struct Shared {
     pending: Mutex<HashMap<(String, String), Pending>>,
     pub(crate) fields: Fields,
     pub(crate) stats: StoreStats,
+    block_cache: Arc<BlockCache>,
     /// `_source` of recent hits, rebuilt from their holes.
     pub(crate) filled_sources: FilledSources,
     /// When the store was opened: the origin of `last_search_ms`.
@@ -373,9 +375,10 @@ impl Store {
                 config.data_dir.display()
             )));
         }
+        let block_cache = Arc::new(BlockCache::new(config.block_cache_bytes));
         let storage: Arc<dyn SegmentStorage> = Arc::new(LocalStorage::new(
             config.data_dir.join("indexes"),
-            config.block_cache_bytes,
+            block_cache.clone(),
         ));
         let metastore: Arc<dyn Metastore> =
             Arc::new(FileMetastore::new(config.data_dir.join("catalog.json")));
@@ -389,6 +392,7 @@ impl Store {
             pending: Mutex::new(HashMap::new()),
             fields: fields(),
             stats: StoreStats::default(),
+            block_cache,
             filled_sources: FilledSources::default(),
             opened: Instant::now(),
             last_search_ms: AtomicU64::new(0),
@@ -525,6 +529,11 @@ impl Store {
     /// Counters.
     pub fn stats(&self) -> &StoreStats {
         &self.shared.stats
+    }
+
+    /// The cache of decompressed compact postings and positions.
+    pub fn block_cache_stats(&self) -> BlockCacheStats {
+        self.shared.block_cache.stats()
     }
 
     /// Live index by name.

@@ -56,13 +56,10 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// Stores under `root`, with up to `block_cache_bytes` of decompressed compact postings
-    /// and positions cached for all partitions together.
-    pub fn new(root: PathBuf, block_cache_bytes: usize) -> LocalStorage {
-        LocalStorage {
-            root,
-            block_cache: Arc::new(BlockCache::new(block_cache_bytes)),
-        }
+    /// Stores under `root`; `block_cache` holds decompressed compact postings and positions
+    /// for all partitions together.
+    pub fn new(root: PathBuf, block_cache: Arc<BlockCache>) -> LocalStorage {
+        LocalStorage { root, block_cache }
     }
 
     fn index_dir(&self, index: &str, incarnation: u64) -> PathBuf {
