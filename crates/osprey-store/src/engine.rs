@@ -8,7 +8,7 @@
 //! its payload, reloads readers and truncates the WAL. Replay after a crash re-applies each
 //! logged operation to the partitions whose committed LSN is below it, so it is idempotent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -672,8 +672,6 @@ struct ActiveWriter {
     dirty: bool,
     /// A merge of the whole partition running on tantivy's merge thread.
     merge: Option<PendingMerge>,
-    /// The last such merge failed: the writer is closed when idle without trying again.
-    merge_failed: bool,
 }
 
 /// A merge of all of a partition's segments into one compact segment. The indexer polls it
@@ -713,6 +711,10 @@ struct Indexer {
     wal: Wal,
     writers: HashMap<PartitionKey, ActiveWriter>,
     force_merges: Vec<ForceMergeRequest>,
+    /// Past days whose merge failed: not tried again on their own (`_forcemerge` still does).
+    failed_merges: HashSet<PartitionKey>,
+    /// When past days without a writer were last looked at for merging.
+    last_leftover_check: Instant,
     /// LSN each partition has committed (from its commit payload).
     committed: HashMap<PartitionKey, Lsn>,
     catalog_dirty: bool,
@@ -762,6 +764,8 @@ impl Indexer {
             wal,
             writers: HashMap::new(),
             force_merges: Vec::new(),
+            failed_merges: HashSet::new(),
+            last_leftover_check: Instant::now(),
             committed,
             catalog_dirty: false,
             ids: DocIdGenerator::new(
@@ -863,6 +867,7 @@ impl Indexer {
                 }
                 self.poll_merges();
                 self.close_idle_writers();
+                self.merge_left_over_days();
                 self.apply_retention(false);
                 if self.disk_full {
                     self.check_reserve();
@@ -1523,7 +1528,6 @@ impl Indexer {
                     last_used: Instant::now(),
                     dirty: false,
                     merge: None,
-                    merge_failed: false,
                 },
             );
         }
@@ -1741,7 +1745,11 @@ impl Indexer {
                 .map_err(engine_error)
                 .and_then(|_| pending.partition.reader.reload().map_err(engine_error));
             active.merge = None;
-            active.merge_failed = outcome.is_err();
+            if outcome.is_err() {
+                self.failed_merges.insert(key.clone());
+            } else {
+                self.failed_merges.remove(key);
+            }
             if let Err(e) = &outcome {
                 tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a partition failed");
             }
@@ -1771,6 +1779,37 @@ impl Indexer {
         });
     }
 
+    /// Merges past days that no writer holds but that still have several segments (the
+    /// process stopped before their writer went idle): one at a time, once per idle timeout.
+    fn merge_left_over_days(&mut self) {
+        let interval = self.shared.config.idle_writer_timeout;
+        if self.last_leftover_check.elapsed() < interval
+            || self.writers.values().any(|w| w.merge.is_some())
+        {
+            return;
+        }
+        self.last_leftover_check = Instant::now();
+        let today = day_of(now_millis());
+        let candidate = self.shared.indexes.read().values().find_map(|live| {
+            live.partitions
+                .read()
+                .values()
+                .find(|p| {
+                    p.key.day < today
+                        && !self.writers.contains_key(&p.key)
+                        && !self.failed_merges.contains(&p.key)
+                        && p.reader.searcher().segment_readers().len() > 1
+                })
+                .map(|p| (live.clone(), p.key.clone()))
+        });
+        if let Some((live, key)) = candidate
+            && let Err(e) = self.start_merge(&live, &key)
+        {
+            tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
+            self.failed_merges.insert(key);
+        }
+    }
+
     fn close_idle_writers(&mut self) {
         let timeout = self.shared.config.idle_writer_timeout;
         let idle: Vec<PartitionKey> = self
@@ -1784,8 +1823,7 @@ impl Indexer {
             // A past day no longer receives writes (but for stragglers): merge it into one
             // compact segment before letting go of its writer, as an ILM warm phase would. The
             // writer is let go once the merge is done and it has been idle again.
-            let failed_before = self.writers.get(&key).is_some_and(|w| w.merge_failed);
-            if key.day < today && !failed_before {
+            if key.day < today && !self.failed_merges.contains(&key) {
                 let live = self.shared.indexes.read().get(&key.index).cloned();
                 match live.map(|live| self.start_merge(&live, &key)) {
                     Some(Ok(true)) => continue,

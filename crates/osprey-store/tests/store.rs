@@ -501,6 +501,40 @@ fn an_idle_past_day_is_merged_compact_while_writes_go_on() {
 }
 
 #[test]
+fn a_past_day_left_unmerged_by_a_restart_is_merged_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        // Long idle timeout: the store closes before the day is merged.
+        let store = Store::open(StoreConfig::new(dir.path())).expect("open");
+        write_in_refreshes(
+            &store,
+            "left",
+            3,
+            100,
+            |i| json!({"@timestamp": "2026-11-19T08:00:00Z", "message": format!("left over {i}")}),
+        );
+        assert!(segment_count(&store, "left") >= 3);
+    }
+    let mut config = StoreConfig::new(dir.path());
+    config.idle_writer_timeout = std::time::Duration::from_millis(200);
+    let store = Store::open(config).expect("reopen");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while segment_count(&store, "left") > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the left-over day was not merged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let files = postings_files(&dir.path().join("indexes").join("left"));
+    assert!(
+        !files.is_empty() && files.iter().all(|(_, compressed)| *compressed),
+        "{files:?}"
+    );
+    assert_eq!(query(&store, "left", "left"), 300);
+}
+
+#[test]
 fn time_ranges_skip_other_days_without_losing_edges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(StoreConfig::new(dir.path())).expect("open");
