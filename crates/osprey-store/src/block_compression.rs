@@ -155,24 +155,24 @@ pub struct BlockCompressedDirectory<D> {
     /// Makes cache keys unique across partitions (tantivy's paths are relative).
     root: PathBuf,
     cache: Arc<BlockCache>,
-    compress_writes: Arc<AtomicBool>,
+    compact_writes: Arc<AtomicBool>,
 }
 
 impl<D: Directory + Clone> BlockCompressedDirectory<D> {
     /// Wraps `inner`, whose files live under `root`; writes are compressed while the switch
-    /// returned by [`Self::compress_writes`] is on (off at first).
+    /// returned by [`Self::compact_writes`] is on (off at first).
     pub fn new(inner: D, root: PathBuf, cache: Arc<BlockCache>) -> BlockCompressedDirectory<D> {
         BlockCompressedDirectory {
             inner,
             root,
             cache,
-            compress_writes: Arc::new(AtomicBool::new(false)),
+            compact_writes: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// The switch, shared by every clone of this directory.
-    pub fn compress_writes(&self) -> Arc<AtomicBool> {
-        self.compress_writes.clone()
+    pub fn compact_writes(&self) -> Arc<AtomicBool> {
+        self.compact_writes.clone()
     }
 }
 
@@ -200,7 +200,7 @@ impl<D: Directory + Clone> Directory for BlockCompressedDirectory<D> {
 
     fn open_write(&self, path: &Path) -> Result<WritePtr, OpenWriteError> {
         let writer = self.inner.open_write(path)?;
-        if !is_compressed_component(path) || !self.compress_writes.load(Ordering::Relaxed) {
+        if !is_compressed_component(path) || !self.compact_writes.load(Ordering::Relaxed) {
             return Ok(writer);
         }
         let compressing = CompressingWriter::new(writer)
@@ -235,8 +235,8 @@ struct CompressingWriter {
     block: Vec<u8>,
     compressed: Vec<u8>,
     compressor: zstd::bulk::Compressor<'static>,
+    /// End of each written block in the file.
     block_ends: Vec<u64>,
-    written: u64,
     raw_len: u64,
 }
 
@@ -251,7 +251,6 @@ impl CompressingWriter {
             compressed: Vec::with_capacity(zstd::zstd_safe::compress_bound(BLOCK_LEN)),
             compressor,
             block_ends: Vec::new(),
-            written: 0,
             raw_len: 0,
         })
     }
@@ -261,9 +260,9 @@ impl CompressingWriter {
         self.compressor
             .compress_to_buffer(&self.block, &mut self.compressed)?;
         self.inner.write_all(&self.compressed)?;
-        self.written += self.compressed.len() as u64;
+        let start = self.block_ends.last().copied().unwrap_or(0);
+        self.block_ends.push(start + self.compressed.len() as u64);
         self.raw_len += self.block.len() as u64;
-        self.block_ends.push(self.written);
         self.block.clear();
         Ok(())
     }
@@ -496,11 +495,7 @@ impl FileHandle for CompressedFile {
 pub fn round_trip_in_memory(data: &[u8], chunk: usize, range: Range<usize>) -> io::Result<Vec<u8>> {
     let dir = in_memory_directory();
     let path = Path::new("round_trip.idx");
-    let mut writer = dir.open_write(path).map_err(io::Error::other)?;
-    for piece in data.chunks(chunk.max(1)) {
-        writer.write_all(piece)?;
-    }
-    writer.terminate()?;
+    write_in_pieces(&dir, path, data, chunk)?;
     let file = dir.open_read(path).map_err(io::Error::other)?;
     let end = range.end.min(data.len());
     let start = range.start.min(end);
@@ -519,13 +514,23 @@ pub fn read_stored_in_memory(stored: &[u8], range: Range<usize>) -> io::Result<V
     Ok(file.read_bytes_slice(start..end)?.as_slice().to_vec())
 }
 
+/// Writes `data` to a new file in pieces of `chunk` bytes, as tantivy's serializers do.
+fn write_in_pieces(dir: &impl Directory, path: &Path, data: &[u8], chunk: usize) -> io::Result<()> {
+    let mut writer = dir.open_write(path).map_err(io::Error::other)?;
+    for piece in data.chunks(chunk.max(1)) {
+        writer.write_all(piece)?;
+    }
+    writer.terminate()
+}
+
+/// A directory in memory with its switch on.
 fn in_memory_directory() -> BlockCompressedDirectory<tantivy::directory::RamDirectory> {
     let dir = BlockCompressedDirectory::new(
         tantivy::directory::RamDirectory::create(),
         PathBuf::from("/in-memory"),
         Arc::new(BlockCache::new(4 * BLOCK_LEN)),
     );
-    dir.compress_writes.store(true, Ordering::Relaxed);
+    dir.compact_writes.store(true, Ordering::Relaxed);
     dir
 }
 
@@ -536,21 +541,11 @@ mod tests {
     use tantivy::directory::RamDirectory;
 
     fn directory() -> BlockCompressedDirectory<RamDirectory> {
-        let dir = BlockCompressedDirectory::new(
-            RamDirectory::create(),
-            PathBuf::from("/partition"),
-            Arc::new(BlockCache::new(4 * BLOCK_LEN)),
-        );
-        dir.compress_writes().store(true, Ordering::Relaxed);
-        dir
+        in_memory_directory()
     }
 
     fn write(dir: &impl Directory, path: &str, data: &[u8], chunk: usize) {
-        let mut writer = dir.open_write(Path::new(path)).unwrap();
-        for piece in data.chunks(chunk.max(1)) {
-            writer.write_all(piece).unwrap();
-        }
-        writer.terminate().unwrap();
+        write_in_pieces(dir, Path::new(path), data, chunk).expect("written");
     }
 
     /// Bytes like postings: small integers, runs, a little noise.
@@ -598,7 +593,7 @@ mod tests {
         );
         // Postings of a segment written with the switch off (or before this format): read as
         // they are.
-        dir.compress_writes().store(false, Ordering::Relaxed);
+        dir.compact_writes().store(false, Ordering::Relaxed);
         write(&dir.clone(), "hot.pos", &data, 4096);
         let stored = dir.inner.open_read(Path::new("hot.pos")).unwrap();
         assert_eq!(stored.read_bytes().unwrap().as_slice(), &data[..]);

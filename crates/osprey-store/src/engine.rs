@@ -1730,7 +1730,6 @@ impl Indexer {
     /// Finishes the merges that are done: searches see their segment, and `_forcemerge`
     /// requests whose merges are all done are answered.
     fn poll_merges(&mut self) {
-        let mut finished = Vec::new();
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
         for (key, active) in &mut self.writers {
             let Some(pending) = active.merge.as_mut() else {
@@ -1745,22 +1744,15 @@ impl Indexer {
                 .map_err(engine_error)
                 .and_then(|_| pending.partition.reader.reload().map_err(engine_error));
             active.merge = None;
-            if outcome.is_err() {
-                self.failed_merges.insert(key.clone());
-            } else {
+            let Err(e) = outcome else {
                 self.failed_merges.remove(key);
-            }
-            if let Err(e) = &outcome {
-                tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a partition failed");
-            }
-            finished.push((key.clone(), outcome));
-        }
-        for (key, outcome) in &finished {
-            if let Err(e) = outcome {
-                for request in &mut self.force_merges {
-                    if request.error.is_none() && request.waiting_for.contains(key) {
-                        request.error = Some(merge_failure(e, key));
-                    }
+                continue;
+            };
+            tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a partition failed");
+            self.failed_merges.insert(key.clone());
+            for request in &mut self.force_merges {
+                if request.error.is_none() && request.waiting_for.contains(key) {
+                    request.error = Some(merge_failure(&e, key));
                 }
             }
         }
@@ -1802,11 +1794,21 @@ impl Indexer {
                 })
                 .map(|p| (live.clone(), p.key.clone()))
         });
-        if let Some((live, key)) = candidate
-            && let Err(e) = self.start_merge(&live, &key)
-        {
-            tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
-            self.failed_merges.insert(key);
+        if let Some((live, key)) = candidate {
+            self.start_past_day_merge(&live, &key);
+        }
+    }
+
+    /// Starts the merge of a past day that no one asked for; a failure to start is logged and
+    /// remembered like a failed merge. Whether a merge runs.
+    fn start_past_day_merge(&mut self, live: &Arc<LiveIndex>, key: &PartitionKey) -> bool {
+        match self.start_merge(live, key) {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
+                self.failed_merges.insert(key.clone());
+                false
+            }
         }
     }
 
@@ -1825,12 +1827,8 @@ impl Indexer {
             // writer is let go once the merge is done and it has been idle again.
             if key.day < today && !self.failed_merges.contains(&key) {
                 let live = self.shared.indexes.read().get(&key.index).cloned();
-                match live.map(|live| self.start_merge(&live, &key)) {
-                    Some(Ok(true)) => continue,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, index = %key.index, day = key.day, "merging a past day failed");
-                    }
-                    Some(Ok(false)) | None => {}
+                if live.is_some_and(|live| self.start_past_day_merge(&live, &key)) {
+                    continue;
                 }
             }
             if let Some(active) = self.writers.remove(&key)

@@ -48,8 +48,8 @@ pub trait SegmentStorage: Send + Sync {
     fn remove_temporary_files(&self, key: &PartitionKey);
 }
 
-/// Partitions as directories on the local disk, memory-mapped for reading, postings and
-/// positions in compressed blocks.
+/// Partitions as directories on the local disk, memory-mapped for reading; the postings and
+/// positions of merged past days in compressed blocks.
 pub struct LocalStorage {
     root: PathBuf,
     block_cache: Arc<BlockCache>,
@@ -86,7 +86,7 @@ impl SegmentStorage for LocalStorage {
         let mmap = MmapDirectory::open(&dir).map_err(io::Error::other)?;
         let directory = BlockCompressedDirectory::new(mmap, dir, self.block_cache.clone());
         Ok(PartitionDirectory {
-            compact_writes: directory.compress_writes(),
+            compact_writes: directory.compact_writes(),
             directory: Box::new(directory),
         })
     }
