@@ -34,7 +34,7 @@ step() {
 # ---------------------------------------------------------------- dependencies
 # golang-go + sprig + sigs.k8s.io/yaml: tests/helm/render.go renders the Helm chart with Helm's
 # own template engine and functions (no helm binary can be installed here).
-APT_PACKAGES=(liblucene8-java openjdk-17-jdk-headless rsyslog rsyslog-elasticsearch python3-venv redis-server
+APT_PACKAGES=(liblucene8-java openjdk-17-jdk-headless rsyslog rsyslog-elasticsearch python3-venv redis-server chromium
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev)
 
 ensure_apt_packages() {

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod es;
 pub mod forward;
@@ -89,17 +90,27 @@ async fn metrics_endpoint(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn home() -> Json<serde_json::Value> {
+/// `/`: the web UI for browsers (which ask for HTML), the endpoint list for everyone else.
+async fn home(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return osprey_ui::index(&headers);
+    }
     Json(json!({
         "name": "osprey",
         "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": {"health": "/health", "metrics": "/metrics"},
+        "endpoints": {"ui": "/", "api": "/api/v1", "jaeger_query": "/jaeger/api", "health": "/health", "metrics": "/metrics"},
         "listeners": Listener::ALL.iter().map(|l| json!({"name": l.name(), "env": l.env_var(), "default": l.default_addr(), "serves": l.serves()})).collect::<Vec<_>>()
     }))
+    .into_response()
 }
 
-/// Routes of the HTTP listener.
-pub fn http_router(state: AppState) -> Router {
+/// Routes of the HTTP listener: the web UI and its native API, the Jaeger query API under
+/// `/jaeger` (so that the page needs one origin), `/health`, `/metrics`, and `_bulk` for agents.
+pub fn http_router(state: AppState, spans: Arc<SpanStore>) -> Router {
     // The node agent ships here: `_bulk`, exactly as on the ELASTIC listener (gzip bodies, the
     // same limit), so that the agent speaks one protocol to Osprey and to Elasticsearch; and
     // the `_refresh` + `_search` with which it finds what its last batch left stored.
@@ -116,6 +127,9 @@ pub fn http_router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_endpoint))
         .merge(bulk)
+        .merge(api::router())
+        .merge(osprey_ui::router())
+        .nest_service("/jaeger", traces::query::router(spans))
         .layer(middleware::from_fn_with_state(
             (state.clone(), "HTTP"),
             count_requests,
@@ -324,7 +338,7 @@ pub async fn serve(
             continue;
         }
         let router = match listener {
-            Listener::Http => http_router(state.clone()),
+            Listener::Http => http_router(state.clone(), spans.clone()),
             Listener::Elastic => elastic_router(state.clone()),
             Listener::JaegerQuery => traces::query::router(spans.clone()),
             Listener::JaegerHttp => ingest::jaeger_http_router(spans.clone(), max_body_bytes),

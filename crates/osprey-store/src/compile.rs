@@ -21,6 +21,7 @@ use crate::analysis::analyze;
 use crate::automata::{LuceneDfa, PathPrefixed, WildcardAutomaton};
 use crate::column_range::{BoolColumnQuery, ColumnRangeQuery, Number, integer_bounds};
 use crate::error::{Result, StoreError};
+use crate::exclusion::ExclusionQuery;
 use crate::fuzzy::TopFuzzyQuery;
 use crate::keyword_query::{DictionaryAutomatonQuery, TermAutomatonQuery};
 use crate::mapping::{FieldType, IndexMapping, TIMESTAMP_FIELD};
@@ -367,7 +368,8 @@ impl CompileContext<'_> {
             ));
         }
         for q in &b.must_not {
-            clauses.push((Occur::MustNot, self.compile(q)?));
+            let excluded = ExclusionQuery(self.compile(q)?);
+            clauses.push((Occur::MustNot, Box::new(excluded)));
         }
         let required = !b.must.is_empty() || !b.filter.is_empty();
         let minimum = b

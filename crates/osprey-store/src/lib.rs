@@ -19,6 +19,7 @@ mod column_range;
 mod compile;
 mod engine;
 mod error;
+mod exclusion;
 mod fuzzy;
 pub mod json_node;
 mod keyword_query;
