@@ -147,6 +147,23 @@ def main():
         row(f"Query `{c}` p99 (ms)", fmt(o99 and o99 / 1e3, digits=2), fmt(l99 and l99 / 1e3, digits=2),
             ratio(o99, l99))
 
+    # Discover's first page (100 newest hits + exact total + histogram) per search.
+    od = {q["name"]: q for q in load_lines(os.path.join(r, "osprey-discover.json")) if q.get("type") == "discover"}
+    ld = {q["name"]: q for q in load_lines(os.path.join(r, "lucene-discover.json")) if q.get("type") == "discover"}
+    for name in dict.fromkeys(list(ld) + list(od)):
+        o, l = od.get(name, {}), ld.get(name, {})
+        o50, l50 = o.get("p50_us"), l.get("p50_us")
+        hits = o.get("hits", l.get("hits"))
+        label = f"Discover `{name}` ({o.get('window', l.get('window'))}, {fmt(hits)} hits) p50 (ms)"
+        row(label, fmt(o50 and o50 / 1e3, digits=2), fmt(l50 and l50 / 1e3, digits=2), ratio(o50, l50))
+        s50 = o.get("server_p50_us")
+        row("... Osprey server time p50 / p99 (ms)", f"{fmt(s50 and s50 / 1e3, digits=2)} / {fmt(o.get('server_p99_us') and o['server_p99_us'] / 1e3, digits=2)}", "", "")
+        if o and l and o.get("hits") != l.get("hits"):
+            row(f"... hits differ for `{name}`", fmt(o.get("hits")), fmt(l.get("hits")), "")
+    for t in (q for q in load_lines(os.path.join(r, "osprey-discover.json")) if q.get("type") == "trace"):
+        row(f"Trace of {t['spans']:,} spans by id, p50 / p99 (ms)",
+            f"{fmt(t['p50_us'] / 1e3, digits=1)} / {fmt(t['p99_us'] / 1e3, digits=1)}", "n/a", "")
+
     # Hit-count agreement, per query.
     oqs = {(q["class"], q["query"]): q for q in oq if q.get("type") == "query"}
     lqs = {(q["class"], q["query"]): q for q in lq if q.get("type") == "query"}
@@ -172,6 +189,8 @@ def main():
                "ES-like dynamic mapping, no translog/HTTP/replication")
     out.append(f"- Queries: `bench/queries.tsv`, {a.repeat} timed runs each after warm-up; Osprey latency is "
                "client-side wall time over HTTP, Lucene is in-process (parse + search + exact count + fetch 10 `_source`)")
+    out.append("- Discover: `bench/discover.tsv`, `osprey-loadgen discover` (`POST /api/v1/logs/search`: 100 newest hits, exact total, "
+               "histogram) against Lucene's `TopFieldCollector` on `@timestamp` + a doc-values histogram collector + 100 stored-field fetches")
     out.append("")
     out.append("| Metric | Osprey | Lucene 8.7 | Osprey / Lucene |")
     out.append("|---|---:|---:|---:|")

@@ -22,8 +22,8 @@
 #   --no-build         do not run cargo build / bench/lucene/build.sh
 #   --keep-data        keep the Osprey data dir
 #
-# Ports: Elasticsearch API 127.0.0.1:19200, HTTP (health/admin) 127.0.0.1:17800; all other
-# listeners are off. Requires: cargo, java 17 + liblucene8-java, curl, python3.
+# Ports: Elasticsearch API 127.0.0.1:19200, HTTP (native API, health) 127.0.0.1:17800, OTLP/HTTP
+# 127.0.0.1:14318 (the large trace of the Discover phase); all other listeners are off. Requires: cargo, java 17 + liblucene8-java, curl, python3.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +46,7 @@ BUILD=1
 KEEP_DATA=0
 ES_ADDR=127.0.0.1:19200
 HTTP_ADDR=127.0.0.1:17800
+OTLP_ADDR=127.0.0.1:14318
 INDEX=bench-logs
 
 while [[ $# -gt 0 ]]; do
@@ -99,6 +100,8 @@ else
     log "reusing $DATA"
 fi
 RAW_BYTES=$(stat -c %s "$DATA")
+# The generator's default --end (2026-11-25T00:00:00Z): Discover's windows end there.
+END_MS=1795564800000
 
 # ---------------------------------------------------------------- lucene
 if [[ $SKIP_LUCENE == 0 ]]; then
@@ -110,6 +113,8 @@ if [[ $SKIP_LUCENE == 0 ]]; then
     cat "$RES/lucene-index.json" >&2
     log "lucene: querying (repeat $REPEAT, warmup $WARMUP)"
     "${JAVA[@]}" query "$LIDX" bench/queries.tsv "$REPEAT" --warmup "$WARMUP" --json > "$RES/lucene-query.json"
+    log "lucene: Discover's first page (bench/discover.tsv)"
+    "${JAVA[@]}" discover "$LIDX" bench/discover.tsv "$REPEAT" --warmup "$WARMUP" --end "$END_MS" > "$RES/lucene-discover.json"
 fi
 
 # ---------------------------------------------------------------- osprey
@@ -128,7 +133,7 @@ if [[ $SKIP_OSPREY == 0 ]]; then
     log "osprey: starting $OSPREY serve --data-dir $DATA_DIR"
     start_ns=$(date +%s%N)
     env OSPREY_ELASTIC_ADDR="$ES_ADDR" OSPREY_HTTP_ADDR="$HTTP_ADDR" \
-        OSPREY_OTLP_GRPC_ADDR=off OSPREY_OTLP_HTTP_ADDR=off \
+        OSPREY_OTLP_GRPC_ADDR=off OSPREY_OTLP_HTTP_ADDR="$OTLP_ADDR" \
         OSPREY_JAEGER_QUERY_ADDR=off OSPREY_JAEGER_GRPC_ADDR=off OSPREY_JAEGER_HTTP_ADDR=off \
         OSPREY_JAEGER_COMPACT_ADDR=off OSPREY_JAEGER_BINARY_ADDR=off \
         OSPREY_SAMPLING_ADDR=off OSPREY_ZIPKIN_ADDR=off OSPREY_FORWARD_ADDR=off \
@@ -201,6 +206,10 @@ if [[ $SKIP_OSPREY == 0 ]]; then
         --repeat "$REPEAT" --warmup "$WARMUP" --json > "$RES/osprey-query.json"; then
         log "osprey: some queries failed (see above); continuing with partial results"
     fi
+    log "osprey: Discover's first page (bench/discover.tsv) and a 10,000-span trace"
+    "$LOADGEN" discover --url "http://$HTTP_ADDR" --index "$INDEX" --queries bench/discover.tsv \
+        --repeat "$REPEAT" --warmup "$WARMUP" --trace-spans 10000 --otlp "http://$OTLP_ADDR" \
+        --json > "$RES/osprey-discover.json"
     POST_QUERY_RSS_KB=$(rss_kb "$PID" VmRSS)
     cat > "$RES/osprey-server.json" <<EOF
 {"ready_ms": $READY_MS, "idle_rss_kb": ${IDLE_RSS_KB:-0}, "peak_rss_kb": ${PEAK_RSS_KB:-0}, "post_query_rss_kb": ${POST_QUERY_RSS_KB:-0}, "refresh_ms": $REFRESH_MS, "disk_bytes": $DISK_BYTES, "merge_ms": $MERGE_MS, "merged_disk_bytes": $MERGED_BYTES}

@@ -11,7 +11,7 @@ SECONDS_EACH="${1:-60}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-  TARGETS=(bulk_decode query_string query_dsl wal_decode lucene_regexp kql jaeger_thrift jaeger_proto otlp_decode zipkin_decode span_store_decode forward_decode agent_formats agent_buffer source_holes wildcard source_parse block_file)
+  TARGETS=(bulk_decode query_string query_dsl wal_decode lucene_regexp kql jaeger_thrift jaeger_proto otlp_decode zipkin_decode span_store_decode forward_decode agent_formats agent_buffer source_holes wildcard source_parse block_file native_search)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in "${TARGETS[@]}"; do

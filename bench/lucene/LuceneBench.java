@@ -62,6 +62,12 @@ import org.apache.lucene.search.ConstantScoreQuery;
 import org.apache.lucene.search.DocValuesFieldExistsQuery;
 import org.apache.lucene.search.IndexOrDocValuesQuery;
 import org.apache.lucene.search.MatchAllDocsQuery;
+import org.apache.lucene.search.MultiCollector;
+import org.apache.lucene.search.Sort;
+import org.apache.lucene.search.SortField;
+import org.apache.lucene.search.SortedNumericSortField;
+import org.apache.lucene.search.TopFieldCollector;
+import org.apache.lucene.index.SortedNumericDocValues;
 import org.apache.lucene.search.MatchNoDocsQuery;
 import org.apache.lucene.search.NormsFieldExistsQuery;
 import org.apache.lucene.search.ScoreMode;
@@ -83,6 +89,9 @@ public final class LuceneBench {
             index(Paths.get(args[1]), Paths.get(args[2]), Arrays.copyOfRange(args, 3, args.length));
         } else if (args.length >= 4 && args[0].equals("query")) {
             query(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
+                    Arrays.copyOfRange(args, 4, args.length));
+        } else if (args.length >= 4 && args[0].equals("discover")) {
+            discover(Paths.get(args[1]), Paths.get(args[2]), Integer.parseInt(args[3]),
                     Arrays.copyOfRange(args, 4, args.length));
         } else if (args.length >= 3 && args[0].equals("ids")) {
             ids(Paths.get(args[1]), Paths.get(args[2]), Arrays.copyOfRange(args, 3, args.length));
@@ -688,6 +697,121 @@ public final class LuceneBench {
                 System.out.printf(Locale.ROOT, "%-10s %7d %7d %10.1f %10.1f %12d %6d%n", e.getKey(),
                         e.getValue().size(), total, pct(all, total, 0.5) / 1e3, pct(all, total, 0.99) / 1e3, hits,
                         errors);
+            }
+        }
+    }
+
+    /** Osprey's automatic histogram interval (crates/osprey-server/src/api.rs `auto_interval`). */
+    static long autoInterval(long spanMs) {
+        long[] intervals = {1, 10, 100, 1000, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+                10800000, 21600000, 43200000, 86400000L, 604800000L, 1209600000L, 2592000000L, 31536000000L};
+        for (long interval : intervals) {
+            if (spanMs / interval <= 60) {
+                return interval;
+            }
+        }
+        return intervals[intervals.length - 1];
+    }
+
+    /** Counts matching documents per histogram bucket from the @timestamp doc values. */
+    static final class HistogramCollector extends SimpleCollector {
+        final long from;
+        final long interval;
+        final long[] counts;
+        SortedNumericDocValues values;
+
+        HistogramCollector(long from, long to, long interval) {
+            this.from = from - Math.floorMod(from, interval);
+            this.interval = interval;
+            this.counts = new long[(int) ((to - this.from) / interval) + 1];
+        }
+
+        @Override
+        protected void doSetNextReader(LeafReaderContext context) throws IOException {
+            values = DocValues.getSortedNumeric(context.reader(), "@timestamp");
+        }
+
+        @Override
+        public void collect(int doc) throws IOException {
+            if (values.advanceExact(doc)) {
+                long bucket = (values.nextValue() - from) / interval;
+                if (bucket >= 0 && bucket < counts.length) {
+                    counts[(int) bucket]++;
+                }
+            }
+        }
+
+        @Override
+        public ScoreMode scoreMode() {
+            return ScoreMode.COMPLETE_NO_SCORES;
+        }
+    }
+
+    /**
+     * Discover's first page, as Elasticsearch computes it: the query with a filter on the time
+     * window, the 100 newest hits (sorted on @timestamp doc values) with their stored source,
+     * the exact total and a date histogram, in one pass over the matches.
+     * `bench/discover.tsv`: name<TAB>window<TAB>query; `--end MS` ends every window.
+     */
+    static void discover(Path dir, Path queriesFile, int repeat, String[] opts) throws Exception {
+        int warmup = intOpt(opts, "--warmup", 2);
+        long end = Long.parseLong(strOpt(opts, "--end", "1795564800000"));
+        try (DirectoryReader reader = DirectoryReader.open(FSDirectory.open(dir))) {
+            Map<String, String> mapping = mappingOf(reader);
+            IndexSearcher searcher = new IndexSearcher(reader);
+            Analyzer analyzer = analyzer();
+            Sort newestFirst = new Sort(new SortedNumericSortField("@timestamp", SortField.Type.LONG, true));
+            for (String line : Files.readAllLines(queriesFile, StandardCharsets.UTF_8)) {
+                if (line.isBlank() || line.startsWith("#")) {
+                    continue;
+                }
+                String[] parts = line.split("\t", 3);
+                String name = parts[0];
+                String window = parts[1];
+                String text = parts.length > 2 ? parts[2] : "";
+                long windowMs = Long.parseLong(window.substring(0, window.length() - 1)) * switch (window.charAt(window.length() - 1)) {
+                    case 'd' -> 86400000L;
+                    case 'h' -> 3600000L;
+                    case 'm' -> 60000L;
+                    default -> 1000L;
+                };
+                long from = end - windowMs;
+                long to = end - 1;
+                long[] nanos = new long[repeat];
+                long hits = 0;
+                int buckets = 0;
+                for (int round = 0; round < warmup + repeat; round++) {
+                    long t = System.nanoTime();
+                    Query parsed = text.isBlank() ? new MatchAllDocsQuery()
+                            : new EsQueryParser("message", analyzer, mapping).parse(text);
+                    Query query = new BooleanQuery.Builder()
+                            .add(parsed, BooleanClause.Occur.MUST)
+                            .add(LongPoint.newRangeQuery("@timestamp", from, to), BooleanClause.Occur.FILTER)
+                            .build();
+                    TopFieldCollector top = TopFieldCollector.create(newestFirst, 100, Integer.MAX_VALUE);
+                    HistogramCollector histogram = new HistogramCollector(from, to, autoInterval(to - from));
+                    searcher.search(query, MultiCollector.wrap(top, histogram));
+                    TopDocs docs = top.topDocs();
+                    for (ScoreDoc sd : docs.scoreDocs) {
+                        searcher.doc(sd.doc);
+                    }
+                    long dt = System.nanoTime() - t;
+                    if (round >= warmup) {
+                        nanos[round - warmup] = dt;
+                    }
+                    hits = docs.totalHits.value;
+                    buckets = histogram.counts.length;
+                    long counted = Arrays.stream(histogram.counts).sum();
+                    if (counted != hits) {
+                        throw new IllegalStateException(name + ": histogram counts " + counted + " of " + hits);
+                    }
+                }
+                Arrays.sort(nanos);
+                System.out.printf(Locale.ROOT,
+                        "{\"type\":\"discover\",\"name\":%s,\"window\":%s,\"hits\":%d,\"buckets\":%d,\"runs\":%d,"
+                                + "\"p50_us\":%.1f,\"p99_us\":%.1f}%n",
+                        Json.quote(name), Json.quote(window), hits, buckets, repeat,
+                        pct(nanos, repeat, 0.5) / 1e3, pct(nanos, repeat, 0.99) / 1e3);
             }
         }
     }

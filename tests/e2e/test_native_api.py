@@ -154,6 +154,8 @@ def test_unreadable_bodies_and_unknown_endpoints(server):
     assert status == 400 and "invalid request body" in json.loads(data)["error"]["message"]
     status, body = api(server, "GET", "/api/v1/nope")
     assert status == 404 and "openapi" in body["error"]["message"]
+    status, _, _ = request("GET", server.http_url + "/nope")
+    assert status == 404
     status, body = api(server, "POST", "/api/v1/query/validate", {"query": 'message:"open'})
     assert status == 200 and body["valid"] is False and body["column"] >= 1
     status, body = api(server, "POST", "/api/v1/query/validate", {"query": "level:error and not pod:web-1", "language": "kql"})
@@ -175,5 +177,5 @@ def test_openapi_describes_every_route(server):
             assert status != 404 or path.endswith("{traceId}"), f"{method.upper()} {path} is documented but not served"
     # And every /api/v1 route the server has is documented (src/api.rs's router).
     source = (Path(__file__).resolve().parents[2] / "crates/osprey-server/src/api.rs").read_text()
-    routes = {line.split('"')[1] for line in source.splitlines() if '.route("/api/v1' in line}
+    routes = {"/api/v1" + line.split('"')[1] for line in source.splitlines() if '.route("/' in line}
     assert routes and routes <= set(paths), routes - set(paths)

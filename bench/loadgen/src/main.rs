@@ -6,6 +6,7 @@
 //! * `query` replays `bench/queries.tsv` against `/{index}/_search`.
 
 mod bulk;
+mod discover;
 mod generate;
 mod query;
 mod spans;
@@ -35,6 +36,8 @@ enum Command {
     Spans(spans::SpansArgs),
     /// Time trace-by-id lookups and trace searches on the Jaeger query API.
     TraceQuery(spans::TraceQueryArgs),
+    /// Time Discover's first page (hits, total, histogram) and the load of a very large trace.
+    Discover(discover::DiscoverArgs),
 }
 
 fn main() -> Result<()> {
@@ -45,5 +48,6 @@ fn main() -> Result<()> {
         Command::Query(a) => query::run(a),
         Command::Spans(a) => spans::run(a),
         Command::TraceQuery(a) => spans::run_queries(a),
+        Command::Discover(a) => discover::run(a),
     }
 }

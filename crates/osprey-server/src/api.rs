@@ -121,14 +121,17 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The routes of the native API (mounted at the root of the HTTP listener).
+/// Where the native API is mounted on the HTTP listener.
+pub const PREFIX: &str = "/api/v1";
+
+/// The routes of the native API (under [`PREFIX`]).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/data-views", get(data_views))
-        .route("/api/v1/fields", get(fields))
-        .route("/api/v1/logs/search", post(search_logs))
-        .route("/api/v1/logs/values", get(field_values))
-        .route("/api/v1/query/validate", post(validate_query))
+        .route("/data-views", get(data_views))
+        .route("/fields", get(fields))
+        .route("/logs/search", post(search_logs))
+        .route("/logs/values", get(field_values))
+        .route("/query/validate", post(validate_query))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -803,9 +806,56 @@ async fn validate_query(body: Bytes) -> ApiResult<Json<Value>> {
     ))
 }
 
+/// Parses a `POST /api/v1/logs/search` body and builds its query as the handler does (with
+/// `@timestamp` as the time field), for the fuzz target `native_search`: any bytes give a
+/// query or a 4xx error naming where, never a panic.
+#[doc(hidden)]
+pub fn build_search_body(body: &[u8]) -> Result<(), (u16, Option<String>)> {
+    let request: LogSearch =
+        parse_body(&Bytes::copy_from_slice(body)).map_err(|e| (e.status.as_u16(), e.field))?;
+    build_query(&request, Some("@timestamp"), Timestamp::UNIX_EPOCH)
+        .map(|_| ())
+        .map_err(|e| (e.status.as_u16(), e.field))
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn index_patterns_match_their_indexes(name in "[a-z][a-z0-9._-]{0,12}([-_.][0-9]{4}[.-][0-9]{2}([.-][0-9]{2})?)?") {
+            let pattern = index_pattern(&name);
+            prop_assert!(osprey_store::wildcard_match(&pattern, &name), "{pattern} does not match {name}");
+            prop_assert!(!pattern.is_empty());
+        }
+
+        #[test]
+        fn any_search_body_is_a_query_or_a_client_error(
+            query in ".{0,40}",
+            field in proptest::option::of("[a-z.@]{0,8}"),
+            value in proptest::option::of(prop_oneof![
+                Just(json!(null)), any::<i64>().prop_map(|n| json!(n)), ".{0,12}".prop_map(|s| json!(s)),
+                Just(json!([1])), Just(json!({"a": 1})),
+            ]),
+            from in proptest::option::of(prop_oneof![".{0,12}".prop_map(|s| json!(s)), any::<i64>().prop_map(|n| json!(n))]),
+            kql in any::<bool>(),
+        ) {
+            let mut body = json!({"index": "x", "query": query, "language": if kql { "kql" } else { "lucene" }});
+            let mut filter = serde_json::Map::new();
+            if let Some(field) = field { filter.insert("field".into(), json!(field)); }
+            if let Some(value) = value { filter.insert("value".into(), value); }
+            body["filters"] = json!([filter]);
+            if let Some(from) = from { body["from"] = from; }
+            let bytes = serde_json::to_vec(&body).expect("JSON");
+            if let Err((status, field)) = build_search_body(&bytes) {
+                prop_assert_eq!(status, 400);
+                prop_assert!(field.is_some(), "a 400 names the member at fault");
+            }
+        }
+    }
 
     #[test]
     fn index_patterns_group_dated_indexes() {

@@ -127,7 +127,7 @@ pub fn http_router(state: AppState, spans: Arc<SpanStore>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_endpoint))
         .merge(bulk)
-        .merge(api::router())
+        .nest(api::PREFIX, api::router())
         .merge(osprey_ui::router())
         .nest_service("/jaeger", traces::query::router(spans))
         .layer(middleware::from_fn_with_state(

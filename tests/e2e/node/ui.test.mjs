@@ -353,11 +353,11 @@ test('a 10,000-span trace renders only the rows in view and scrolls to its last 
   assert.equal(await page.locator('#trace-span-count').textContent(), '10,000');
   const rendered = await page.locator('#timeline .span-row').count();
   assert.ok(rendered < 120, `only the rows in view are in the page (${rendered})`);
+  await shot(page, 'trace-10k-dark');
   await page.locator('#timeline').evaluate((el) => { el.scrollTop = el.scrollHeight; });
   // The last row of the tree (depth first) is in the page once scrolled to.
   await page.waitForSelector('#timeline .span-row[data-index="9999"]', { state: 'attached' });
   assert.ok(await page.locator('#timeline .span-row').count() < 120);
-  await shot(page, 'trace-10k-dark');
   await done(page);
 });
 

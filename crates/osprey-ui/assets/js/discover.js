@@ -623,7 +623,7 @@ export class Discover {
       dataset: { index: i, id: hit._id }, onclick: () => this.openDoc(i),
     },
     h('span', { class: 'cell expand-cell' }, h('button', { class: 'icon expand', 'aria-label': 'Expand document', tabindex: '-1' }, '⤢')),
-    this.timeField ? h('span', { class: 'cell time-cell' }, formatTime(Date.parse(time))) : null,
+    this.timeField ? h('span', { class: 'cell time-cell' }, formatTime(typeof time === 'number' ? time : Date.parse(time))) : null,
     cells);
   }
 
