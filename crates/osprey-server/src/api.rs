@@ -252,27 +252,15 @@ struct FieldsParams {
     index: String,
 }
 
-/// The API's name for a field type (Kibana's).
-fn type_name(field_type: FieldType) -> &'static str {
-    match field_type {
-        FieldType::Text { .. } => "text",
-        FieldType::Keyword => "keyword",
-        FieldType::Long => "long",
-        FieldType::Float => "float",
-        FieldType::Boolean => "boolean",
-        FieldType::Date => "date",
-        FieldType::Object => "object",
-        FieldType::Disabled => "object",
-        _ => "keyword",
-    }
-}
-
 /// The field that holds a field's exact values, for aggregations: `f.keyword` for text with a
 /// keyword sub-field; `None` when there is none (long text).
 fn aggregatable(name: &str, field_type: FieldType) -> Option<String> {
     match field_type {
         FieldType::Text { keyword: true } => Some(format!("{name}.keyword")),
-        FieldType::Text { keyword: false } | FieldType::Object | FieldType::Disabled => None,
+        FieldType::Text { keyword: false }
+        | FieldType::Object
+        | FieldType::Disabled
+        | FieldType::Flattened => None,
         _ => Some(name.to_string()),
     }
 }
@@ -293,7 +281,7 @@ async fn fields(
             .map(|(name, t)| {
                 json!({
                     "name": name,
-                    "type": type_name(*t),
+                    "type": t.es_name(),
                     "aggregatable": aggregatable(name, *t),
                 })
             })

@@ -113,6 +113,7 @@ export class TraceView {
       this.tree = buildTree(this.trace);
       this.collapsed = new Set();
       this.build();
+      this.loadLogFields();
     }
     this.showTab(this.compare ? 'compare' : state.tab);
     if (state.span) this.selectSpan(state.span, false);
@@ -147,7 +148,7 @@ export class TraceView {
           this.find,
           h('button', { id: 'slowest-span', class: 'button', title: 'The span with the most time of its own (not waiting for children)', onclick: () => this.selectSpan(slowest.id, true) },
             `Slowest span: ${slowest.service} ${slowest.span.operationName} (${formatMicros(slowest.self)} self)`),
-          h('a', { class: 'button', href: hrefFor({ view: 'logs', q: traceLogsQuery(this.trace.traceID, null, new Set()), from: isoTime(t.start / 1000 - 300_000), to: isoTime(t.end / 1000 + 300_000) }) }, 'Logs of this trace'),
+          this.traceLogsLink = h('a', { id: 'trace-logs', class: 'button', href: this.logsHref(null) }, 'Logs of this trace'),
           h('button', { id: 'download-json', class: 'button', onclick: () => download(`trace-${this.trace.traceID}.json`, 'application/json', JSON.stringify({ data: [this.trace] }, null, 2)) }, 'Download JSON'))),
       this.tabs, h('div', { class: 'trace-main' }, this.body, this.detail));
   }
@@ -299,10 +300,7 @@ export class TraceView {
     const processTags = node.process?.tags || [];
     const podTag = processTags.find((tag) => POD_TAGS.includes(tag.key)) || (span.tags || []).find((tag) => POD_TAGS.includes(tag.key));
     const startMs = span.startTime / 1000;
-    const logsHref = hrefFor({
-      view: 'logs', q: traceLogsQuery(this.trace.traceID, span.spanID, this.logFields || new Set()),
-      from: isoTime(startMs - 300_000), to: isoTime(span.startTime / 1000 + span.duration / 1000 + 300_000),
-    });
+    const logsHref = this.logsHref(span);
     const podHref = podTag ? hrefFor({
       view: 'logs', filters: [{ field: POD_FIELDS[podTag.key], value: podTag.value }],
       from: isoTime(startMs - 30_000), to: isoTime(startMs + span.duration / 1000 + 30_000),
@@ -328,14 +326,26 @@ export class TraceView {
     this.loadLogFields();
   }
 
-  /** Which trace-id fields the default data view has, so the logs query names real fields. */
+  /**
+   * Logs of the trace (or of one span): every data view (`*`), the trace's time ±5 minutes,
+   * the trace id (and span id) in whichever of the usual fields the logs have.
+   */
+  logsHref(span) {
+    const t = this.tree;
+    const [from, to] = span ? [span.startTime, span.startTime + span.duration] : [t.start, t.end];
+    return hrefFor({
+      view: 'logs', dv: '*', q: traceLogsQuery(this.trace.traceID, span?.spanID, this.logFields || new Set()),
+      from: isoTime(from / 1000 - 300_000), to: isoTime(to / 1000 + 300_000),
+    });
+  }
+
+  /** Which trace-id fields the logs have, so that the logs query names real fields. */
   async loadLogFields() {
     if (this.logFields) return;
     try {
-      const views = await api.dataViews();
-      if (!views.default) return;
-      const fields = await api.fields(views.default);
+      const fields = await api.fields('*');
       this.logFields = new Set(fields.fields.map((f) => f.name));
+      this.traceLogsLink.href = this.logsHref(null);
       if (this.selected) this.renderDetail(this.tree.byId.get(this.selected));
     } catch {
       this.logFields = new Set();
