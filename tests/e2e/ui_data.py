@@ -78,6 +78,8 @@ def send_trace(otlp_http_url: str) -> dict:
 def seed(http_url: str, otlp_http_url: str, lines: int = 600, seed_value: int = 7) -> dict:
     """Ships the logs and the trace; returns the trace's ids and what was shipped."""
     ids = send_trace(otlp_http_url)
+    # A second run of the same request, for the comparison of two traces.
+    ids["other_trace_id"] = send_trace(otlp_http_url)["trace_id"]
     rng = random.Random(seed_value)
     now = datetime.now(timezone.utc)
     index = f"logstash-{now:%Y.%m.%d}"

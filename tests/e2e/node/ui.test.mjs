@@ -361,6 +361,62 @@ test('a 10,000-span trace renders only the rows in view and scrolls to its last 
   await done(page);
 });
 
+test('two traces compare; a trace downloads as JSON and opens again from the file', async () => {
+  const page = await open('/?view=traces&service=payments&lookback=2h');
+  await page.waitForSelector(`.trace-item[data-trace="${SEED.other_trace_id}"]`);
+  await page.check(`.trace-item[data-trace="${SEED.trace_id}"] input[type=checkbox]`);
+  await page.check(`.trace-item[data-trace="${SEED.other_trace_id}"] input[type=checkbox]`);
+  await page.click('#compare-traces');
+  await page.waitForSelector('#trace-compare');
+  const rows = await page.locator('#trace-compare tbody tr').count();
+  assert.equal(rows, 5, 'one row per service and operation');
+  assert.match(await page.locator('#trace-compare').textContent(), /SELECT payment_methods/);
+
+  await page.goto(`${URL_BASE}/?view=trace&id=${SEED.trace_id}`);
+  await page.waitForSelector('#timeline .span-row');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
+  const file = await download.path();
+  const { readFileSync } = await import('node:fs');
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).data[0].traceID, SEED.trace_id);
+  await page.goto(`${URL_BASE}/?view=traces`);
+  await page.setInputFiles('.open-json input[type=file]', file);
+  await page.waitForSelector('#timeline .span-row');
+  assert.equal(await page.locator('#trace-span-count').textContent(), '5');
+  await done(page);
+});
+
+test('a filter is edited, KQL is switched on, and auto-refresh runs the search again', async () => {
+  const page = await open(`/?dv=logstash-*&from=${encodeURIComponent(FROM)}&to=${encodeURIComponent(TO)}`);
+  await page.waitForSelector('#results .row');
+  await page.click('#add-filter');
+  await page.selectOption('#filter-field', 'level');
+  await page.fill('#filter-value', 'error');
+  await page.click('.filter-editor button[type=submit]');
+  await expectCount(page, { filters: [{ field: 'level', value: 'error' }] });
+  await page.click('.filter-pill[data-filter="level: error"]');
+  await page.click('text=Edit filter');
+  await page.fill('#filter-value', 'warn');
+  await page.click('.filter-editor button[type=submit]');
+  await page.waitForSelector('.filter-pill[data-filter="level: warn"]');
+  await expectCount(page, { filters: [{ field: 'level', value: 'warn' }] });
+
+  await page.click('#query-language');
+  await page.waitForFunction(() => document.querySelector('#query-language').textContent === 'KQL');
+  await page.fill('#query', 'kubernetes.pod_name: web-7d9f-1 and not http.status_code: 500');
+  await page.press('#query', 'Enter');
+  await expectCount(page, { query: 'kubernetes.pod_name: web-7d9f-1 and not http.status_code: 500', language: 'kql', filters: [{ field: 'level', value: 'warn' }] });
+
+  await page.click('#time-picker');
+  await page.selectOption('#refresh-interval', '5s');
+  await page.click('#time-apply');
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('refresh') === '5s');
+  const searches = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/v1/logs/search')) searches.push(Date.now()); });
+  await page.waitForTimeout(6000);
+  assert.ok(searches.length >= 1, 'auto-refresh searched again');
+  await done(page);
+});
+
 test('dark theme at a wide screen', async () => {
   const page = await open(`/?dv=logstash-*&from=${encodeURIComponent(FROM)}&to=${encodeURIComponent(TO)}`, { width: 1920, height: 1080, dark: true });
   await page.waitForSelector('#results .row');
