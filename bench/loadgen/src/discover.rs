@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::stats::{agent, percentile, truncate};
+use crate::stats::{agent, percentile, post_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DiscoverArgs {
@@ -88,21 +88,7 @@ fn load(path: &PathBuf) -> Result<Vec<Search>> {
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &Value) -> Result<Value> {
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string().as_bytes())
-        .with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(256 << 20)
-        .read_to_string()?;
-    if !status.is_success() {
-        bail!("HTTP {status}: {}", truncate(&text, 500));
-    }
-    serde_json::from_str(&text).with_context(|| format!("not JSON: {}", truncate(&text, 300)))
+    post_json(agent, url, body, 256 << 20)
 }
 
 fn micros(d: Duration) -> f64 {

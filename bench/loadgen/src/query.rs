@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::stats::{agent, percentile, truncate};
+use crate::stats::{agent, percentile, post_json, truncate};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct QueryArgs {
@@ -225,26 +225,16 @@ fn search(agent: &ureq::Agent, url: &str, query: &str) -> Result<u64> {
         "size": 10,
         "track_total_hits": true,
     });
-    let mut resp = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.to_string().as_bytes())
-        .with_context(|| format!("POST {url}"))?;
-    let status = resp.status();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()?;
-    if !status.is_success() {
-        bail!("HTTP {status}: {}", truncate(&text, 500));
-    }
-    let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("_search response is not JSON: {}", truncate(&text, 300)))?;
+    let v = post_json(agent, url, &body, 64 << 20)?;
     let total = &v["hits"]["total"];
     total
         .get("value")
         .and_then(Value::as_u64)
         .or_else(|| total.as_u64())
-        .with_context(|| format!("no hits.total.value in response: {}", truncate(&text, 300)))
+        .with_context(|| {
+            format!(
+                "no hits.total.value in response: {}",
+                truncate(&v.to_string(), 300)
+            )
+        })
 }

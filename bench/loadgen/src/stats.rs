@@ -35,6 +35,32 @@ pub(crate) fn agent(timeout: Duration, connections: usize) -> ureq::Agent {
         .into()
 }
 
+/// POSTs a JSON body and returns the JSON answer; a non-2xx status is an error with the
+/// start of the body. Answers are read up to `limit` bytes.
+pub(crate) fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &serde_json::Value,
+    limit: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let mut response = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()?;
+    if !status.is_success() {
+        anyhow::bail!("HTTP {status}: {}", truncate(&text, 500));
+    }
+    serde_json::from_str(&text).with_context(|| format!("not JSON: {}", truncate(&text, 300)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
