@@ -71,6 +71,7 @@ export function formatCount(n) {
 
 /** Microseconds as Jaeger shows them: 1.2s, 35.5ms, 800μs. */
 export function formatMicros(us) {
+  if (us === 0) return '0';
   if (us >= 1e6) return `${(us / 1e6).toFixed(us >= 1e7 ? 1 : 2)}s`;
   if (us >= 1e3) return `${(us / 1e3).toFixed(us >= 1e5 ? 0 : 2)}ms`;
   return `${Math.round(us)}μs`;

@@ -173,7 +173,7 @@ export class Traces {
           h('div', { class: 'trace-title' }, h('strong', {}, r.name), h('span', { class: 'trace-id muted' }, r.id.slice(0, 7)), h('span', { class: 'duration' }, formatMicros(r.duration))),
           h('div', { class: 'trace-bar' }, h('span', { style: { width: `${(r.duration / maxDuration) * 100}%` } })),
           h('div', { class: 'trace-meta' },
-            h('span', {}, `${r.spans} spans`), r.errors ? h('span', { class: 'error-count' }, `${r.errors} errors`) : null,
+            h('span', {}, `${r.spans} spans`), r.errors ? h('span', { class: 'error-count' }, `${r.errors} error${r.errors === 1 ? '' : 's'}`) : null,
             r.services.map(([name, count]) => h('span', { class: 'service-tag' }, `${name} (${count})`)),
             h('span', { class: 'muted' }, formatTime(r.time)))))),
       results.length === 0 && this.state?.service ? h('p', { class: 'muted' }, 'No trace matches. Widen the lookback or remove a tag.') : null);
@@ -182,8 +182,6 @@ export class Traces {
   /** Rate, errors and latency percentiles per operation, computed from the spans found. */
   metrics() {
     const byOperation = new Map();
-    let first = Infinity;
-    let last = -Infinity;
     for (const trace of this.traces) {
       for (const span of trace.spans) {
         const service = trace.processes?.[span.processID]?.serviceName;
@@ -192,14 +190,13 @@ export class Traces {
         entry.durations.push(span.duration);
         if (isError(span)) entry.errors += 1;
         byOperation.set(span.operationName, entry);
-        first = Math.min(first, span.startTime);
-        last = Math.max(last, span.startTime);
       }
     }
-    const minutes = Math.max(1 / 60, (last - first) / 6e7);
+    // Rates over the lookback: the spans of the traces found (at most `limit` of them).
+    const minutes = Math.max(1, durationMs(this.state.lookback) / 6e4);
     const rows = [...byOperation.entries()].sort((a, b) => b[1].durations.length - a[1].durations.length);
     return h('details', { class: 'red-metrics', open: true },
-      h('summary', {}, `${this.state.service}: rate, errors and latency over the ${formatCount(this.traces.length)} traces found`),
+      h('summary', {}, `${this.state.service}: rate, errors and latency of the spans in the ${formatCount(this.traces.length)} trace${this.traces.length === 1 ? '' : 's'} found`),
       h('table', { class: 'stats-table', id: 'red-metrics' },
         h('thead', {}, h('tr', {}, ['Operation', 'Spans', 'Rate/min', 'Errors', 'p50', 'p95', 'p99'].map((c) => h('th', {}, c)))),
         h('tbody', {}, rows.map(([name, e]) => {
