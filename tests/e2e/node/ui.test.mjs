@@ -362,8 +362,11 @@ test('a 10,000-span trace renders only the rows in view and scrolls to its last 
 });
 
 test('two traces compare; a trace downloads as JSON and opens again from the file', async () => {
-  const page = await open('/?view=traces&service=payments&lookback=2h');
+  // A custom time window around the seeding, given in the URL, shows in the form.
+  const page = await open(`/?view=traces&service=payments&lookback=custom&start=${encodeURIComponent(FROM)}&end=${encodeURIComponent(TO)}`);
   await page.waitForSelector(`.trace-item[data-trace="${SEED.other_trace_id}"]`);
+  assert.ok(await page.locator('#trace-start').isVisible());
+  assert.equal(new Date(await page.locator('#trace-start').inputValue()).getTime(), Date.parse(FROM) - (Date.parse(FROM) % 1000));
   await page.check(`.trace-item[data-trace="${SEED.trace_id}"] input[type=checkbox]`);
   await page.check(`.trace-item[data-trace="${SEED.other_trace_id}"] input[type=checkbox]`);
   await page.click('#compare-traces');

@@ -19,6 +19,8 @@ const DEFAULTS = {
   operation: '',
   tags: '',
   lookback: '1h',
+  start: '',
+  end: '',
   minDuration: '',
   maxDuration: '',
   limit: '20',

@@ -7,7 +7,16 @@ import { scatter } from './charts.js';
 import { hrefFor } from './state.js';
 import { durationMs, formatTime } from './time.js';
 
-const LOOKBACKS = [['5m', 'Last 5 minutes'], ['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['2h', 'Last 2 hours'], ['6h', 'Last 6 hours'], ['12h', 'Last 12 hours'], ['1d', 'Last 24 hours'], ['2d', 'Last 2 days'], ['7d', 'Last 7 days']];
+const CUSTOM = 'custom';
+const LOOKBACKS = [['5m', 'Last 5 minutes'], ['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['2h', 'Last 2 hours'], ['6h', 'Last 6 hours'], ['12h', 'Last 12 hours'], ['1d', 'Last 24 hours'], ['2d', 'Last 2 days'], ['7d', 'Last 7 days'], [CUSTOM, 'Custom time range']];
+
+/** An ISO date as a `datetime-local` input's value (local time, to the second). */
+function localInput(iso) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return '';
+  const d = new Date(t - new Date(t).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 19);
+}
 
 /** One found trace, summarised as the Jaeger UI's search results. */
 export function summarise(trace) {
@@ -69,13 +78,16 @@ export class Traces {
     this.service = h('select', { id: 'trace-service', 'aria-label': 'Service', onchange: () => this.loadOperations() });
     this.operation = h('select', { id: 'trace-operation', 'aria-label': 'Operation' });
     this.tags = h('input', { id: 'trace-tags', placeholder: 'http.status_code=500 error=true', 'aria-label': 'Tags (logfmt)' });
-    this.lookback = h('select', { id: 'trace-lookback', 'aria-label': 'Lookback' }, LOOKBACKS.map(([v, l]) => h('option', { value: v }, l)));
+    this.lookback = h('select', { id: 'trace-lookback', 'aria-label': 'Lookback', onchange: () => this.showWindow() }, LOOKBACKS.map(([v, l]) => h('option', { value: v }, l)));
+    this.start = h('input', { id: 'trace-start', type: 'datetime-local', step: 1, 'aria-label': 'Start' });
+    this.end = h('input', { id: 'trace-end', type: 'datetime-local', step: 1, 'aria-label': 'End' });
+    this.window = h('div', { class: 'trace-window', hidden: true }, h('label', {}, 'Start', this.start), h('label', {}, 'End', this.end));
     this.minDuration = h('input', { id: 'trace-min-duration', placeholder: 'e.g. 100ms', size: 8, 'aria-label': 'Min duration' });
     this.maxDuration = h('input', { id: 'trace-max-duration', placeholder: 'e.g. 1.2s', size: 8, 'aria-label': 'Max duration' });
     this.limit = h('input', { id: 'trace-limit', type: 'number', min: 1, max: 1500, value: 20, 'aria-label': 'Limit results' });
     this.form = h('form', { class: 'trace-form', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       h('label', {}, 'Service', this.service), h('label', {}, 'Operation', this.operation),
-      h('label', {}, 'Tags', this.tags), h('label', {}, 'Lookback', this.lookback),
+      h('label', {}, 'Tags', this.tags), h('label', {}, 'Lookback', this.lookback), this.window,
       h('label', {}, 'Min duration', this.minDuration), h('label', {}, 'Max duration', this.maxDuration),
       h('label', {}, 'Limit', this.limit),
       h('button', { id: 'find-traces', class: 'button primary', type: 'submit' }, 'Find traces'),
@@ -98,9 +110,16 @@ export class Traces {
     this.loadOperations(state.operation);
     this.tags.value = state.tags;
     this.lookback.value = state.lookback;
+    this.start.value = localInput(state.start);
+    this.end.value = localInput(state.end);
+    this.showWindow();
     this.minDuration.value = state.minDuration;
     this.maxDuration.value = state.maxDuration;
     this.limit.value = state.limit;
+  }
+
+  showWindow() {
+    this.window.hidden = this.lookback.value !== CUSTOM;
   }
 
   async loadOperations(selected = '') {
@@ -119,7 +138,10 @@ export class Traces {
   submit() {
     this.app.setState({
       view: 'traces', service: this.service.value, operation: this.operation.value, tags: this.tags.value.trim(),
-      lookback: this.lookback.value, minDuration: this.minDuration.value.trim(), maxDuration: this.maxDuration.value.trim(), limit: this.limit.value,
+      lookback: this.lookback.value,
+      start: this.lookback.value === CUSTOM && this.start.value ? new Date(this.start.value).toISOString() : '',
+      end: this.lookback.value === CUSTOM && this.end.value ? new Date(this.end.value).toISOString() : '',
+      minDuration: this.minDuration.value.trim(), maxDuration: this.maxDuration.value.trim(), limit: this.limit.value,
     }, { push: true });
   }
 
@@ -127,10 +149,12 @@ export class Traces {
     const s = this.state;
     const tags = {};
     for (const match of s.tags.matchAll(/([^\s=]+)=("([^"]*)"|\S*)/g)) tags[match[1]] = match[3] ?? match[2];
-    const end = Date.now() * 1000;
+    const custom = s.lookback === CUSTOM;
+    const end = (custom && s.end ? Date.parse(s.end) : Date.now()) * 1000;
+    const start = custom ? (s.start ? Date.parse(s.start) * 1000 : end - 3600e6) : end - durationMs(s.lookback) * 1000;
     const params = {
-      service: s.service, operation: s.operation, limit: s.limit, lookback: s.lookback,
-      start: end - durationMs(s.lookback) * 1000, end,
+      service: s.service, operation: s.operation, limit: s.limit, lookback: custom ? 'custom' : s.lookback,
+      start, end,
       minDuration: s.minDuration, maxDuration: s.maxDuration,
       tags: Object.keys(tags).length ? JSON.stringify(tags) : '',
     };
@@ -192,16 +216,21 @@ export class Traces {
         byOperation.set(span.operationName, entry);
       }
     }
-    // Rates over the lookback: the spans of the traces found (at most `limit` of them).
-    const minutes = Math.max(1, durationMs(this.state.lookback) / 6e4);
+    // Rates over the lookback. They are exact only when the search found every matching trace
+    // (fewer than its limit); otherwise they are lower bounds, and say so.
+    const s = this.state;
+    const spanMs = s.lookback === CUSTOM ? (Date.parse(s.end) || Date.now()) - (Date.parse(s.start) || Date.now() - 3600e3) : durationMs(s.lookback);
+    const minutes = Math.max(1, spanMs / 6e4);
+    const complete = this.traces.length < Number(this.state.limit);
     const rows = [...byOperation.entries()].sort((a, b) => b[1].durations.length - a[1].durations.length);
     return h('details', { class: 'red-metrics', open: true },
       h('summary', {}, `${this.state.service}: rate, errors and latency of the spans in the ${formatCount(this.traces.length)} trace${this.traces.length === 1 ? '' : 's'} found`),
+      complete ? null : h('p', { class: 'muted', id: 'red-sampled' }, `The search stopped at its limit of ${this.state.limit} traces: rates are lower bounds, and errors and percentiles describe these traces only. Raise the limit (up to 1,500) to see every trace of the lookback.`),
       h('table', { class: 'stats-table', id: 'red-metrics' },
         h('thead', {}, h('tr', {}, ['Operation', 'Spans', 'Rate/min', 'Errors', 'p50', 'p95', 'p99'].map((c) => h('th', {}, c)))),
         h('tbody', {}, rows.map(([name, e]) => {
           const sorted = e.durations.sort((a, b) => a - b);
-          return h('tr', {}, h('td', {}, name), h('td', {}, formatCount(sorted.length)), h('td', {}, (sorted.length / minutes).toFixed(1)),
+          return h('tr', {}, h('td', {}, name), h('td', {}, formatCount(sorted.length)), h('td', {}, `${complete ? '' : '≥ '}${(sorted.length / minutes).toFixed(1)}`),
             h('td', { class: e.errors ? 'error' : '' }, `${((e.errors / sorted.length) * 100).toFixed(1)}%`),
             h('td', {}, formatMicros(percentile(sorted, 50))), h('td', {}, formatMicros(percentile(sorted, 95))), h('td', {}, formatMicros(percentile(sorted, 99))));
         }))));
