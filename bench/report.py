@@ -164,6 +164,13 @@ def main():
         row(f"Trace of {t['spans']:,} spans by id, p50 / p99 (ms)",
             f"{fmt(t['p50_us'] / 1e3, digits=1)} / {fmt(t['p99_us'] / 1e3, digits=1)}", "n/a", "")
 
+    scroll = load(os.path.join(r, "osprey-ui-scroll.json"))
+    if scroll:
+        row(f"Trace view of {scroll['spans']} spans: navigation to first rows (ms)", fmt(scroll["first_rows_ms"]), "n/a", "")
+        row(f"... scrolling top to bottom, {scroll['frames']} frames: p50 / p99 / max frame (ms)",
+            f"{fmt(scroll['frame_p50_ms'], digits=1)} / {fmt(scroll['frame_p99_ms'], digits=1)} / {fmt(scroll['frame_max_ms'], digits=1)}", "n/a", "")
+        row("... most timeline rows in the page at once", fmt(scroll["max_rows_in_page"]), "n/a", "")
+
     # Hit-count agreement, per query.
     oqs = {(q["class"], q["query"]): q for q in oq if q.get("type") == "query"}
     lqs = {(q["class"], q["query"]): q for q in lq if q.get("type") == "query"}

@@ -210,6 +210,14 @@ if [[ $SKIP_OSPREY == 0 ]]; then
     "$LOADGEN" discover --url "http://$HTTP_ADDR" --index "$INDEX" --queries bench/discover.tsv \
         --repeat "$REPEAT" --warmup "$WARMUP" --trace-spans 10000 --otlp "http://$OTLP_ADDR" \
         --json > "$RES/osprey-discover.json"
+    TRACE_ID=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"trace\"" in l][-1]["trace_id"])' "$RES/osprey-discover.json")
+    if command -v node >/dev/null && [[ -x /usr/bin/chromium && -d tests/e2e/node/node_modules/playwright-core ]]; then
+        log "osprey: the 10,000-span trace in the web UI (headless Chromium)"
+        node bench/ui_scroll.mjs "http://$HTTP_ADDR" "$TRACE_ID" > "$RES/osprey-ui-scroll.json" || log "ui_scroll failed"
+    else
+        log "skipping the browser measurement: needs node, /usr/bin/chromium and tests/e2e/node's playwright-core (./test.sh installs them)"
+        rm -f "$RES/osprey-ui-scroll.json"
+    fi
     POST_QUERY_RSS_KB=$(rss_kb "$PID" VmRSS)
     cat > "$RES/osprey-server.json" <<EOF
 {"ready_ms": $READY_MS, "idle_rss_kb": ${IDLE_RSS_KB:-0}, "peak_rss_kb": ${PEAK_RSS_KB:-0}, "post_query_rss_kb": ${POST_QUERY_RSS_KB:-0}, "refresh_ms": $REFRESH_MS, "disk_bytes": $DISK_BYTES, "merge_ms": $MERGE_MS, "merged_disk_bytes": $MERGED_BYTES}

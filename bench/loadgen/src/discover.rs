@@ -258,7 +258,7 @@ fn big_trace(agent: &ureq::Agent, args: &DiscoverArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            json!({"type": "trace", "spans": n, "bytes": bytes, "runs": wall.len(), "p50_us": micros(p50), "p99_us": micros(p99)})
+            json!({"type": "trace", "trace_id": trace_id, "spans": n, "bytes": bytes, "runs": wall.len(), "p50_us": micros(p50), "p99_us": micros(p99)})
         );
     } else {
         println!(
