@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the full Osprey test suite: formatting, clippy, unit/integration tests, then the
-# end-to-end suite (tests/e2e: official Elasticsearch client, real tracing clients and the
-# examples/flask-tracing app, the Fluentd forward-protocol clients (Python and Node.js),
-# malformed input, kill -9,
+# end-to-end suite (tests/e2e: the web UI in headless Chromium, the official Elasticsearch
+# client, real tracing clients and the examples/flask-tracing app, the Fluentd
+# forward-protocol clients (Python and Node.js), malformed input, kill -9,
 # disk full, real rsyslog) against target/debug/osprey.
 #
 #   ./test.sh            everything

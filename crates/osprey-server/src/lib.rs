@@ -130,6 +130,13 @@ pub fn http_router(state: AppState, spans: Arc<SpanStore>) -> Router {
         .nest(api::PREFIX, api::router())
         .merge(osprey_ui::router())
         .nest_service("/jaeger", traces::query::router(spans))
+        .layer(CatchPanicLayer::custom(|_| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": {"message": "internal error while handling the request; it was logged"}})),
+            )
+                .into_response()
+        }))
         .layer(middleware::from_fn_with_state(
             (state.clone(), "HTTP"),
             count_requests,

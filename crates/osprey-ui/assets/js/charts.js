@@ -59,7 +59,6 @@ export function histogram(container, data, { onZoom }) {
     const left = Math.max(margin.left, x(t));
     const bar = svg('rect', {
       class: 'bar', x: left, y: y(count), width: Math.max(1, Math.min(barW, x(t) + barW - left)), height: margin.top + plotH - y(count),
-      dataset: undefined,
     });
     bar.append(svg('title', {}, `${formatTime(t, false)}: ${formatCount(count)} hits`));
     root.append(bar);
@@ -95,10 +94,8 @@ export function histogram(container, data, { onZoom }) {
       onZoom(Math.floor(Math.min(a, b)), Math.ceil(Math.max(a, b)));
     } else {
       // A click: zoom to the bar under the pointer.
-      const t = Math.floor((a - from) / interval) * interval + from;
       const bucket = buckets.find(([bt]) => bt <= a && a < bt + interval);
       if (bucket && bucket[1] > 0) onZoom(bucket[0], bucket[0] + interval - 1);
-      else if (t) void 0;
     }
   };
   root.addEventListener('mouseup', finish);

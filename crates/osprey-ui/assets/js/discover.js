@@ -263,19 +263,18 @@ export class Discover {
     });
   }
 
-  showError(error) {
+  /** Shows what is wrong with the search; a query error gets a caret under its column. */
+  showError(error, text = this.state.q) {
     if (!error) {
       this.queryError.hidden = true;
       this.query.classList.remove('invalid');
       return;
     }
     this.queryError.hidden = false;
-    const where = error.column ? this.state.q : null;
-    replace(this.queryError,
-      h('strong', {}, error.field && error.field !== 'query' ? `${error.field}: ` : error.column ? `Column ${error.column}: ` : ''),
-      error.message,
-      where ? h('pre', { class: 'caret' }, `${where}\n${' '.repeat(Math.max(0, error.column - 1))}^`) : null);
-    if (error.column) this.query.classList.add('invalid');
+    const label = error.column ? `Column ${error.column}: ` : error.field && error.field !== 'query' ? `${error.field}: ` : '';
+    replace(this.queryError, h('strong', {}, label), error.message,
+      error.column ? h('pre', { class: 'caret' }, `${text}\n${' '.repeat(Math.max(0, error.column - 1))}^`) : null);
+    this.query.classList.toggle('invalid', !!error.column);
   }
 
   // ------------------------------------------------------------------ query bar
@@ -300,12 +299,7 @@ export class Discover {
     try {
       const answer = await api.validate(text, this.state.lang);
       if (text !== this.query.value) return;
-      if (answer.valid) this.showError(null);
-      else this.showError({ message: answer.message, column: answer.column, field: 'query', text });
-      if (!answer.valid) {
-        replace(this.queryError, h('strong', {}, `Column ${answer.column}: `), answer.message,
-          h('pre', { class: 'caret' }, `${text}\n${' '.repeat(Math.max(0, answer.column - 1))}^`));
-      }
+      this.showError(answer.valid ? null : { message: answer.message, column: answer.column }, text);
     } catch {
       // The search itself reports what is wrong.
     }
