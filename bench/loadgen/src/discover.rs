@@ -2,13 +2,13 @@
 //! the total and the hit-count histogram (`POST /api/v1/logs/search`) — over `bench/discover.tsv`,
 //! and the trace view's load of one very large trace (`GET /jaeger/api/traces/{id}`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::stats::{agent, percentile, post_json};
+use crate::stats::{agent, percentile, post_json, tsv_lines};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DiscoverArgs {
@@ -62,21 +62,12 @@ struct Search {
     query: String,
 }
 
-fn load(path: &PathBuf) -> Result<Vec<Search>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn load(path: &Path) -> Result<Vec<Search>> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (n, line) in tsv_lines(path)? {
         let mut parts = line.splitn(3, '\t');
         let (Some(name), Some(window)) = (parts.next(), parts.next()) else {
-            bail!(
-                "{}:{}: expected name<TAB>window<TAB>query",
-                path.display(),
-                n + 1
-            );
+            bail!("{}:{n}: expected name<TAB>window<TAB>query", path.display());
         };
         out.push(Search {
             name: name.to_owned(),

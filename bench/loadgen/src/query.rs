@@ -1,13 +1,13 @@
 //! `query`: replay a `class<TAB>query` file against `/{index}/_search`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::stats::{agent, percentile, post_json, truncate};
+use crate::stats::{agent, percentile, post_json, truncate, tsv_lines};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct QueryArgs {
@@ -42,16 +42,11 @@ struct QueryResult {
     error: Option<String>,
 }
 
-pub(crate) fn load_queries(path: &PathBuf) -> Result<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+pub(crate) fn load_queries(path: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (n, line) in tsv_lines(path)? {
         let Some((class, query)) = line.split_once('\t') else {
-            bail!("{}:{}: expected `class<TAB>query`", path.display(), n + 1);
+            bail!("{}:{n}: expected `class<TAB>query`", path.display());
         };
         out.push((class.trim().to_owned(), query.to_owned()));
     }

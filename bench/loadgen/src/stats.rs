@@ -35,6 +35,20 @@ pub(crate) fn agent(timeout: Duration, connections: usize) -> ureq::Agent {
         .into()
 }
 
+/// The lines of a tab-separated file that are neither blank nor `#` comments, with their
+/// 1-based line numbers (for error messages).
+pub(crate) fn tsv_lines(path: &std::path::Path) -> anyhow::Result<Vec<(usize, String)>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|(n, line)| (n + 1, line.to_owned()))
+        .collect())
+}
+
 /// POSTs a JSON body and returns the JSON answer; a non-2xx status is an error with the
 /// start of the body. Answers are read up to `limit` bytes.
 pub(crate) fn post_json(

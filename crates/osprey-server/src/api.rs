@@ -14,7 +14,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::Timestamp;
@@ -27,7 +27,7 @@ use osprey_query::{
 use osprey_store::mapping::FieldType;
 use osprey_store::{SearchRequest, SortSpec, TrackTotalHits};
 use osprey_store::{Store, StoreError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -601,19 +601,21 @@ async fn search_logs(State(state): State<AppState>, body: Bytes) -> ApiResult<Re
                 .sort
                 .iter()
                 .enumerate()
-                .map(|(i, s)| match s.order.as_deref() {
-                    None | Some("desc") => Ok(SortSpec {
+                .map(|(i, s)| {
+                    let descending = match s.order.as_deref() {
+                        None | Some("desc") => true,
+                        Some("asc") => false,
+                        Some(other) => {
+                            return Err(ApiError::bad(format!(
+                                "sort order is {other:?}: it is \"asc\" or \"desc\""
+                            ))
+                            .at(format!("sort[{i}].order")));
+                        }
+                    };
+                    Ok(SortSpec {
                         field: s.field.clone(),
-                        descending: true,
-                    }),
-                    Some("asc") => Ok(SortSpec {
-                        field: s.field.clone(),
-                        descending: false,
-                    }),
-                    Some(other) => Err(ApiError::bad(format!(
-                        "sort order is {other:?}: it is \"asc\" or \"desc\""
-                    ))
-                    .at(format!("sort[{i}].order"))),
+                        descending,
+                    })
                 })
                 .collect::<ApiResult<_>>()?
         };
@@ -644,43 +646,99 @@ async fn search_logs(State(state): State<AppState>, body: Bytes) -> ApiResult<Re
         };
         let response = store.search(&indexes, &search)?;
         metrics.record_search(started.elapsed());
-        let hits: Vec<Value> = response
-            .hits
-            .iter()
-            .map(|hit| {
-                let source = std::str::from_utf8(&hit.source)
-                    .ok()
-                    .and_then(|s| RawValue::from_string(s.to_string()).ok());
-                json!({"_index": hit.index, "_id": hit.id, "_source": source, "sort": hit.sort})
-            })
-            .collect();
-        let buckets: Vec<Value> = response
+        let buckets: Vec<(i64, u64)> = response
             .aggregations
             .as_ref()
             .and_then(|aggs| aggs["histogram"]["buckets"].as_array())
             .map(|buckets| {
                 buckets
                     .iter()
-                    .map(|b| json!([b["key"], b["doc_count"]]))
+                    .filter_map(|b| {
+                        let key = b["key"]
+                            .as_i64()
+                            .or_else(|| b["key"].as_f64().map(|k| k as i64));
+                        Some((key?, b["doc_count"].as_u64()?))
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let (total, exact) = response.total.unwrap_or((0, true));
-        let mut out = json!({
-            "took_ms": started.elapsed().as_secs_f64() * 1000.0,
-            "total": {"value": total, "relation": if exact { "eq" } else { "gte" }},
-            "time_field": time_field,
-            "hits": hits,
-            "highlight": built.highlight,
-        });
-        if let Some((interval, _)) = histogram {
-            let (from, to) = built.range.unwrap_or_default();
-            out["histogram"] =
-                json!({"interval_ms": interval, "from": from, "to": to, "buckets": buckets});
-        }
-        Ok(Json(out).into_response())
+        let answer = SearchAnswer {
+            took_ms: started.elapsed().as_secs_f64() * 1000.0,
+            total: Total {
+                value: total,
+                relation: if exact { "eq" } else { "gte" },
+            },
+            time_field: time_field.as_deref(),
+            // The stored bytes go out as they are, as `_search` sends them: no parse and print.
+            hits: response
+                .hits
+                .iter()
+                .map(|hit| HitAnswer {
+                    index: &hit.index,
+                    id: &hit.id,
+                    source: serde_json::from_slice(&hit.source).ok(),
+                    sort: &hit.sort,
+                })
+                .collect(),
+            highlight: &built.highlight,
+            histogram: histogram.map(|(interval, _)| {
+                let (from, to) = built.range.unwrap_or_default();
+                Histogram {
+                    interval_ms: interval,
+                    from,
+                    to,
+                    buckets,
+                }
+            }),
+        };
+        let bytes = serde_json::to_vec(&answer).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("cannot write the answer: {e}"),
+            field: None,
+            column: None,
+        })?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
     })
     .await
+}
+
+/// The answer of `POST /api/v1/logs/search` (`LogSearchResult` in `docs/openapi.yaml`).
+#[derive(Serialize)]
+struct SearchAnswer<'a> {
+    took_ms: f64,
+    total: Total,
+    time_field: Option<&'a str>,
+    hits: Vec<HitAnswer<'a>>,
+    highlight: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    histogram: Option<Histogram>,
+}
+
+#[derive(Serialize)]
+struct Total {
+    value: u64,
+    relation: &'static str,
+}
+
+#[derive(Serialize)]
+struct HitAnswer<'a> {
+    #[serde(rename = "_index")]
+    index: &'a str,
+    #[serde(rename = "_id")]
+    id: &'a str,
+    #[serde(rename = "_source")]
+    source: Option<&'a RawValue>,
+    sort: &'a [Value],
+}
+
+#[derive(Serialize)]
+struct Histogram {
+    interval_ms: i64,
+    from: i64,
+    to: i64,
+    /// `[start ms, count]` pairs.
+    buckets: Vec<(i64, u64)>,
 }
 
 #[derive(Deserialize)]
