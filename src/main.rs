@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use osprey_server::config::Config;
 use osprey_server::listeners::Listener;
 
+mod logs_cli;
+
 // Indexing allocates and frees many small buffers per document; mimalloc handles that with
 // less CPU than glibc's allocator (measured in docs/benchmarks.md).
 #[global_allocator]
@@ -117,6 +119,17 @@ Example:\n  osprey agent --server http://osprey:7800 --paths '/var/log/container
 --data-dir /var/lib/osprey-agent"
     )]
     Agent(Box<AgentArgs>),
+    /// Search logs from the terminal, oldest first like `kubectl logs`; `-f` follows.
+    #[command(
+        long_about = "Searches a server's logs through its native API (what the web UI \
+uses) and prints the newest lines oldest first, as `kubectl logs` does: time, pod, message. \
+The query is Lucene (as in Kibana), or KQL with --kql; a query that does not parse is shown \
+with a caret under the column at fault.\n\n\
+Examples:\n  osprey logs 'level:error AND kubernetes.namespace_name:shop' --since 1h\n  \
+osprey logs -F kubernetes.pod_name=web-1 -F level!=debug -f\n  \
+osprey logs --kql 'status >= 500' -i 'logstash-*' -n 20 --json"
+    )]
+    Logs(logs_cli::LogsArgs),
     /// Print an example configuration file with every option and its default.
     ExampleConfig,
 }
@@ -352,6 +365,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", include_str!("../osprey.example.toml"));
             Ok(())
         }
+        Command::Logs(args) => logs_cli::run(args),
         Command::Agent(mut args) => {
             if let Some(path) = args.config.clone() {
                 let file = osprey_agent::config_file::AgentFile::load(&path)

@@ -6,13 +6,16 @@ question, and every bad request gets a 4xx naming what is wrong and where.
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
-from osprey_e2e import ndjson, request
+from osprey_e2e import ndjson, osprey_bin, request
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -179,3 +182,51 @@ def test_openapi_describes_every_route(server):
     source = (Path(__file__).resolve().parents[2] / "crates/osprey-server/src/api.rs").read_text()
     routes = {"/api/v1" + line.split('"')[1] for line in source.splitlines() if '.route("/' in line}
     assert routes and routes <= set(paths), routes - set(paths)
+
+
+def osprey_logs(server, *args, timeout=60):
+    return subprocess.run([str(osprey_bin()), "logs", "--server", server.http_url, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_prints_the_newest_lines_oldest_first(server):
+    result = osprey_logs(server, "-i", "app-*", "--since", "3d", "-n", "5", "level:error")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5
+    times = [line.split(" ", 1)[0] for line in lines]
+    assert times == sorted(times), "oldest first"
+    # The newest error is the last line.
+    status, body = api(server, "POST", "/api/v1/logs/search", {"index": "app-*", "query": "level:error", "from": "now-3d", "size": 1})
+    assert times[-1] == body["hits"][0]["_source"]["@timestamp"]
+    result = osprey_logs(server, "-i", "app-*", "--since", "3d", "-n", "500", "--json", "-F", "pod=web-1", "-F", "status!=500")
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert docs and all(d["pod"] == "web-1" and d["status"] == 200 for d in docs)
+    assert len(docs) == es_count(server, {"bool": {"filter": [{"match_phrase": {"pod": "web-1"}}], "must_not": [{"match_phrase": {"status": 500}}]}})
+
+
+def test_cli_shows_where_a_query_is_wrong(server):
+    result = osprey_logs(server, "-i", "app-*", "level:(error")
+    assert result.returncode != 0
+    assert "level:(error\n" in result.stderr and "      ^" in result.stderr, result.stderr
+    result = osprey_logs(server, "-i", "app-*", "-F", "nonsense")
+    assert result.returncode != 0 and "FIELD=VALUE" in result.stderr
+
+
+def test_cli_follows_new_lines(server):
+    follower = subprocess.Popen([str(osprey_bin()), "logs", "--server", server.http_url, "-i", "app-*", "-f", "--since", "1m", "pod:follower"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        line = {"@timestamp": iso(datetime.now(timezone.utc)), "message": "a followed line", "pod": "follower"}
+        status, _, _ = request("POST", server.es_url + "/_bulk", ndjson([{"index": {"_index": f"app-{NOW:%Y.%m.%d}"}}, line]), {"content-type": "application/x-ndjson"})
+        assert status == 200
+        got = []
+        reader = threading.Thread(target=lambda: got.append(follower.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout=20)
+        assert got and "a followed line" in got[0], got
+    finally:
+        follower.kill()
+        follower.wait()
