@@ -2,7 +2,7 @@
 //! UI uses), printed oldest first as `kubectl logs` prints them; `--follow` goes on printing new
 //! lines as they arrive.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -176,30 +176,42 @@ pub(crate) fn run(args: LogsArgs) -> anyhow::Result<()> {
     let Some(time_field) = time_field.clone() else {
         bail!("--follow needs a time field, and {index} has none");
     };
-    // From the newest line printed, oldest first; lines of that same millisecond that were
-    // already printed are recognised by id.
-    let mut after = hits.first().map(|h| h["sort"][0].clone());
-    let mut seen: HashSet<String> = hits
+    // Lines can arrive after lines with later times (shippers batch, clocks differ): each poll
+    // looks back LATE_MS from the newest time seen and prints only the ids not printed yet.
+    const LATE_MS: i64 = 30_000;
+    let time_of = |hit: &Value| hit["sort"][0].as_i64().unwrap_or(i64::MIN);
+    let mut printed: HashMap<String, i64> = hits
         .iter()
-        .filter(|h| h["sort"][0] == after.clone().unwrap_or(Value::Null))
-        .filter_map(|h| h["_id"].as_str().map(str::to_owned))
+        .filter_map(|h| Some((h["_id"].as_str()?.to_owned(), time_of(h))))
         .collect();
+    let mut newest = hits.first().map(time_of);
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        body["from"] = after.clone().unwrap_or_else(|| json!("now-2s"));
+        body["from"] = match newest {
+            Some(t) => json!(t - LATE_MS),
+            None => json!(format!("now-{}s", LATE_MS / 1000)),
+        };
         body["to"] = json!("now");
         body["size"] = json!(500);
         body["sort"] = json!([{"field": time_field, "order": "asc"}]);
-        let answer = post(&agent, &url, &body)?;
-        for hit in answer["hits"].as_array().into_iter().flatten() {
-            let id = hit["_id"].as_str().unwrap_or_default().to_owned();
-            if hit["sort"][0] != after.clone().unwrap_or(Value::Null) {
-                after = Some(hit["sort"][0].clone());
-                seen.clear();
+        body["search_after"] = Value::Null;
+        loop {
+            let answer = post(&agent, &url, &body)?;
+            let page = answer["hits"].as_array().cloned().unwrap_or_default();
+            for hit in &page {
+                let id = hit["_id"].as_str().unwrap_or_default().to_owned();
+                if printed.insert(id, time_of(hit)).is_none() {
+                    print(hit);
+                }
+                newest = newest.max(Some(time_of(hit)));
             }
-            if seen.insert(id) {
-                print(hit);
+            match page.last() {
+                Some(last) if page.len() == 500 => body["search_after"] = last["sort"].clone(),
+                _ => break,
             }
+        }
+        if let Some(newest) = newest {
+            printed.retain(|_, time| *time >= newest - LATE_MS);
         }
     }
 }

@@ -739,7 +739,9 @@ export class Discover {
     let newest = this.hits.length && this.timeField ? Date.parse(getPath(this.hits[0]._source, this.timeField)) : Date.now() - 60_000;
     const poll = async () => {
       try {
-        const answer = await api.search(this.searchBody({ from: newest, to: 'now', histogram: false, size: 500, sort: [{ field: this.timeField, order: 'asc' }] }));
+        // Lines can arrive after lines with later times (shippers batch): look back 30 s and
+        // show only the ids not seen yet.
+        const answer = await api.search(this.searchBody({ from: newest - 30_000, to: 'now', histogram: false, size: 500, sort: [{ field: this.timeField, order: 'asc' }] }));
         const fresh = answer.hits.filter((x) => !seen.has(x._id));
         for (const x of fresh) seen.add(x._id);
         if (fresh.length) {
