@@ -75,13 +75,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message: message.into(),
             field: None,
             column: None,
         }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
     fn at(mut self, field: impl Into<String>) -> ApiError {
@@ -133,26 +137,22 @@ pub fn router() -> Router<AppState> {
         .route("/logs/values", get(field_values))
         .route("/query/validate", post(validate_query))
         .fallback(|| async {
-            ApiError {
-                status: StatusCode::NOT_FOUND,
-                message: "no such endpoint of the native API (see docs/openapi.yaml)".into(),
-                field: None,
-                column: None,
-            }
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such endpoint of the native API (see docs/openapi.yaml)",
+            )
         })
 }
 
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("internal task failed: {error}"),
-            field: None,
-            column: None,
-        })?
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal task failed: {error}"),
+        )
+    })?
 }
 
 /// Parses a JSON body into `T`, naming the member at fault.
@@ -692,11 +692,11 @@ async fn search_logs(State(state): State<AppState>, body: Bytes) -> ApiResult<Re
                 }
             }),
         };
-        let bytes = serde_json::to_vec(&answer).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("cannot write the answer: {e}"),
-            field: None,
-            column: None,
+        let bytes = serde_json::to_vec(&answer).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot write the answer: {e}"),
+            )
         })?;
         Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
     })
